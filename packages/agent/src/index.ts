@@ -1,0 +1,1 @@
+export { Router, AgentError, sendJson, sendError } from "./router.js";

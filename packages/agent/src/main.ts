@@ -1,0 +1,22 @@
+import { createServer } from "node:http";
+import { rmSync } from "node:fs";
+import { AGENT_SOCKET_DIR, AGENT_SOCKET_NAME } from "@paddock/protocol";
+import { Router } from "./router.js";
+import { health } from "./health.js";
+
+const socketPath = process.env.PADDOCK_AGENT_SOCKET ?? `${AGENT_SOCKET_DIR}/${AGENT_SOCKET_NAME}`;
+
+const router = new Router().on("GET", "/health", health);
+
+const server = createServer((req, res) => void router.handle(req, res));
+// The daemon keeps connections alive across calls; never time them out from this side.
+server.keepAliveTimeout = 0;
+server.requestTimeout = 0;
+
+// A socket left by an earlier agent in this sandbox would make listen fail with EADDRINUSE.
+rmSync(socketPath, { force: true });
+server.listen(socketPath);
+
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  process.on(signal, () => server.close(() => process.exit(0)));
+}

@@ -1,0 +1,90 @@
+import { createHash } from "node:crypto";
+import { createRequire } from "node:module";
+import { copyFile, link, mkdir, readFile, realpath, rename, rm, stat, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { run } from "../exec.js";
+
+const TINI = "/usr/bin/tini-static";
+const LOADER_NAME = "ld-linux-x86-64.so.2";
+
+interface Sources {
+  node: string;
+  loader: string;
+  libs: string[];
+  tini: string;
+  agent: string;
+}
+
+/** `ldd` lines name each library (`libc.so.6 => /lib/…`) and the loader (`/lib64/ld-linux…`). */
+export function parseLdd(output: string): { loader: string; libs: string[] } {
+  let loader: string | undefined;
+  const libs: string[] = [];
+  for (const line of output.split("\n")) {
+    const arrow = /=>\s+(\/\S+)/.exec(line);
+    if (arrow) libs.push(arrow[1]!);
+    else {
+      const bare = /^\s*(\/\S*ld-linux\S*)\s/.exec(line);
+      if (bare) loader = bare[1];
+    }
+  }
+  if (!loader) throw new Error("ldd output names no dynamic loader");
+  return { loader, libs };
+}
+
+async function findSources(): Promise<Sources> {
+  const node = await realpath(process.execPath);
+  const { loader, libs } = parseLdd(await run("ldd", [node]));
+  const agent = createRequire(import.meta.url).resolve("@paddock/agent/agent.js");
+  return { node, loader, libs, tini: TINI, agent };
+}
+
+async function placeFile(src: string, dest: string): Promise<void> {
+  const real = await realpath(src);
+  try {
+    // A hard link costs nothing; across filesystems fall back to a copy.
+    await link(real, dest);
+  } catch {
+    await copyFile(real, dest);
+  }
+}
+
+/**
+ * Builds (once per set of inputs) the directory every sandbox mounts read-only at
+ * /.paddock/runtime: the host's node, its libraries and loader, tini, and the agent bundle.
+ * Its name is a hash of the inputs, so a changed node or agent gets a new dir and running
+ * sandboxes keep theirs.
+ */
+export async function ensureAgentRuntime(baseDir: string): Promise<string> {
+  const src = await findSources();
+  const hash = createHash("sha256");
+  for (const file of [src.node, src.loader, ...src.libs, src.tini]) {
+    const st = await stat(file);
+    hash.update(`${file}:${st.size}:${st.mtimeMs}\n`);
+  }
+  hash.update(await readFile(src.agent));
+  const dir = path.join(baseDir, hash.digest("hex").slice(0, 16));
+  try {
+    await stat(path.join(dir, "agent.js"));
+    return dir;
+  } catch {
+    // not built yet
+  }
+  const tmp = `${dir}.tmp-${process.pid}`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(path.join(tmp, "lib"), { recursive: true });
+  await placeFile(src.node, path.join(tmp, "node"));
+  await placeFile(src.loader, path.join(tmp, LOADER_NAME));
+  for (const lib of src.libs) await placeFile(lib, path.join(tmp, "lib", path.basename(lib)));
+  await placeFile(src.tini, path.join(tmp, "tini"));
+  await writeFile(path.join(tmp, "agent.js"), await readFile(src.agent));
+  try {
+    await rename(tmp, dir);
+  } catch (err) {
+    // Another daemon built the same dir first: theirs is as good as ours.
+    await rm(tmp, { recursive: true, force: true });
+    await stat(path.join(dir, "agent.js")).catch(() => {
+      throw err;
+    });
+  }
+  return dir;
+}

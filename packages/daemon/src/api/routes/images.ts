@@ -1,0 +1,92 @@
+import { PassThrough, type Readable } from "node:stream";
+import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import { z } from "zod";
+import {
+  BUILTIN_IMAGES,
+  ErrorBodySchema,
+  ImageListSchema,
+  ImageNameParamsSchema,
+  ImageSchema,
+  type ImageProgress,
+} from "@paddock/protocol";
+import { PaddockError, errorMessage } from "../../errors.js";
+import type { ImageStore } from "../../images/image-store.js";
+import { toErrorBody } from "../error-handler.js";
+
+/** Content types of a rootfs upload; the body is passed on as a stream, never parsed. */
+export const TAR_TYPES = ["application/x-tar", "application/gzip", "application/octet-stream"];
+
+export function imageRoutes(images: ImageStore): FastifyPluginAsyncZod {
+  return async (app) => {
+    app.addContentTypeParser(TAR_TYPES, (_request, payload, done) => done(null, payload));
+
+    app.get("/v1/images", { schema: { summary: "List images", response: { 200: ImageListSchema } } }, async () => ({
+      images: await images.list(),
+    }));
+
+    app.get(
+      "/v1/images/:name",
+      { schema: { summary: "Get an image", params: ImageNameParamsSchema, response: { 200: ImageSchema, "4xx": ErrorBodySchema } } },
+      async (request) => {
+        const image = await images.get(request.params.name);
+        if (!image) throw new PaddockError("image_not_found", `no image named "${request.params.name}"`);
+        return image;
+      },
+    );
+
+    app.post(
+      "/v1/images/:name/build",
+      {
+        schema: {
+          summary: "Build a built-in image if it is not built yet; streams NDJSON progress lines",
+          params: ImageNameParamsSchema,
+        },
+      },
+      async (request, reply) => {
+        const { name } = request.params;
+        if (!(BUILTIN_IMAGES as readonly string[]).includes(name)) {
+          throw new PaddockError("invalid_request", `"${name}" is not a built-in image (${BUILTIN_IMAGES.join(", ")})`);
+        }
+        const out = new PassThrough();
+        const emit = (line: ImageProgress) => out.write(`${JSON.stringify(line)}\n`);
+        void images
+          .require(name, (message) => emit({ type: "progress", message }))
+          .then(async () => emit({ type: "done", image: (await images.get(name))! }))
+          .catch((err: unknown) => {
+            const { body } = toErrorBody(err);
+            emit({ type: "error", error: { code: body.error.code, message: body.error.message || errorMessage(err) } });
+          })
+          .finally(() => out.end());
+        return reply.type("application/x-ndjson").send(out);
+      },
+    );
+
+    app.put(
+      "/v1/images/:name",
+      {
+        schema: {
+          summary: "Import a rootfs from a tar archive (plain or gzip) in the request body",
+          params: ImageNameParamsSchema,
+          body: z.any(),
+          response: { 201: ImageSchema, "4xx": ErrorBodySchema },
+        },
+      },
+      async (request, reply) => {
+        const body = request.body as Readable | undefined;
+        if (!body || typeof (body as Readable).pipe !== "function") {
+          throw new PaddockError("invalid_request", `send the rootfs as a tar archive with content-type ${TAR_TYPES.join(" or ")}`);
+        }
+        return reply.status(201).send(await images.import(request.params.name, body));
+      },
+    );
+
+    app.delete(
+      "/v1/images/:name",
+      { schema: { summary: "Remove an imported image", params: ImageNameParamsSchema, response: { 204: z.null(), "4xx": ErrorBodySchema } } },
+      async (request, reply) => {
+        await images.remove(request.params.name);
+        return reply.status(204).send(null);
+      },
+    );
+  };
+}

@@ -1,0 +1,40 @@
+import Fastify, { type FastifyInstance } from "fastify";
+import swagger from "@fastify/swagger";
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
+import { PROTOCOL_VERSION } from "@paddock/protocol";
+import type { ImageStore } from "../images/image-store.js";
+import type { Logger } from "../logger.js";
+import type { SandboxService } from "../sandboxes/sandbox-service.js";
+import { registerAuth } from "./auth.js";
+import { registerErrorHandler } from "./error-handler.js";
+import { imageRoutes } from "./routes/images.js";
+import { sandboxRoutes } from "./routes/sandboxes.js";
+import { systemRoutes } from "./routes/system.js";
+
+export interface ApiDeps {
+  token: string;
+  sandboxes: SandboxService;
+  images: ImageStore;
+  log: Logger;
+}
+
+/** The HTTP API: routes parse and validate, services do the work. */
+export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  await app.register(swagger, {
+    openapi: {
+      info: { title: "Paddock API", version: PROTOCOL_VERSION },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  registerErrorHandler(app, deps.log);
+  registerAuth(app, deps.token);
+  await app.register(systemRoutes);
+  await app.register(sandboxRoutes(deps.sandboxes));
+  await app.register(imageRoutes(deps.images));
+  return app;
+}

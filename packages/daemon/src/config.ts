@@ -1,0 +1,33 @@
+import path from "node:path";
+
+export interface DaemonConfig {
+  /** Holds the token, the state database, sandboxes and (by default) images. */
+  dataDir: string;
+  /** The image store; tests share one so the debian image is built once. */
+  imagesDir: string;
+  host: string;
+  /** 0 picks a free port; the daemon prints the one it got. */
+  port: number;
+  /** How often expired sandboxes are looked for. */
+  reapIntervalMs: number;
+}
+
+export const DEFAULT_DATA_DIR = "/var/lib/paddock";
+export const DEFAULT_PORT = 7423;
+export const DEFAULT_HOST = "127.0.0.1";
+
+export function resolveConfig(input: Partial<DaemonConfig> = {}): DaemonConfig {
+  const env = process.env;
+  const dataDir = path.resolve(input.dataDir ?? env.PADDOCK_DATA_DIR ?? DEFAULT_DATA_DIR);
+  const port = input.port ?? (env.PADDOCK_PORT ? Number(env.PADDOCK_PORT) : DEFAULT_PORT);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`port must be an integer from 0 to 65535, got ${port}`);
+  }
+  return {
+    dataDir,
+    imagesDir: path.resolve(input.imagesDir ?? env.PADDOCK_IMAGES_DIR ?? path.join(dataDir, "images")),
+    host: input.host ?? env.PADDOCK_HOST ?? DEFAULT_HOST,
+    port,
+    reapIntervalMs: input.reapIntervalMs ?? 1000,
+  };
+}

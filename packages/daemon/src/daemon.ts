@@ -1,0 +1,61 @@
+import { mkdir } from "node:fs/promises";
+import type { FastifyInstance } from "fastify";
+import { pino } from "pino";
+import { ensureAgentRuntime } from "./agent/runtime-dir.js";
+import { loadOrCreateToken } from "./api/auth.js";
+import { buildApi } from "./api/server.js";
+import type { DaemonConfig } from "./config.js";
+import { ImageStore } from "./images/image-store.js";
+import { Layout } from "./layout.js";
+import type { Logger } from "./logger.js";
+import { createRuntimes } from "./runtimes/index.js";
+import { recover } from "./sandboxes/recovery.js";
+import { startReaper } from "./sandboxes/reaper.js";
+import { SandboxService } from "./sandboxes/sandbox-service.js";
+import { openDatabase } from "./state/database.js";
+import { SandboxStore } from "./state/sandbox-store.js";
+
+export interface RunningDaemon {
+  url: string;
+  port: number;
+  app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+/** Starts the daemon: state, recovery after a crash, the reaper, then the API. */
+export async function startDaemon(config: DaemonConfig, log: Logger = pino({ level: process.env.PADDOCK_LOG_LEVEL ?? "info" })): Promise<RunningDaemon> {
+  const layout = new Layout(config.dataDir);
+  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  await mkdir(layout.sandboxesDir, { recursive: true, mode: 0o700 });
+  await mkdir(config.imagesDir, { recursive: true });
+
+  const token = await loadOrCreateToken(layout.tokenFile);
+  const db = openDatabase(layout.database);
+  const store = new SandboxStore(db);
+  const runtimes = createRuntimes(layout);
+  const images = new ImageStore(config.imagesDir);
+  const agentRuntimeDir = await ensureAgentRuntime(layout.agentRuntimesDir);
+  const sandboxes = new SandboxService({ store, images, runtimes, layout, agentRuntimeDir, log });
+
+  await recover({ store, service: sandboxes, runtimes, layout, log });
+  const stopReaper = startReaper(store, sandboxes, config.reapIntervalMs, log);
+
+  const app = await buildApi({ token, sandboxes, images, log });
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address();
+  const port = typeof address === "object" && address ? address.port : config.port;
+  const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
+  log.info({ url, dataDir: config.dataDir }, "paddock daemon listening");
+
+  return {
+    url,
+    port,
+    app,
+    async close() {
+      stopReaper();
+      await app.close();
+      sandboxes.closeClients();
+      db.close();
+    },
+  };
+}

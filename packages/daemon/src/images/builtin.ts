@@ -1,0 +1,66 @@
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { chmod, copyFile, mkdir, symlink, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { run } from "../exec.js";
+import { aptMirror } from "./mirror.js";
+
+export type Progress = (message: string) => void;
+
+const BUSYBOX = "/bin/busybox";
+
+/** A tiny image from the static busybox of the busybox-static package: ready in well under a second. */
+export async function buildBusybox(rootfs: string, progress: Progress): Promise<void> {
+  progress("copying static busybox");
+  for (const dir of ["bin", "etc", "root", "home", "var", "usr/bin", "usr/sbin", "sbin"]) {
+    await mkdir(path.join(rootfs, dir), { recursive: true });
+  }
+  await copyFile(BUSYBOX, path.join(rootfs, "bin/busybox"));
+  await chmod(path.join(rootfs, "bin/busybox"), 0o755);
+  const applets = (await run(BUSYBOX, ["--list-full"])).split("\n").filter(Boolean);
+  for (const applet of applets) {
+    const target = path.join(rootfs, applet);
+    if (applet === "bin/busybox") continue;
+    await mkdir(path.dirname(target), { recursive: true });
+    await symlink("/bin/busybox", target).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== "EEXIST") throw err;
+    });
+  }
+  await writeFile(path.join(rootfs, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n");
+  await writeFile(path.join(rootfs, "etc/group"), "root:x:0:\nnogroup:x:65534:\n");
+  progress(`busybox ready with ${applets.length} applets`);
+}
+
+/** Debian bookworm minbase with python3, from the machine's own apt mirror. Takes a minute or so. */
+export async function buildDebian(rootfs: string, progress: Progress): Promise<void> {
+  const mirror = await aptMirror();
+  progress(`debootstrap bookworm (minbase, python3) from ${mirror}`);
+  await runWithProgress(
+    "debootstrap",
+    ["--variant=minbase", "--include=python3", "bookworm", rootfs, mirror],
+    progress,
+  );
+  // Keep the image small: apt's downloaded packages are not needed inside a sandbox.
+  await run("find", [path.join(rootfs, "var/cache/apt/archives"), "-name", "*.deb", "-delete"]);
+}
+
+/** Runs a build tool and forwards each line it prints as progress. */
+function runWithProgress(file: string, args: string[], progress: Progress): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const tail: string[] = [];
+    for (const stream of [child.stdout, child.stderr]) {
+      createInterface({ input: stream }).on("line", (line) => {
+        tail.push(line);
+        if (tail.length > 20) tail.shift();
+        progress(line);
+      });
+    }
+    child.on("error", reject);
+    child.on("close", (code) =>
+      code === 0
+        ? resolve()
+        : reject(new Error(`${file} failed with exit ${code}: ${tail.slice(-5).join(" | ")}`)),
+    );
+  });
+}

@@ -1,0 +1,170 @@
+import { spawn } from "node:child_process";
+import { mkdir, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { pipeline } from "node:stream/promises";
+import type { Readable } from "node:stream";
+import { createGunzip } from "node:zlib";
+import { randomBytes } from "node:crypto";
+import { BUILTIN_IMAGES, IMAGE_NAME, type ImageInfo } from "@paddock/protocol";
+import { PaddockError, errorMessage } from "../errors.js";
+import { buildBusybox, buildDebian, type Progress } from "./builtin.js";
+import { createMountPoints } from "./mount-points.js";
+
+type Builtin = (typeof BUILTIN_IMAGES)[number];
+const BUILDERS: Record<Builtin, (rootfs: string, progress: Progress) => Promise<void>> = {
+  busybox: buildBusybox,
+  debian: buildDebian,
+};
+
+const isBuiltin = (name: string): name is Builtin => (BUILTIN_IMAGES as readonly string[]).includes(name);
+
+interface ImageMeta {
+  name: string;
+  source: "builtin" | "imported";
+  createdAt: string;
+}
+
+/**
+ * Images are directories `<dir>/<name>/rootfs` with an `image.json` beside. An image is built or
+ * imported into a temporary directory and renamed into place whole, so a half-built image is
+ * never seen. Sandboxes only ever read a stored image.
+ */
+export class ImageStore {
+  private readonly building = new Map<string, Promise<void>>();
+
+  constructor(readonly dir: string) {}
+
+  rootfs(name: string): string {
+    return path.join(this.dir, name, "rootfs");
+  }
+
+  async get(name: string): Promise<ImageInfo | undefined> {
+    const meta = await this.readMeta(name);
+    if (meta) return { ...meta, ready: true };
+    if (isBuiltin(name)) return { name, source: "builtin", ready: false, createdAt: null };
+    return undefined;
+  }
+
+  async list(): Promise<ImageInfo[]> {
+    await mkdir(this.dir, { recursive: true });
+    const names = new Set<string>(BUILTIN_IMAGES);
+    for (const entry of await readdir(this.dir)) if (IMAGE_NAME.test(entry)) names.add(entry);
+    const images = await Promise.all([...names].sort().map((n) => this.get(n)));
+    return images.filter((i): i is ImageInfo => i !== undefined);
+  }
+
+  /** The rootfs of a stored image, building a built-in one first if it is not there yet. */
+  async require(name: string, progress: Progress = () => {}): Promise<string> {
+    const info = await this.get(name);
+    if (!info) {
+      throw new PaddockError("image_not_found", `no image named "${name}"; list them with \`paddock image ls\` or import one with \`paddock image import\``);
+    }
+    if (!info.ready) await this.build(name as Builtin, progress);
+    return this.rootfs(name);
+  }
+
+  /** Builds a built-in image once; concurrent callers share the one build. */
+  build(name: Builtin, progress: Progress): Promise<void> {
+    let job = this.building.get(name);
+    if (!job) {
+      job = this.store(name, "builtin", (rootfs) => BUILDERS[name](rootfs, progress))
+        .catch((err: unknown) => {
+          throw new PaddockError("image_build_failed", `building image "${name}" failed: ${errorMessage(err)}`, undefined, { cause: err });
+        })
+        .finally(() => this.building.delete(name));
+      this.building.set(name, job);
+    }
+    return job;
+  }
+
+  /** Imports a rootfs from a tar stream (plain or gzip). */
+  async import(name: string, tar: Readable): Promise<ImageInfo> {
+    if (isBuiltin(name)) throw new PaddockError("image_exists", `"${name}" is a built-in image; import under another name`);
+    if (await this.readMeta(name)) {
+      throw new PaddockError("image_exists", `image "${name}" exists; remove it first with \`paddock image rm ${name}\``);
+    }
+    await this.store(name, "imported", (rootfs) => extractTar(tar, rootfs));
+    return (await this.get(name))!;
+  }
+
+  async remove(name: string): Promise<void> {
+    if (!(await this.readMeta(name))) throw new PaddockError("image_not_found", `no stored image named "${name}"`);
+    const doomed = path.join(this.dir, `.removing-${name}-${randomBytes(4).toString("hex")}`);
+    await rename(path.join(this.dir, name), doomed);
+    await rm(doomed, { recursive: true, force: true });
+  }
+
+  private async readMeta(name: string): Promise<ImageMeta | undefined> {
+    if (!IMAGE_NAME.test(name)) return undefined;
+    try {
+      return JSON.parse(await readFile(path.join(this.dir, name, "image.json"), "utf8")) as ImageMeta;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async store(name: string, source: ImageMeta["source"], fill: (rootfs: string) => Promise<void>): Promise<void> {
+    const tmp = path.join(this.dir, `.tmp-${name}-${randomBytes(4).toString("hex")}`);
+    const rootfs = path.join(tmp, "rootfs");
+    await mkdir(rootfs, { recursive: true });
+    try {
+      await fill(rootfs);
+      await createMountPoints(rootfs);
+      const meta: ImageMeta = { name, source, createdAt: new Date().toISOString() };
+      await writeFile(path.join(tmp, "image.json"), JSON.stringify(meta, null, 2));
+      await rename(tmp, path.join(this.dir, name));
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true });
+      // Another process stored the same image meanwhile: use theirs.
+      if (await this.readMeta(name)) return;
+      throw err;
+    }
+  }
+}
+
+/** Extracts with GNU tar (argument vector, no shell), gunzipping when the stream starts with gzip's magic. */
+async function extractTar(input: Readable, dest: string): Promise<void> {
+  const head = await peek(input, 2);
+  const body = head.length === 2 && head[0] === 0x1f && head[1] === 0x8b ? input.pipe(createGunzip()) : input;
+  const child = spawn("tar", ["-x", "--numeric-owner", "-C", dest, "-f", "-"], { stdio: ["pipe", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+  try {
+    await pipeline(body, child.stdin);
+  } catch (err) {
+    child.kill("SIGKILL");
+    await exited;
+    throw new PaddockError("invalid_request", `the image upload failed: ${errorMessage(err)}`);
+  }
+  const code = await exited;
+  if (code !== 0) {
+    throw new PaddockError("invalid_request", `not a valid tar archive: ${stderr.trim().slice(0, 500) || `tar exit ${code}`}`);
+  }
+}
+
+/** Reads the first bytes of a stream and puts them back. */
+async function peek(stream: Readable, n: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const onReadable = () => {
+      const chunk = stream.read() as Buffer | null;
+      if (chunk === null) return;
+      cleanup();
+      stream.unshift(chunk);
+      resolve(chunk.subarray(0, n));
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(Buffer.alloc(0));
+    };
+    const cleanup = () => {
+      stream.off("readable", onReadable);
+      stream.off("end", onEnd);
+      stream.off("error", reject);
+    };
+    stream.on("readable", onReadable);
+    stream.on("end", onEnd);
+    stream.on("error", reject);
+  });
+}
+

@@ -1,0 +1,57 @@
+import path from "node:path";
+import { AGENT_SOCKET_NAME, type RuntimeName } from "@paddock/protocol";
+
+/**
+ * Every host path the daemon uses, derived from the data dir and ids it generated itself.
+ * No path here is ever built from a path a user sent.
+ */
+export class Layout {
+  constructor(readonly dataDir: string) {}
+
+  get tokenFile(): string {
+    return path.join(this.dataDir, "token");
+  }
+  get database(): string {
+    return path.join(this.dataDir, "state.db");
+  }
+  get sandboxesDir(): string {
+    return path.join(this.dataDir, "sandboxes");
+  }
+  get agentRuntimesDir(): string {
+    return path.join(this.dataDir, "agent-runtime");
+  }
+  runtimeRoot(runtime: RuntimeName): string {
+    return path.join(this.dataDir, "state", runtime);
+  }
+
+  sandbox(id: string): SandboxPaths {
+    const dir = path.join(this.sandboxesDir, id);
+    return {
+      dir,
+      bundle: dir,
+      config: path.join(dir, "config.json"),
+      rootfs: path.join(dir, "rootfs"),
+      upper: path.join(dir, "upper"),
+      work: path.join(dir, "work"),
+      overlayStore: path.join(dir, "overlay"),
+      socketDir: path.join(dir, "sock"),
+      socket: path.join(dir, "sock", AGENT_SOCKET_NAME),
+      log: path.join(dir, "agent.log"),
+    };
+  }
+}
+
+export interface SandboxPaths {
+  dir: string;
+  bundle: string;
+  config: string;
+  /** runc: the overlay mount point. runsc uses the image's rootfs directly. */
+  rootfs: string;
+  upper: string;
+  work: string;
+  /** runsc: where gVisor keeps its rootfs overlay filestore, outside the image. */
+  overlayStore: string;
+  socketDir: string;
+  socket: string;
+  log: string;
+}

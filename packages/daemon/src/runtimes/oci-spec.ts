@@ -1,0 +1,130 @@
+import { AGENT_RUNTIME_DIR, AGENT_SOCKET_DIR, AGENT_SOCKET_NAME } from "@paddock/protocol";
+import type { SandboxRecord } from "../state/sandbox-store.js";
+import { DEFAULT_CAPABILITIES, grantableCapabilities } from "./capabilities.js";
+import { sandboxOpenFilesLimit } from "./rlimits.js";
+
+export const SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+export interface SpecInput {
+  sandbox: SandboxRecord;
+  rootfs: string;
+  /** Host dir holding node, its libraries, the loader, tini and agent.js. */
+  agentRuntimeDir: string;
+  socketDir: string;
+  /** Where the container's cgroup goes, relative to each controller's root. */
+  cgroupsPath: string;
+  capabilities?: readonly string[];
+}
+
+/**
+ * The OCI runtime spec of a sandbox. PID 1 is tini, so orphaned grandchildren get reaped; its
+ * child is the agent, run by the host's node through the host's loader, so any image works.
+ */
+export function buildSpec(input: SpecInput): Record<string, unknown> {
+  const { sandbox } = input;
+  const caps = grantableCapabilities(input.capabilities ?? DEFAULT_CAPABILITIES);
+  const rt = AGENT_RUNTIME_DIR;
+  const nofile = sandboxOpenFilesLimit();
+  const env = [
+    `PATH=${SANDBOX_PATH}`,
+    "HOME=/root",
+    ...Object.entries(sandbox.env).map(([k, v]) => `${k}=${v}`),
+    `PADDOCK_AGENT_SOCKET=${AGENT_SOCKET_DIR}/${AGENT_SOCKET_NAME}`,
+    `PADDOCK_SANDBOX_ID=${sandbox.id}`,
+  ];
+  return {
+    ociVersion: "1.0.2",
+    process: {
+      terminal: false,
+      user: { uid: 0, gid: 0 },
+      args: [
+        `${rt}/tini`,
+        "-s",
+        "--",
+        `${rt}/ld-linux-x86-64.so.2`,
+        "--library-path",
+        `${rt}/lib`,
+        `${rt}/node`,
+        `${rt}/agent.js`,
+      ],
+      env,
+      cwd: "/",
+      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      rlimits: [{ type: "RLIMIT_NOFILE", hard: nofile, soft: nofile }],
+      noNewPrivileges: false,
+    },
+    root: { path: input.rootfs, readonly: false },
+    hostname: sandbox.id.replace(/_/g, "-"),
+    mounts: [
+      { destination: "/proc", type: "proc", source: "proc" },
+      {
+        destination: "/dev",
+        type: "tmpfs",
+        source: "tmpfs",
+        options: ["nosuid", "strictatime", "mode=755", "size=65536k"],
+      },
+      {
+        destination: "/dev/pts",
+        type: "devpts",
+        source: "devpts",
+        options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"],
+      },
+      {
+        destination: "/dev/shm",
+        type: "tmpfs",
+        source: "shm",
+        options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+      },
+      { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
+      { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
+      {
+        destination: AGENT_RUNTIME_DIR,
+        type: "bind",
+        source: input.agentRuntimeDir,
+        options: ["rbind", "ro", "nosuid", "nodev"],
+      },
+      {
+        destination: AGENT_SOCKET_DIR,
+        type: "bind",
+        source: input.socketDir,
+        options: ["rbind", "rw", "nosuid", "nodev", "noexec"],
+      },
+    ],
+    linux: {
+      namespaces: [
+        { type: "pid" },
+        // An empty network namespace: no network unless a later option grants one.
+        { type: "network" },
+        { type: "ipc" },
+        { type: "uts" },
+        { type: "mount" },
+      ],
+      cgroupsPath: input.cgroupsPath,
+      resources: {
+        devices: [{ allow: false, access: "rwm" }],
+        memory: { limit: sandbox.memoryMiB * 1024 * 1024 },
+        cpu: { quota: Math.round(sandbox.cpu * 100_000), period: 100_000 },
+        pids: { limit: sandbox.pidsLimit },
+      },
+      maskedPaths: [
+        "/proc/acpi",
+        "/proc/asound",
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/latency_stats",
+        "/proc/timer_list",
+        "/proc/timer_stats",
+        "/proc/sched_debug",
+        "/proc/scsi",
+        "/sys/firmware",
+      ],
+      readonlyPaths: [
+        "/proc/bus",
+        "/proc/fs",
+        "/proc/irq",
+        "/proc/sys",
+        "/proc/sysrq-trigger",
+      ],
+    },
+  };
+}

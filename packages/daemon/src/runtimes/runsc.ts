@@ -1,0 +1,28 @@
+import { mkdir } from "node:fs/promises";
+import type { SandboxPaths } from "../layout.js";
+import { OciRuntime } from "./runtime.js";
+import { unmountAll } from "./mounts.js";
+
+/**
+ * runsc: the image directory is the read-only lower layer and gVisor keeps its own rootfs
+ * overlay inside the sandbox, with the filestore in the sandbox's dir, never in the image.
+ */
+export class RunscRuntime extends OciRuntime {
+  readonly name = "runsc" as const;
+  readonly binary = "runsc";
+
+  protected globalArgs(paths: SandboxPaths | undefined): string[] {
+    const args = ["--root", this.root, "--network=none", "--host-uds=create"];
+    if (paths) args.push(`--overlay2=root:dir=${paths.overlayStore}`);
+    return args;
+  }
+
+  async prepareRootfs(paths: SandboxPaths, imageRootfs: string): Promise<string> {
+    await mkdir(paths.overlayStore, { recursive: true });
+    return imageRootfs;
+  }
+
+  async releaseRootfs(paths: SandboxPaths): Promise<void> {
+    await unmountAll(paths.dir);
+  }
+}

@@ -1,0 +1,105 @@
+import { spawn } from "node:child_process";
+import { closeSync, openSync, readFileSync } from "node:fs";
+import type { RuntimeName } from "@paddock/protocol";
+import type { SandboxPaths } from "../layout.js";
+import { CommandError, run } from "../exec.js";
+import { PaddockError } from "../errors.js";
+
+export interface ContainerState {
+  id: string;
+  status: string;
+  pid: number;
+}
+
+/**
+ * An OCI runtime driven through its CLI. The two runtimes differ only in their global flags and
+ * in how the rootfs is given; everything else is this one code path.
+ */
+export abstract class OciRuntime {
+  abstract readonly name: RuntimeName;
+  abstract readonly binary: string;
+
+  constructor(protected readonly root: string) {}
+
+  /** Flags that must be the same on every call for one sandbox (runsc insists on it). */
+  protected abstract globalArgs(paths: SandboxPaths | undefined): string[];
+
+  /** Makes the root filesystem the container starts from; returns the path for the spec. */
+  abstract prepareRootfs(paths: SandboxPaths, imageRootfs: string): Promise<string>;
+
+  /** Undoes prepareRootfs; safe to call when it never ran or already ran. */
+  abstract releaseRootfs(paths: SandboxPaths): Promise<void>;
+
+  protected cli(paths: SandboxPaths | undefined, args: string[], timeoutMs = 30_000): Promise<string> {
+    return run(this.binary, [...this.globalArgs(paths), ...args], { timeoutMs });
+  }
+
+  /**
+   * Creates and starts the container detached. Its stdio, and the runtime's own errors, go to a
+   * log file, not to the daemon: the container inherits them and must outlive the daemon.
+   */
+  async start(id: string, paths: SandboxPaths, timeoutMs = 30_000): Promise<void> {
+    const log = openSync(paths.log, "a");
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const child = spawn(
+          this.binary,
+          [...this.globalArgs(paths), "run", "--detach", "--bundle", paths.bundle, id],
+          { stdio: ["ignore", log, log] },
+        );
+        const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+        child.on("error", reject);
+        // "exit", not "close": the container keeps the inherited log descriptors open.
+        child.on("exit", (code, signal) => {
+          clearTimeout(timer);
+          if (code === 0) return resolve();
+          const why = lastLines(readFileSync(paths.log, "utf8"), 5) || `exit ${code ?? signal}`;
+          reject(
+            new PaddockError("runtime_error", `${this.name} could not start the sandbox: ${why}`, {
+              runtime: this.name,
+            }),
+          );
+        });
+      });
+    } finally {
+      closeSync(log);
+    }
+  }
+
+  /** The container's state, or null when the runtime does not know it. */
+  async state(id: string, paths?: SandboxPaths): Promise<ContainerState | null> {
+    try {
+      const out = await this.cli(paths, ["state", id]);
+      const parsed = JSON.parse(out) as { id: string; status: string; pid: number };
+      return { id: parsed.id, status: parsed.status, pid: parsed.pid };
+    } catch (err) {
+      if (isMissingContainer(err)) return null;
+      throw err;
+    }
+  }
+
+  /** Kills and deletes the container; a container that is already gone is not an error. */
+  async destroy(id: string, paths?: SandboxPaths): Promise<void> {
+    try {
+      await this.cli(paths, ["delete", "--force", id]);
+    } catch (err) {
+      if (!isMissingContainer(err)) throw err;
+    }
+  }
+
+  /** Ids of every container under this daemon's root for this runtime. */
+  async list(): Promise<string[]> {
+    const out = await this.cli(undefined, ["list", "--format", "json"]);
+    const parsed = JSON.parse(out || "null") as { id: string }[] | null;
+    return (parsed ?? []).map((c) => c.id);
+  }
+}
+
+/** runc and runsc both say "does not exist" (or "not found") for an unknown container id. */
+export function isMissingContainer(err: unknown): boolean {
+  return err instanceof CommandError && /does not exist|not found|no such file/i.test(err.stderr);
+}
+
+function lastLines(text: string, n: number): string {
+  return text.trim().split("\n").slice(-n).join("\n");
+}

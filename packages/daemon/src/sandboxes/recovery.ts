@@ -1,0 +1,67 @@
+import { readdir } from "node:fs/promises";
+import { RUNTIMES } from "@paddock/protocol";
+import { AgentClient } from "../agent/client.js";
+import { errorMessage } from "../errors.js";
+import type { Layout } from "../layout.js";
+import type { Logger } from "../logger.js";
+import type { Runtimes } from "../runtimes/index.js";
+import type { SandboxStore } from "../state/sandbox-store.js";
+import type { SandboxService } from "./sandbox-service.js";
+
+export interface RecoveryDeps {
+  store: SandboxStore;
+  service: SandboxService;
+  runtimes: Runtimes;
+  layout: Layout;
+  log: Logger;
+}
+
+/**
+ * Runs at daemon start. Makes the machine match the state database after a crash:
+ * running sandboxes that still answer are kept; half-made ones are removed as if never made;
+ * ones whose container vanished are marked failed and cleaned; strays on disk or in a
+ * runtime's root that no row claims are removed.
+ */
+export async function recover(deps: RecoveryDeps): Promise<void> {
+  const { store, service, runtimes, layout, log } = deps;
+
+  for (const record of store.inStates(["creating"])) {
+    log.warn({ id: record.id }, "removing a sandbox whose create was interrupted");
+    await service.teardown(record).catch((err: unknown) => log.error({ id: record.id, err: errorMessage(err) }, "cleanup failed"));
+    store.delete(record.id);
+  }
+  for (const record of store.inStates(["terminating"])) {
+    await service.end(record, "terminated", record.reason).catch((err: unknown) => log.error({ id: record.id, err: errorMessage(err) }, "cleanup failed"));
+  }
+  for (const record of store.inStates(["running"])) {
+    const paths = layout.sandbox(record.id);
+    const state = await runtimes[record.runtime].state(record.id, paths).catch(() => null);
+    let healthy = false;
+    if (state?.status === "running") {
+      const probe = new AgentClient(paths.socket);
+      healthy = await probe.health(3000).then(() => true, () => false);
+      probe.close();
+    }
+    if (!healthy) {
+      log.warn({ id: record.id, container: state?.status ?? "missing" }, "sandbox lost while the daemon was down");
+      await service.end(record, "failed", "the sandbox's container vanished while the daemon was down").catch((err: unknown) =>
+        log.error({ id: record.id, err: errorMessage(err) }, "cleanup failed"),
+      );
+    }
+  }
+
+  const live = new Set(store.inStates(["running"]).map((r) => r.id));
+  for (const name of RUNTIMES) {
+    const ids = await runtimes[name].list().catch(() => [] as string[]);
+    for (const id of ids.filter((i) => !live.has(i))) {
+      log.warn({ id, runtime: name }, "removing a container no sandbox claims");
+      await service.teardown({ id, runtime: name }).catch(() => {});
+    }
+  }
+  const dirs = await readdir(layout.sandboxesDir).catch(() => [] as string[]);
+  for (const id of dirs.filter((d) => !live.has(d))) {
+    log.warn({ id }, "removing a sandbox directory no sandbox claims");
+    // The runtime is unknown here; runc's teardown also covers runsc's (both unmount and remove).
+    await service.teardown({ id, runtime: "runc" }).catch((err: unknown) => log.error({ id, err: errorMessage(err) }, "cleanup failed"));
+  }
+}

@@ -1,0 +1,169 @@
+import { mkdir, open, rm, writeFile } from "node:fs/promises";
+import type { CreateSandboxSpec, ListSandboxesFilter, SandboxInfo } from "@paddock/protocol";
+import { AgentClient, waitForAgent } from "../agent/client.js";
+import { PaddockError, errorMessage } from "../errors.js";
+import type { ImageStore } from "../images/image-store.js";
+import type { Layout } from "../layout.js";
+import type { Logger } from "../logger.js";
+import { buildSpec } from "../runtimes/oci-spec.js";
+import type { Runtimes } from "../runtimes/index.js";
+import type { SandboxRecord, SandboxStore } from "../state/sandbox-store.js";
+import { newSandboxId } from "./ids.js";
+
+/** How long a new sandbox's agent may take to answer; gVisor boots slower than runc. */
+const AGENT_READY_TIMEOUT_MS = { runc: 15_000, runsc: 30_000 } as const;
+
+export interface SandboxServiceDeps {
+  store: SandboxStore;
+  images: ImageStore;
+  runtimes: Runtimes;
+  layout: Layout;
+  /** Host dir mounted at /.paddock/runtime in every sandbox. */
+  agentRuntimeDir: string;
+  log: Logger;
+}
+
+/** The public view of a record: env values stay with the daemon. */
+export function toInfo(record: SandboxRecord): SandboxInfo {
+  const { env: _env, ...info } = record;
+  return info;
+}
+
+/**
+ * Sandbox lifecycle: create, look up, terminate. Knows nothing of HTTP. A create that fails at
+ * any step tears down what it made and leaves no row, directory, mount or container behind.
+ */
+export class SandboxService {
+  private readonly clients = new Map<string, AgentClient>();
+  private readonly terminating = new Map<string, Promise<SandboxRecord>>();
+
+  constructor(private readonly deps: SandboxServiceDeps) {}
+
+  async create(spec: CreateSandboxSpec): Promise<SandboxInfo> {
+    const { store, images, log } = this.deps;
+    // Resolve the image before anything is made, so an unknown image leaves nothing behind.
+    const imageRootfs = await images.require(spec.image, (line) => log.info({ image: spec.image }, line));
+    const id = newSandboxId();
+    const record = store.insert(id, spec, Date.now());
+    try {
+      const version = await this.launch(record, imageRootfs);
+      store.setRunning(id, version);
+    } catch (err) {
+      const logTail = await this.readLogTail(id);
+      await this.teardown(record).catch((e: unknown) => log.error({ id, err: errorMessage(e) }, "cleanup after failed create"));
+      store.delete(id);
+      log.warn({ id, err: errorMessage(err) }, "sandbox create failed");
+      if (err instanceof PaddockError) {
+        throw new PaddockError(err.code, err.message, { ...err.details, agentLog: logTail }, { cause: err });
+      }
+      throw new PaddockError("runtime_error", `creating the sandbox failed: ${errorMessage(err)}`, { agentLog: logTail }, { cause: err });
+    }
+    log.info({ id, runtime: spec.runtime, image: spec.image }, "sandbox created");
+    return toInfo(this.get(id));
+  }
+
+  private async launch(record: SandboxRecord, imageRootfs: string): Promise<string> {
+    const { layout, runtimes } = this.deps;
+    const runtime = runtimes[record.runtime];
+    const paths = layout.sandbox(record.id);
+    await mkdir(paths.socketDir, { recursive: true, mode: 0o700 });
+    const rootfs = await runtime.prepareRootfs(paths, imageRootfs);
+    const spec = buildSpec({
+      sandbox: record,
+      rootfs,
+      agentRuntimeDir: this.deps.agentRuntimeDir,
+      socketDir: paths.socketDir,
+      cgroupsPath: `/paddock/${record.id}`,
+    });
+    await writeFile(paths.config, JSON.stringify(spec));
+    await runtime.start(record.id, paths);
+    const health = await waitForAgent(this.client(record.id), AGENT_READY_TIMEOUT_MS[record.runtime], async () => {
+      const state = await runtime.state(record.id, paths);
+      return state?.status === "running";
+    });
+    return health.version;
+  }
+
+  get(id: string): SandboxRecord {
+    const record = this.deps.store.get(id);
+    if (!record) throw new PaddockError("sandbox_not_found", `no sandbox ${id}; list sandboxes with \`paddock list\``);
+    return record;
+  }
+
+  list(filter: ListSandboxesFilter): SandboxInfo[] {
+    return this.deps.store.list(filter).map(toInfo);
+  }
+
+  /** A running sandbox's agent client; 409 if the sandbox is not running. */
+  agent(id: string): AgentClient {
+    const record = this.get(id);
+    if (record.state !== "running") {
+      throw new PaddockError("sandbox_not_running", `sandbox ${id} is ${record.state}; create a new one`);
+    }
+    return this.client(id);
+  }
+
+  /** Terminates a sandbox; terminating an ended one returns it as it is. */
+  terminate(id: string, reason: string | null = null): Promise<SandboxRecord> {
+    const record = this.get(id);
+    if (record.state === "terminated" || record.state === "failed") return Promise.resolve(record);
+    let job = this.terminating.get(id);
+    if (!job) {
+      job = this.end(record, "terminated", reason).finally(() => this.terminating.delete(id));
+      this.terminating.set(id, job);
+    }
+    return job;
+  }
+
+  /** Tears a sandbox down and records how it ended. */
+  async end(record: SandboxRecord, state: "terminated" | "failed", reason: string | null): Promise<SandboxRecord> {
+    const { store, log } = this.deps;
+    store.setState(record.id, "terminating");
+    await this.teardown(record);
+    store.setState(record.id, state, reason);
+    log.info({ id: record.id, state, reason }, "sandbox ended");
+    return this.get(record.id);
+  }
+
+  /** Removes the container, its mounts and its directory. Safe to repeat. */
+  async teardown(record: Pick<SandboxRecord, "id" | "runtime">): Promise<void> {
+    const { layout, runtimes } = this.deps;
+    const runtime = runtimes[record.runtime];
+    const paths = layout.sandbox(record.id);
+    this.clients.get(record.id)?.close();
+    this.clients.delete(record.id);
+    await runtime.destroy(record.id, paths);
+    await runtime.releaseRootfs(paths);
+    await rm(paths.dir, { recursive: true, force: true });
+  }
+
+  private client(id: string): AgentClient {
+    let client = this.clients.get(id);
+    if (!client) {
+      client = new AgentClient(this.deps.layout.sandbox(id).socket);
+      this.clients.set(id, client);
+    }
+    return client;
+  }
+
+  private async readLogTail(id: string, bytes = 4096): Promise<string> {
+    try {
+      const file = await open(this.deps.layout.sandbox(id).log, "r");
+      try {
+        const { size } = await file.stat();
+        const buf = Buffer.alloc(Math.min(size, bytes));
+        await file.read(buf, 0, buf.length, Math.max(0, size - buf.length));
+        return buf.toString("utf8");
+      } finally {
+        await file.close();
+      }
+    } catch {
+      return "";
+    }
+  }
+
+  closeClients(): void {
+    for (const client of this.clients.values()) client.close();
+    this.clients.clear();
+  }
+}

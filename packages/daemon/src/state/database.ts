@@ -1,0 +1,37 @@
+import Database from "better-sqlite3";
+
+const MIGRATIONS: string[] = [
+  `CREATE TABLE sandboxes (
+     id TEXT PRIMARY KEY,
+     image TEXT NOT NULL,
+     runtime TEXT NOT NULL,
+     state TEXT NOT NULL,
+     cpu REAL NOT NULL,
+     memory_mib INTEGER NOT NULL,
+     pids_limit INTEGER NOT NULL,
+     timeout_seconds INTEGER NOT NULL,
+     labels TEXT NOT NULL,
+     env TEXT NOT NULL,
+     created_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL,
+     terminated_at INTEGER,
+     reason TEXT,
+     agent_version TEXT
+   )`,
+  `CREATE INDEX sandboxes_state ON sandboxes(state, expires_at)`,
+];
+
+/** Opens the state database and brings its schema up to date (user_version counts migrations). */
+export function openDatabase(file: string): Database.Database {
+  const db = new Database(file);
+  // WAL survives a SIGKILL of the daemon without losing committed rows.
+  db.pragma("journal_mode = WAL");
+  db.pragma("synchronous = NORMAL");
+  db.pragma("busy_timeout = 5000");
+  const version = db.pragma("user_version", { simple: true }) as number;
+  db.transaction(() => {
+    for (let i = version; i < MIGRATIONS.length; i++) db.exec(MIGRATIONS[i]!);
+    db.pragma(`user_version = ${MIGRATIONS.length}`);
+  })();
+  return db;
+}

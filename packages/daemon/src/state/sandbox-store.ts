@@ -1,0 +1,140 @@
+import type Database from "better-sqlite3";
+import type {
+  CreateSandboxSpec,
+  ListSandboxesFilter,
+  RuntimeName,
+  SandboxInfo,
+  SandboxState,
+} from "@paddock/protocol";
+
+export interface SandboxRecord extends SandboxInfo {
+  env: Record<string, string>;
+}
+
+interface Row {
+  id: string;
+  image: string;
+  runtime: RuntimeName;
+  state: SandboxState;
+  cpu: number;
+  memory_mib: number;
+  pids_limit: number;
+  timeout_seconds: number;
+  labels: string;
+  env: string;
+  created_at: number;
+  expires_at: number;
+  terminated_at: number | null;
+  reason: string | null;
+  agent_version: string | null;
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+function fromRow(row: Row): SandboxRecord {
+  return {
+    id: row.id,
+    image: row.image,
+    runtime: row.runtime,
+    state: row.state,
+    cpu: row.cpu,
+    memoryMiB: row.memory_mib,
+    pidsLimit: row.pids_limit,
+    timeoutSeconds: row.timeout_seconds,
+    labels: JSON.parse(row.labels) as Record<string, string>,
+    env: JSON.parse(row.env) as Record<string, string>,
+    createdAt: iso(row.created_at)!,
+    expiresAt: iso(row.expires_at)!,
+    terminatedAt: iso(row.terminated_at),
+    reason: row.reason,
+    agentVersion: row.agent_version,
+  };
+}
+
+/** Sandbox rows. The store only records; the sandbox service decides what the states mean. */
+export class SandboxStore {
+  constructor(private readonly db: Database.Database) {}
+
+  insert(id: string, spec: CreateSandboxSpec, now: number): SandboxRecord {
+    this.db
+      .prepare(
+        `INSERT INTO sandboxes (id, image, runtime, state, cpu, memory_mib, pids_limit,
+           timeout_seconds, labels, env, created_at, expires_at)
+         VALUES (?, ?, ?, 'creating', ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(
+        id,
+        spec.image,
+        spec.runtime,
+        spec.cpu,
+        spec.memoryMiB,
+        spec.pidsLimit,
+        spec.timeoutSeconds,
+        JSON.stringify(spec.labels),
+        JSON.stringify(spec.env),
+        now,
+        now + spec.timeoutSeconds * 1000,
+      );
+    return this.get(id)!;
+  }
+
+  get(id: string): SandboxRecord | undefined {
+    const row = this.db.prepare(`SELECT * FROM sandboxes WHERE id = ?`).get(id) as Row | undefined;
+    return row && fromRow(row);
+  }
+
+  list(filter: ListSandboxesFilter = {}): SandboxRecord[] {
+    const rows = (
+      filter.state
+        ? this.db.prepare(`SELECT * FROM sandboxes WHERE state = ? ORDER BY created_at`).all(filter.state)
+        : this.db.prepare(`SELECT * FROM sandboxes ORDER BY created_at`).all()
+    ) as Row[];
+    const wanted = Object.entries(filter.labels ?? {});
+    return rows
+      .map(fromRow)
+      .filter((s) => wanted.every(([k, v]) => s.labels[k] === v));
+  }
+
+  /** Sandboxes in any of these states. */
+  inStates(states: SandboxState[]): SandboxRecord[] {
+    const marks = states.map(() => "?").join(", ");
+    const rows = this.db
+      .prepare(`SELECT * FROM sandboxes WHERE state IN (${marks}) ORDER BY created_at`)
+      .all(...states) as Row[];
+    return rows.map(fromRow);
+  }
+
+  expired(now: number): string[] {
+    const rows = this.db
+      .prepare(`SELECT id FROM sandboxes WHERE state = 'running' AND expires_at <= ?`)
+      .all(now) as { id: string }[];
+    return rows.map((r) => r.id);
+  }
+
+  setRunning(id: string, agentVersion: string): void {
+    this.db
+      .prepare(`UPDATE sandboxes SET state = 'running', agent_version = ? WHERE id = ?`)
+      .run(agentVersion, id);
+  }
+
+  setState(id: string, state: SandboxState, reason: string | null = null, now = Date.now()): void {
+    const ended = state === "terminated" || state === "failed";
+    this.db
+      .prepare(
+        `UPDATE sandboxes SET state = ?, reason = COALESCE(?, reason),
+           terminated_at = CASE WHEN ? THEN ? ELSE terminated_at END WHERE id = ?`,
+      )
+      .run(state, reason, ended ? 1 : 0, now, id);
+  }
+
+  delete(id: string): void {
+    this.db.prepare(`DELETE FROM sandboxes WHERE id = ?`).run(id);
+  }
+
+  /** Ended sandboxes are kept for a while so `get` can say how they ended, then pruned. */
+  pruneEnded(olderThan: number): number {
+    return this.db
+      .prepare(`DELETE FROM sandboxes WHERE state IN ('terminated', 'failed') AND terminated_at < ?`)
+      .run(olderThan).changes;
+  }
+}

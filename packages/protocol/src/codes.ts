@@ -1,0 +1,32 @@
+/**
+ * Every error Paddock returns carries one of these codes. The map gives each code its one HTTP
+ * status; `satisfies` makes the compiler reject a code without a status.
+ */
+export const ERROR_STATUS = {
+  invalid_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  sandbox_not_found: 404,
+  image_not_found: 404,
+  route_not_found: 404,
+  conflict: 409,
+  sandbox_not_running: 409,
+  image_in_use: 409,
+  image_exists: 409,
+  payload_too_large: 413,
+  image_build_failed: 500,
+  runtime_error: 500,
+  internal: 500,
+  agent_unavailable: 503,
+  timeout: 504,
+  insufficient_storage: 507,
+} as const satisfies Record<string, number>;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+export const ERROR_CODES = Object.keys(ERROR_STATUS) as ErrorCode[];
+
+export function statusForCode(code: ErrorCode): number {
+  return ERROR_STATUS[code];
+}

@@ -1,0 +1,7 @@
+/** Where the agent listens, inside every sandbox. */
+export const AGENT_MOUNT = "/.paddock";
+export const AGENT_RUNTIME_DIR = `${AGENT_MOUNT}/runtime`;
+export const AGENT_SOCKET_DIR = `${AGENT_MOUNT}/sock`;
+export const AGENT_SOCKET_NAME = "agent.sock";
+
+export const PROTOCOL_VERSION = "0.1.0";

@@ -1,0 +1,123 @@
+import { z } from "zod";
+
+export const RUNTIMES = ["runsc", "runc"] as const;
+export const RuntimeSchema = z.enum(RUNTIMES, {
+  error: () => `runtime must be one of: ${RUNTIMES.join(", ")}`,
+});
+export type RuntimeName = z.infer<typeof RuntimeSchema>;
+
+export const SANDBOX_STATES = ["creating", "running", "terminating", "terminated", "failed"] as const;
+export const SandboxStateSchema = z.enum(SANDBOX_STATES);
+export type SandboxState = z.infer<typeof SandboxStateSchema>;
+
+/** Limits on labels keep list filters cheap and rows small. */
+export const LABEL_LIMITS = { count: 32, keyLength: 63, valueLength: 256 } as const;
+const LABEL_KEY = /^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$/;
+
+export const LabelsSchema = z
+  .record(
+    z
+      .string()
+      .max(LABEL_LIMITS.keyLength, `label keys are at most ${LABEL_LIMITS.keyLength} characters`)
+      .regex(LABEL_KEY, "label keys are letters, digits, '.', '_', '-' and '/'"),
+    z
+      .string()
+      .max(
+        LABEL_LIMITS.valueLength,
+        `label values are at most ${LABEL_LIMITS.valueLength} characters`,
+      ),
+  )
+  .refine((labels) => Object.keys(labels).length <= LABEL_LIMITS.count, {
+    message: `at most ${LABEL_LIMITS.count} labels`,
+  });
+
+export const ENV_LIMITS = { count: 256, valueLength: 32 * 1024 } as const;
+export const EnvSchema = z
+  .record(
+    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "env names are letters, digits and '_'"),
+    z
+      .string()
+      .max(ENV_LIMITS.valueLength)
+      .refine((v) => !v.includes("\0"), "env values cannot contain NUL"),
+  )
+  .refine((env) => Object.keys(env).length <= ENV_LIMITS.count, {
+    message: `at most ${ENV_LIMITS.count} env variables`,
+  });
+
+export const IMAGE_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+export const ImageNameSchema = z
+  .string()
+  .regex(IMAGE_NAME, "image names are 1-64 of a-z, 0-9, '.', '_', '-', starting alphanumeric");
+
+export const SANDBOX_DEFAULTS = {
+  image: "busybox",
+  runtime: "runsc",
+  cpu: 1,
+  memoryMiB: 512,
+  pidsLimit: 1024,
+  timeoutSeconds: 300,
+} as const;
+
+export const CreateSandboxRequestSchema = z.strictObject({
+  image: ImageNameSchema.default(SANDBOX_DEFAULTS.image),
+  runtime: RuntimeSchema.default(SANDBOX_DEFAULTS.runtime),
+  env: EnvSchema.default({}),
+  /** Cores, fractional allowed (0.5 is half a core). */
+  cpu: z.number().positive("cpu must be positive").max(64).default(SANDBOX_DEFAULTS.cpu),
+  memoryMiB: z
+    .number()
+    .int()
+    .min(16, "memoryMiB must be at least 16")
+    .max(256 * 1024)
+    .default(SANDBOX_DEFAULTS.memoryMiB),
+  pidsLimit: z.number().int().min(8).max(1 << 20).default(SANDBOX_DEFAULTS.pidsLimit),
+  /** The sandbox is terminated this long after creation. */
+  timeoutSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 3600)
+    .default(SANDBOX_DEFAULTS.timeoutSeconds),
+  labels: LabelsSchema.default({}),
+});
+export type CreateSandboxRequest = z.input<typeof CreateSandboxRequestSchema>;
+export type CreateSandboxSpec = z.output<typeof CreateSandboxRequestSchema>;
+
+export const SandboxSchema = z.object({
+  id: z.string(),
+  image: z.string(),
+  runtime: RuntimeSchema,
+  state: SandboxStateSchema,
+  cpu: z.number(),
+  memoryMiB: z.number(),
+  pidsLimit: z.number(),
+  timeoutSeconds: z.number(),
+  labels: z.record(z.string(), z.string()),
+  createdAt: z.string(),
+  expiresAt: z.string(),
+  terminatedAt: z.string().nullable(),
+  /** Why the sandbox failed or was terminated, when it did not end by request. */
+  reason: z.string().nullable(),
+  agentVersion: z.string().nullable(),
+});
+export type SandboxInfo = z.infer<typeof SandboxSchema>;
+
+export const SandboxListSchema = z.object({ sandboxes: z.array(SandboxSchema) });
+
+/** `label` is repeated `key=value`; all must match. */
+export const ListSandboxesQuerySchema = z.strictObject({
+  state: SandboxStateSchema.optional(),
+  label: z
+    .union([z.string(), z.array(z.string())])
+    .optional()
+    .transform((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]))
+    .pipe(z.array(z.string().regex(/^[^=]+=.*$/, "label filters are key=value"))),
+});
+export type ListSandboxesFilter = {
+  state?: SandboxState;
+  labels?: Record<string, string>;
+};
+
+export const SandboxIdParamsSchema = z.strictObject({
+  id: z.string().regex(/^sb_[a-z0-9]{1,32}$/, "sandbox ids look like sb_…"),
+});

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Installs everything Paddock needs on a fresh Debian 12 machine, then builds it.
+# Safe to run again: every step checks before it changes anything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup.sh must run as root (it installs Debian packages and runtimes)" >&2
+  exit 1
+fi
+
+# bookworm-backports has runsc 20240729; main has only a 2022 build that is too old.
+# The mirror is taken from the machine's own apt source, never hard-coded.
+backports=/etc/apt/sources.list.d/paddock-backports.sources
+if [ ! -f "$backports" ]; then
+  uri=$(awk '/^URIs:/ && $2 !~ /security/ { print $2; exit }' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+  if [ -z "$uri" ]; then
+    uri=$(awk '/^deb / && $0 !~ /security/ { print $2; exit }' /etc/apt/sources.list 2>/dev/null || true)
+  fi
+  [ -n "$uri" ] || { echo "no Debian mirror found in the apt sources" >&2; exit 1; }
+  log "adding bookworm-backports from $uri"
+  cat >"$backports" <<SRC
+Types: deb
+URIs: $uri
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  rm -f /var/lib/paddock-apt-updated
+fi
+
+need=()
+for pkg in runc tini busybox-static debootstrap e2fsprogs iproute2 util-linux; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+runsc_ok=0
+if command -v runsc >/dev/null 2>&1 && runsc --version 2>/dev/null | grep -q 'runsc version release-2024\|0.0~2024'; then runsc_ok=1; fi
+if dpkg -s runsc 2>/dev/null | grep -q '^Version: 0.0~2024'; then runsc_ok=1; fi
+
+if [ ${#need[@]} -gt 0 ] || [ $runsc_ok = 0 ]; then
+  if [ ! -f /var/lib/paddock-apt-updated ]; then
+    log "apt-get update"
+    apt-get update -q
+    touch /var/lib/paddock-apt-updated
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  if [ ${#need[@]} -gt 0 ]; then
+    log "installing ${need[*]}"
+    apt-get install -y -q --no-install-recommends "${need[@]}"
+  fi
+  if [ $runsc_ok = 0 ]; then
+    log "installing runsc from bookworm-backports"
+    apt-get install -y -q --no-install-recommends -t bookworm-backports runsc
+  fi
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund
+fi
+
+log "building"
+npm run build --silent

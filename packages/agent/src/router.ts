@@ -48,7 +48,8 @@ export class Router {
     const url = new URL(req.url ?? "/", "http://agent");
     const handler = this.routes.get(`${req.method} ${url.pathname}`);
     try {
-      if (!handler) throw new AgentError("route_not_found", `no agent route ${req.method} ${url.pathname}`);
+      if (!handler)
+        throw new AgentError("route_not_found", `no agent route ${req.method} ${url.pathname}`);
       await handler(req, res, url);
     } catch (err) {
       sendError(res, err);

@@ -1,4 +1,5 @@
 import path from "node:path";
+import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT } from "@paddock/protocol";
 
 export interface DaemonConfig {
   /** Holds the token, the state database, sandboxes and (by default) images. */
@@ -12,10 +13,6 @@ export interface DaemonConfig {
   reapIntervalMs: number;
 }
 
-export const DEFAULT_DATA_DIR = "/var/lib/paddock";
-export const DEFAULT_PORT = 7423;
-export const DEFAULT_HOST = "127.0.0.1";
-
 export function resolveConfig(input: Partial<DaemonConfig> = {}): DaemonConfig {
   const env = process.env;
   const dataDir = path.resolve(input.dataDir ?? env.PADDOCK_DATA_DIR ?? DEFAULT_DATA_DIR);
@@ -25,7 +22,9 @@ export function resolveConfig(input: Partial<DaemonConfig> = {}): DaemonConfig {
   }
   return {
     dataDir,
-    imagesDir: path.resolve(input.imagesDir ?? env.PADDOCK_IMAGES_DIR ?? path.join(dataDir, "images")),
+    imagesDir: path.resolve(
+      input.imagesDir ?? env.PADDOCK_IMAGES_DIR ?? path.join(dataDir, "images"),
+    ),
     host: input.host ?? env.PADDOCK_HOST ?? DEFAULT_HOST,
     port,
     reapIntervalMs: input.reapIntervalMs ?? 1000,

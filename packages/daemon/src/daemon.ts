@@ -23,7 +23,10 @@ export interface RunningDaemon {
 }
 
 /** Starts the daemon: state, recovery after a crash, the reaper, then the API. */
-export async function startDaemon(config: DaemonConfig, log: Logger = pino({ level: process.env.PADDOCK_LOG_LEVEL ?? "info" })): Promise<RunningDaemon> {
+export async function startDaemon(
+  config: DaemonConfig,
+  log: Logger = pino({ level: process.env.PADDOCK_LOG_LEVEL ?? "info" }, pino.destination(2)),
+): Promise<RunningDaemon> {
   const layout = new Layout(config.dataDir);
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   await mkdir(layout.sandboxesDir, { recursive: true, mode: 0o700 });

@@ -7,7 +7,10 @@ export class CommandError extends Error {
     readonly stderr: string,
     options?: { cause?: unknown },
   ) {
-    super(`${command} failed (exit ${exitCode ?? "signal"}): ${stderr.trim() || "no output"}`, options);
+    super(
+      `${command} failed (exit ${exitCode ?? "signal"}): ${stderr.trim() || "no output"}`,
+      options,
+    );
     this.name = "CommandError";
   }
 }
@@ -34,7 +37,11 @@ export function run(
       (err, stdout, stderr) => {
         if (err) {
           const code = typeof err.code === "number" ? err.code : null;
-          reject(new CommandError([file, ...args].join(" "), code, stderr || err.message, { cause: err }));
+          reject(
+            new CommandError([file, ...args].join(" "), code, stderr || err.message, {
+              cause: err,
+            }),
+          );
         } else {
           resolve(stdout);
         }

@@ -5,3 +5,8 @@ export const AGENT_SOCKET_DIR = `${AGENT_MOUNT}/sock`;
 export const AGENT_SOCKET_NAME = "agent.sock";
 
 export const PROTOCOL_VERSION = "0.1.0";
+
+/** Where the daemon listens and keeps its data unless told otherwise. */
+export const DEFAULT_PORT = 7423;
+export const DEFAULT_HOST = "127.0.0.1";
+export const DEFAULT_DATA_DIR = "/var/lib/paddock";

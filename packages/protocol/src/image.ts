@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ErrorCodeSchema } from "./errors.js";
 import { ImageNameSchema } from "./sandbox.js";
 
 export const BUILTIN_IMAGES = ["busybox", "debian"] as const;
@@ -22,7 +23,7 @@ export const ImageProgressSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal("done"), image: ImageSchema }),
   z.object({
     type: z.literal("error"),
-    error: z.object({ code: z.string(), message: z.string() }),
+    error: z.object({ code: ErrorCodeSchema, message: z.string() }),
   }),
 ]);
 export type ImageProgress = z.infer<typeof ImageProgressSchema>;

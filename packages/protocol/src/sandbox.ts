@@ -6,7 +6,13 @@ export const RuntimeSchema = z.enum(RUNTIMES, {
 });
 export type RuntimeName = z.infer<typeof RuntimeSchema>;
 
-export const SANDBOX_STATES = ["creating", "running", "terminating", "terminated", "failed"] as const;
+export const SANDBOX_STATES = [
+  "creating",
+  "running",
+  "terminating",
+  "terminated",
+  "failed",
+] as const;
 export const SandboxStateSchema = z.enum(SANDBOX_STATES);
 export type SandboxState = z.infer<typeof SandboxStateSchema>;
 
@@ -14,35 +20,55 @@ export type SandboxState = z.infer<typeof SandboxStateSchema>;
 export const LABEL_LIMITS = { count: 32, keyLength: 63, valueLength: 256 } as const;
 const LABEL_KEY = /^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$/;
 
-export const LabelsSchema = z
-  .record(
-    z
-      .string()
-      .max(LABEL_LIMITS.keyLength, `label keys are at most ${LABEL_LIMITS.keyLength} characters`)
-      .regex(LABEL_KEY, "label keys are letters, digits, '.', '_', '-' and '/'"),
-    z
-      .string()
-      .max(
-        LABEL_LIMITS.valueLength,
-        `label values are at most ${LABEL_LIMITS.valueLength} characters`,
-      ),
-  )
-  .refine((labels) => Object.keys(labels).length <= LABEL_LIMITS.count, {
-    message: `at most ${LABEL_LIMITS.count} labels`,
+/**
+ * A record whose keys are checked one by one, so the error names the bad key and says why
+ * (zod's own record-key errors only say "Invalid key in record").
+ */
+function checkedRecord(
+  value: z.ZodType<string>,
+  limits: { count: number; what: string },
+  keyProblem: (key: string) => string | undefined,
+) {
+  return z.record(z.string(), value).superRefine((record, ctx) => {
+    const keys = Object.keys(record);
+    if (keys.length > limits.count)
+      ctx.addIssue({ code: "custom", message: `at most ${limits.count} ${limits.what}` });
+    for (const key of keys) {
+      const problem = keyProblem(key);
+      if (problem) ctx.addIssue({ code: "custom", path: [key], message: problem });
+    }
   });
+}
+
+export const LabelsSchema = checkedRecord(
+  z
+    .string()
+    .max(
+      LABEL_LIMITS.valueLength,
+      `label values are at most ${LABEL_LIMITS.valueLength} characters`,
+    ),
+  { count: LABEL_LIMITS.count, what: "labels" },
+  (key) =>
+    key.length > LABEL_LIMITS.keyLength
+      ? `label keys are at most ${LABEL_LIMITS.keyLength} characters`
+      : LABEL_KEY.test(key)
+        ? undefined
+        : "label keys are letters, digits, '.', '_', '-' and '/'",
+);
 
 export const ENV_LIMITS = { count: 256, valueLength: 32 * 1024 } as const;
-export const EnvSchema = z
-  .record(
-    z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "env names are letters, digits and '_'"),
-    z
-      .string()
-      .max(ENV_LIMITS.valueLength)
-      .refine((v) => !v.includes("\0"), "env values cannot contain NUL"),
-  )
-  .refine((env) => Object.keys(env).length <= ENV_LIMITS.count, {
-    message: `at most ${ENV_LIMITS.count} env variables`,
-  });
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+export const EnvSchema = checkedRecord(
+  z
+    .string()
+    .max(ENV_LIMITS.valueLength, `env values are at most ${ENV_LIMITS.valueLength} characters`)
+    .refine((v) => !v.includes("\0"), "env values cannot contain NUL"),
+  { count: ENV_LIMITS.count, what: "env variables" },
+  (key) =>
+    ENV_NAME.test(key)
+      ? undefined
+      : "env names are letters, digits and '_', not starting with a digit",
+);
 
 export const IMAGE_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 export const ImageNameSchema = z
@@ -70,7 +96,12 @@ export const CreateSandboxRequestSchema = z.strictObject({
     .min(16, "memoryMiB must be at least 16")
     .max(256 * 1024)
     .default(SANDBOX_DEFAULTS.memoryMiB),
-  pidsLimit: z.number().int().min(8).max(1 << 20).default(SANDBOX_DEFAULTS.pidsLimit),
+  pidsLimit: z
+    .number()
+    .int()
+    .min(8)
+    .max(1 << 20)
+    .default(SANDBOX_DEFAULTS.pidsLimit),
   /** The sandbox is terminated this long after creation. */
   timeoutSeconds: z
     .number()

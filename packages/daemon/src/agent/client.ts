@@ -31,7 +31,9 @@ export class AgentClient {
           res.on("error", reject);
         },
       );
-      req.on("timeout", () => req.destroy(new Error(`agent did not answer within ${timeoutMs} ms`)));
+      req.on("timeout", () =>
+        req.destroy(new Error(`agent did not answer within ${timeoutMs} ms`)),
+      );
       req.on("error", reject);
       req.end();
     });

@@ -1,6 +1,16 @@
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
-import { copyFile, link, mkdir, readFile, realpath, rename, rm, stat, writeFile } from "node:fs/promises";
+import {
+  copyFile,
+  link,
+  mkdir,
+  readFile,
+  realpath,
+  rename,
+  rm,
+  stat,
+  writeFile,
+} from "node:fs/promises";
 import path from "node:path";
 import { run } from "../exec.js";
 

@@ -22,20 +22,34 @@ export function toErrorBody(err: unknown): { status: number; body: ErrorBody } {
   }
   if (hasZodFastifySchemaValidationErrors(err)) {
     const issues = err.validation.map((v) => {
-      const where = v.instancePath ? v.instancePath.slice(1).replace(/\//g, ".") : err.validationContext;
+      const where = v.instancePath
+        ? v.instancePath.slice(1).replace(/\//g, ".")
+        : err.validationContext;
       return `${where}: ${v.message}`;
     });
     return {
       status: 400,
-      body: { error: { code: "invalid_request", message: `invalid request: ${issues.join("; ")}`, details: { issues } } },
+      body: {
+        error: {
+          code: "invalid_request",
+          message: `invalid request: ${issues.join("; ")}`,
+          details: { issues },
+        },
+      },
     };
   }
   const fastifyCode = (err as FastifyError).code;
   const code = fastifyCode ? FASTIFY_CODES[fastifyCode] : undefined;
   if (code) {
-    return { status: statusForCode(code), body: { error: { code, message: (err as Error).message } } };
+    return {
+      status: statusForCode(code),
+      body: { error: { code, message: (err as Error).message } },
+    };
   }
-  return { status: 500, body: { error: { code: "internal", message: "internal error; the daemon's log has details" } } };
+  return {
+    status: 500,
+    body: { error: { code: "internal", message: "internal error; the daemon's log has details" } },
+  };
 }
 
 export function registerErrorHandler(app: FastifyInstance, log: Logger): void {
@@ -46,7 +60,10 @@ export function registerErrorHandler(app: FastifyInstance, log: Logger): void {
   });
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({
-      error: { code: "route_not_found", message: `no route ${request.method} ${request.url}; see /openapi.json` },
+      error: {
+        code: "route_not_found",
+        message: `no route ${request.method} ${request.url}; see /openapi.json`,
+      },
     });
   });
 }

@@ -1,6 +1,10 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import swagger from "@fastify/swagger";
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from "fastify-type-provider-zod";
+import {
+  jsonSchemaTransform,
+  serializerCompiler,
+  validatorCompiler,
+} from "fastify-type-provider-zod";
 import { PROTOCOL_VERSION } from "@paddock/protocol";
 import type { ImageStore } from "../images/image-store.js";
 import type { Logger } from "../logger.js";

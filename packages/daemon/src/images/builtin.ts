@@ -26,7 +26,10 @@ export async function buildBusybox(rootfs: string, progress: Progress): Promise<
       if (err.code !== "EEXIST") throw err;
     });
   }
-  await writeFile(path.join(rootfs, "etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n");
+  await writeFile(
+    path.join(rootfs, "etc/passwd"),
+    "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+  );
   await writeFile(path.join(rootfs, "etc/group"), "root:x:0:\nnogroup:x:65534:\n");
   progress(`busybox ready with ${applets.length} applets`);
 }

@@ -16,7 +16,8 @@ const BUILDERS: Record<Builtin, (rootfs: string, progress: Progress) => Promise<
   debian: buildDebian,
 };
 
-const isBuiltin = (name: string): name is Builtin => (BUILTIN_IMAGES as readonly string[]).includes(name);
+const isBuiltin = (name: string): name is Builtin =>
+  (BUILTIN_IMAGES as readonly string[]).includes(name);
 
 interface ImageMeta {
   name: string;
@@ -57,7 +58,10 @@ export class ImageStore {
   async require(name: string, progress: Progress = () => {}): Promise<string> {
     const info = await this.get(name);
     if (!info) {
-      throw new PaddockError("image_not_found", `no image named "${name}"; list them with \`paddock image ls\` or import one with \`paddock image import\``);
+      throw new PaddockError(
+        "image_not_found",
+        `no image named "${name}"; list them with \`paddock image ls\` or import one with \`paddock image import\``,
+      );
     }
     if (!info.ready) await this.build(name as Builtin, progress);
     return this.rootfs(name);
@@ -69,7 +73,12 @@ export class ImageStore {
     if (!job) {
       job = this.store(name, "builtin", (rootfs) => BUILDERS[name](rootfs, progress))
         .catch((err: unknown) => {
-          throw new PaddockError("image_build_failed", `building image "${name}" failed: ${errorMessage(err)}`, undefined, { cause: err });
+          throw new PaddockError(
+            "image_build_failed",
+            `building image "${name}" failed: ${errorMessage(err)}`,
+            undefined,
+            { cause: err },
+          );
         })
         .finally(() => this.building.delete(name));
       this.building.set(name, job);
@@ -79,16 +88,24 @@ export class ImageStore {
 
   /** Imports a rootfs from a tar stream (plain or gzip). */
   async import(name: string, tar: Readable): Promise<ImageInfo> {
-    if (isBuiltin(name)) throw new PaddockError("image_exists", `"${name}" is a built-in image; import under another name`);
+    if (isBuiltin(name))
+      throw new PaddockError(
+        "image_exists",
+        `"${name}" is a built-in image; import under another name`,
+      );
     if (await this.readMeta(name)) {
-      throw new PaddockError("image_exists", `image "${name}" exists; remove it first with \`paddock image rm ${name}\``);
+      throw new PaddockError(
+        "image_exists",
+        `image "${name}" exists; remove it first with \`paddock image rm ${name}\``,
+      );
     }
     await this.store(name, "imported", (rootfs) => extractTar(tar, rootfs));
     return (await this.get(name))!;
   }
 
   async remove(name: string): Promise<void> {
-    if (!(await this.readMeta(name))) throw new PaddockError("image_not_found", `no stored image named "${name}"`);
+    if (!(await this.readMeta(name)))
+      throw new PaddockError("image_not_found", `no stored image named "${name}"`);
     const doomed = path.join(this.dir, `.removing-${name}-${randomBytes(4).toString("hex")}`);
     await rename(path.join(this.dir, name), doomed);
     await rm(doomed, { recursive: true, force: true });
@@ -97,13 +114,19 @@ export class ImageStore {
   private async readMeta(name: string): Promise<ImageMeta | undefined> {
     if (!IMAGE_NAME.test(name)) return undefined;
     try {
-      return JSON.parse(await readFile(path.join(this.dir, name, "image.json"), "utf8")) as ImageMeta;
+      return JSON.parse(
+        await readFile(path.join(this.dir, name, "image.json"), "utf8"),
+      ) as ImageMeta;
     } catch {
       return undefined;
     }
   }
 
-  private async store(name: string, source: ImageMeta["source"], fill: (rootfs: string) => Promise<void>): Promise<void> {
+  private async store(
+    name: string,
+    source: ImageMeta["source"],
+    fill: (rootfs: string) => Promise<void>,
+  ): Promise<void> {
     const tmp = path.join(this.dir, `.tmp-${name}-${randomBytes(4).toString("hex")}`);
     const rootfs = path.join(tmp, "rootfs");
     await mkdir(rootfs, { recursive: true });
@@ -125,8 +148,11 @@ export class ImageStore {
 /** Extracts with GNU tar (argument vector, no shell), gunzipping when the stream starts with gzip's magic. */
 async function extractTar(input: Readable, dest: string): Promise<void> {
   const head = await peek(input, 2);
-  const body = head.length === 2 && head[0] === 0x1f && head[1] === 0x8b ? input.pipe(createGunzip()) : input;
-  const child = spawn("tar", ["-x", "--numeric-owner", "-C", dest, "-f", "-"], { stdio: ["pipe", "ignore", "pipe"] });
+  const body =
+    head.length === 2 && head[0] === 0x1f && head[1] === 0x8b ? input.pipe(createGunzip()) : input;
+  const child = spawn("tar", ["-x", "--numeric-owner", "-C", dest, "-f", "-"], {
+    stdio: ["pipe", "ignore", "pipe"],
+  });
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
@@ -139,7 +165,10 @@ async function extractTar(input: Readable, dest: string): Promise<void> {
   }
   const code = await exited;
   if (code !== 0) {
-    throw new PaddockError("invalid_request", `not a valid tar archive: ${stderr.trim().slice(0, 500) || `tar exit ${code}`}`);
+    throw new PaddockError(
+      "invalid_request",
+      `not a valid tar archive: ${stderr.trim().slice(0, 500) || `tar exit ${code}`}`,
+    );
   }
 }
 
@@ -167,4 +196,3 @@ async function peek(stream: Readable, n: number): Promise<Buffer> {
     stream.on("error", reject);
   });
 }
-

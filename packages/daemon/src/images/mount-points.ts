@@ -6,7 +6,14 @@ import { AGENT_RUNTIME_DIR, AGENT_SOCKET_DIR } from "@paddock/protocol";
  * Directories every sandbox mounts over. runsc creates a missing mount point inside the rootfs
  * on the host, so they are made once when an image is stored and the image never changes later.
  */
-const MOUNT_POINTS = ["proc", "sys", "dev", "tmp", AGENT_RUNTIME_DIR.slice(1), AGENT_SOCKET_DIR.slice(1)];
+const MOUNT_POINTS = [
+  "proc",
+  "sys",
+  "dev",
+  "tmp",
+  AGENT_RUNTIME_DIR.slice(1),
+  AGENT_SOCKET_DIR.slice(1),
+];
 
 /**
  * Makes `rel` a real directory under `root`, one component at a time. An imported image may hold

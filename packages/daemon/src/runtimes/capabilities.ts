@@ -87,6 +87,9 @@ export function daemonBoundingSet(): Set<string> {
  * Requested capabilities limited to those the daemon holds. Asking runc for one outside the
  * bounding set fails the whole container ("unable to apply caps").
  */
-export function grantableCapabilities(requested: readonly string[], bounding = daemonBoundingSet()): string[] {
+export function grantableCapabilities(
+  requested: readonly string[],
+  bounding = daemonBoundingSet(),
+): string[] {
   return requested.filter((cap) => bounding.has(cap));
 }

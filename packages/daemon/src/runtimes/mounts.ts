@@ -18,7 +18,12 @@ function unescapeMountPath(p: string): string {
   return p.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
 }
 
-export async function mountOverlay(lower: string, upper: string, work: string, target: string): Promise<void> {
+export async function mountOverlay(
+  lower: string,
+  upper: string,
+  work: string,
+  target: string,
+): Promise<void> {
   await run("mount", [
     "-t",
     "overlay",

@@ -75,8 +75,18 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
         source: "shm",
         options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
       },
-      { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
-      { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
+      {
+        destination: "/dev/mqueue",
+        type: "mqueue",
+        source: "mqueue",
+        options: ["nosuid", "noexec", "nodev"],
+      },
+      {
+        destination: "/sys",
+        type: "sysfs",
+        source: "sysfs",
+        options: ["nosuid", "noexec", "nodev", "ro"],
+      },
       {
         destination: AGENT_RUNTIME_DIR,
         type: "bind",
@@ -118,13 +128,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
         "/proc/scsi",
         "/sys/firmware",
       ],
-      readonlyPaths: [
-        "/proc/bus",
-        "/proc/fs",
-        "/proc/irq",
-        "/proc/sys",
-        "/proc/sysrq-trigger",
-      ],
+      readonlyPaths: ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
     },
   };
 }

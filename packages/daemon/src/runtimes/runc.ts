@@ -13,7 +13,9 @@ export class RuncRuntime extends OciRuntime {
   }
 
   async prepareRootfs(paths: SandboxPaths, imageRootfs: string): Promise<string> {
-    await Promise.all([paths.rootfs, paths.upper, paths.work].map((d) => mkdir(d, { recursive: true })));
+    await Promise.all(
+      [paths.rootfs, paths.upper, paths.work].map((d) => mkdir(d, { recursive: true })),
+    );
     await mountOverlay(imageRootfs, paths.upper, paths.work, paths.rootfs);
     return paths.rootfs;
   }

@@ -30,7 +30,11 @@ export abstract class OciRuntime {
   /** Undoes prepareRootfs; safe to call when it never ran or already ran. */
   abstract releaseRootfs(paths: SandboxPaths): Promise<void>;
 
-  protected cli(paths: SandboxPaths | undefined, args: string[], timeoutMs = 30_000): Promise<string> {
+  protected cli(
+    paths: SandboxPaths | undefined,
+    args: string[],
+    timeoutMs = 30_000,
+  ): Promise<string> {
     return run(this.binary, [...this.globalArgs(paths), ...args], { timeoutMs });
   }
 

@@ -7,7 +7,12 @@ import type { SandboxService } from "./sandbox-service.js";
 const KEEP_ENDED_MS = 24 * 3600 * 1000;
 
 /** Terminates sandboxes past their timeout, checking every `intervalMs`. */
-export function startReaper(store: SandboxStore, service: SandboxService, intervalMs: number, log: Logger): () => void {
+export function startReaper(
+  store: SandboxStore,
+  service: SandboxService,
+  intervalMs: number,
+  log: Logger,
+): () => void {
   let busy = false;
   const tick = async () => {
     if (busy) return;
@@ -15,9 +20,13 @@ export function startReaper(store: SandboxStore, service: SandboxService, interv
     try {
       const now = Date.now();
       await Promise.all(
-        store.expired(now).map((id) =>
-          service.terminate(id, "timeout").catch((err: unknown) => log.error({ id, err: errorMessage(err) }, "reaping failed")),
-        ),
+        store
+          .expired(now)
+          .map((id) =>
+            service
+              .terminate(id, "timeout")
+              .catch((err: unknown) => log.error({ id, err: errorMessage(err) }, "reaping failed")),
+          ),
       );
       store.pruneEnded(now - KEEP_ENDED_MS);
     } finally {

@@ -27,11 +27,19 @@ export async function recover(deps: RecoveryDeps): Promise<void> {
 
   for (const record of store.inStates(["creating"])) {
     log.warn({ id: record.id }, "removing a sandbox whose create was interrupted");
-    await service.teardown(record).catch((err: unknown) => log.error({ id: record.id, err: errorMessage(err) }, "cleanup failed"));
+    await service
+      .teardown(record)
+      .catch((err: unknown) =>
+        log.error({ id: record.id, err: errorMessage(err) }, "cleanup failed"),
+      );
     store.delete(record.id);
   }
   for (const record of store.inStates(["terminating"])) {
-    await service.end(record, "terminated", record.reason).catch((err: unknown) => log.error({ id: record.id, err: errorMessage(err) }, "cleanup failed"));
+    await service
+      .end(record, "terminated", record.reason)
+      .catch((err: unknown) =>
+        log.error({ id: record.id, err: errorMessage(err) }, "cleanup failed"),
+      );
   }
   for (const record of store.inStates(["running"])) {
     const paths = layout.sandbox(record.id);
@@ -39,14 +47,22 @@ export async function recover(deps: RecoveryDeps): Promise<void> {
     let healthy = false;
     if (state?.status === "running") {
       const probe = new AgentClient(paths.socket);
-      healthy = await probe.health(3000).then(() => true, () => false);
+      healthy = await probe.health(3000).then(
+        () => true,
+        () => false,
+      );
       probe.close();
     }
     if (!healthy) {
-      log.warn({ id: record.id, container: state?.status ?? "missing" }, "sandbox lost while the daemon was down");
-      await service.end(record, "failed", "the sandbox's container vanished while the daemon was down").catch((err: unknown) =>
-        log.error({ id: record.id, err: errorMessage(err) }, "cleanup failed"),
+      log.warn(
+        { id: record.id, container: state?.status ?? "missing" },
+        "sandbox lost while the daemon was down",
       );
+      await service
+        .end(record, "failed", "the sandbox's container vanished while the daemon was down")
+        .catch((err: unknown) =>
+          log.error({ id: record.id, err: errorMessage(err) }, "cleanup failed"),
+        );
     }
   }
 
@@ -62,6 +78,8 @@ export async function recover(deps: RecoveryDeps): Promise<void> {
   for (const id of dirs.filter((d) => !live.has(d))) {
     log.warn({ id }, "removing a sandbox directory no sandbox claims");
     // The runtime is unknown here; runc's teardown also covers runsc's (both unmount and remove).
-    await service.teardown({ id, runtime: "runc" }).catch((err: unknown) => log.error({ id, err: errorMessage(err) }, "cleanup failed"));
+    await service
+      .teardown({ id, runtime: "runc" })
+      .catch((err: unknown) => log.error({ id, err: errorMessage(err) }, "cleanup failed"));
   }
 }

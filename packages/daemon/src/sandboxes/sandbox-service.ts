@@ -1,5 +1,10 @@
 import { mkdir, open, rm, writeFile } from "node:fs/promises";
-import type { CreateSandboxSpec, ListSandboxesFilter, SandboxInfo } from "@paddock/protocol";
+import type {
+  CreateSandboxSpec,
+  Health,
+  ListSandboxesFilter,
+  SandboxInfo,
+} from "@paddock/protocol";
 import { AgentClient, waitForAgent } from "../agent/client.js";
 import { PaddockError, errorMessage } from "../errors.js";
 import type { ImageStore } from "../images/image-store.js";
@@ -42,7 +47,9 @@ export class SandboxService {
   async create(spec: CreateSandboxSpec): Promise<SandboxInfo> {
     const { store, images, log } = this.deps;
     // Resolve the image before anything is made, so an unknown image leaves nothing behind.
-    const imageRootfs = await images.require(spec.image, (line) => log.info({ image: spec.image }, line));
+    const imageRootfs = await images.require(spec.image, (line) =>
+      log.info({ image: spec.image }, line),
+    );
     const id = newSandboxId();
     const record = store.insert(id, spec, Date.now());
     try {
@@ -50,13 +57,25 @@ export class SandboxService {
       store.setRunning(id, version);
     } catch (err) {
       const logTail = await this.readLogTail(id);
-      await this.teardown(record).catch((e: unknown) => log.error({ id, err: errorMessage(e) }, "cleanup after failed create"));
+      await this.teardown(record).catch((e: unknown) =>
+        log.error({ id, err: errorMessage(e) }, "cleanup after failed create"),
+      );
       store.delete(id);
       log.warn({ id, err: errorMessage(err) }, "sandbox create failed");
       if (err instanceof PaddockError) {
-        throw new PaddockError(err.code, err.message, { ...err.details, agentLog: logTail }, { cause: err });
+        throw new PaddockError(
+          err.code,
+          err.message,
+          { ...err.details, agentLog: logTail },
+          { cause: err },
+        );
       }
-      throw new PaddockError("runtime_error", `creating the sandbox failed: ${errorMessage(err)}`, { agentLog: logTail }, { cause: err });
+      throw new PaddockError(
+        "runtime_error",
+        `creating the sandbox failed: ${errorMessage(err)}`,
+        { agentLog: logTail },
+        { cause: err },
+      );
     }
     log.info({ id, runtime: spec.runtime, image: spec.image }, "sandbox created");
     return toInfo(this.get(id));
@@ -77,16 +96,24 @@ export class SandboxService {
     });
     await writeFile(paths.config, JSON.stringify(spec));
     await runtime.start(record.id, paths);
-    const health = await waitForAgent(this.client(record.id), AGENT_READY_TIMEOUT_MS[record.runtime], async () => {
-      const state = await runtime.state(record.id, paths);
-      return state?.status === "running";
-    });
+    const health = await waitForAgent(
+      this.client(record.id),
+      AGENT_READY_TIMEOUT_MS[record.runtime],
+      async () => {
+        const state = await runtime.state(record.id, paths);
+        return state?.status === "running";
+      },
+    );
     return health.version;
   }
 
   get(id: string): SandboxRecord {
     const record = this.deps.store.get(id);
-    if (!record) throw new PaddockError("sandbox_not_found", `no sandbox ${id}; list sandboxes with \`paddock list\``);
+    if (!record)
+      throw new PaddockError(
+        "sandbox_not_found",
+        `no sandbox ${id}; list sandboxes with \`paddock list\``,
+      );
     return record;
   }
 
@@ -98,9 +125,25 @@ export class SandboxService {
   agent(id: string): AgentClient {
     const record = this.get(id);
     if (record.state !== "running") {
-      throw new PaddockError("sandbox_not_running", `sandbox ${id} is ${record.state}; create a new one`);
+      throw new PaddockError(
+        "sandbox_not_running",
+        `sandbox ${id} is ${record.state}; create a new one`,
+      );
     }
     return this.client(id);
+  }
+
+  /** The agent's own health answer; a dead agent is a 503, not a hang. */
+  async agentHealth(id: string): Promise<Health> {
+    try {
+      return await this.agent(id).health(5000);
+    } catch (err) {
+      if (err instanceof PaddockError) throw err;
+      throw new PaddockError(
+        "agent_unavailable",
+        `sandbox ${id}'s agent does not answer: ${errorMessage(err)}`,
+      );
+    }
   }
 
   /** Terminates a sandbox; terminating an ended one returns it as it is. */
@@ -116,7 +159,11 @@ export class SandboxService {
   }
 
   /** Tears a sandbox down and records how it ended. */
-  async end(record: SandboxRecord, state: "terminated" | "failed", reason: string | null): Promise<SandboxRecord> {
+  async end(
+    record: SandboxRecord,
+    state: "terminated" | "failed",
+    reason: string | null,
+  ): Promise<SandboxRecord> {
     const { store, log } = this.deps;
     store.setState(record.id, "terminating");
     await this.teardown(record);

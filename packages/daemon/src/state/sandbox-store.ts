@@ -86,13 +86,13 @@ export class SandboxStore {
   list(filter: ListSandboxesFilter = {}): SandboxRecord[] {
     const rows = (
       filter.state
-        ? this.db.prepare(`SELECT * FROM sandboxes WHERE state = ? ORDER BY created_at`).all(filter.state)
+        ? this.db
+            .prepare(`SELECT * FROM sandboxes WHERE state = ? ORDER BY created_at`)
+            .all(filter.state)
         : this.db.prepare(`SELECT * FROM sandboxes ORDER BY created_at`).all()
     ) as Row[];
     const wanted = Object.entries(filter.labels ?? {});
-    return rows
-      .map(fromRow)
-      .filter((s) => wanted.every(([k, v]) => s.labels[k] === v));
+    return rows.map(fromRow).filter((s) => wanted.every(([k, v]) => s.labels[k] === v));
   }
 
   /** Sandboxes in any of these states. */
@@ -134,7 +134,9 @@ export class SandboxStore {
   /** Ended sandboxes are kept for a while so `get` can say how they ended, then pruned. */
   pruneEnded(olderThan: number): number {
     return this.db
-      .prepare(`DELETE FROM sandboxes WHERE state IN ('terminated', 'failed') AND terminated_at < ?`)
+      .prepare(
+        `DELETE FROM sandboxes WHERE state IN ('terminated', 'failed') AND terminated_at < ?`,
+      )
       .run(olderThan).changes;
   }
 }

@@ -20,16 +20,27 @@ export function imageRoutes(images: ImageStore): FastifyPluginAsyncZod {
   return async (app) => {
     app.addContentTypeParser(TAR_TYPES, (_request, payload, done) => done(null, payload));
 
-    app.get("/v1/images", { schema: { summary: "List images", response: { 200: ImageListSchema } } }, async () => ({
-      images: await images.list(),
-    }));
+    app.get(
+      "/v1/images",
+      { schema: { summary: "List images", response: { 200: ImageListSchema } } },
+      async () => ({
+        images: await images.list(),
+      }),
+    );
 
     app.get(
       "/v1/images/:name",
-      { schema: { summary: "Get an image", params: ImageNameParamsSchema, response: { 200: ImageSchema, "4xx": ErrorBodySchema } } },
+      {
+        schema: {
+          summary: "Get an image",
+          params: ImageNameParamsSchema,
+          response: { 200: ImageSchema, "4xx": ErrorBodySchema },
+        },
+      },
       async (request) => {
         const image = await images.get(request.params.name);
-        if (!image) throw new PaddockError("image_not_found", `no image named "${request.params.name}"`);
+        if (!image)
+          throw new PaddockError("image_not_found", `no image named "${request.params.name}"`);
         return image;
       },
     );
@@ -45,7 +56,10 @@ export function imageRoutes(images: ImageStore): FastifyPluginAsyncZod {
       async (request, reply) => {
         const { name } = request.params;
         if (!(BUILTIN_IMAGES as readonly string[]).includes(name)) {
-          throw new PaddockError("invalid_request", `"${name}" is not a built-in image (${BUILTIN_IMAGES.join(", ")})`);
+          throw new PaddockError(
+            "invalid_request",
+            `"${name}" is not a built-in image (${BUILTIN_IMAGES.join(", ")})`,
+          );
         }
         const out = new PassThrough();
         const emit = (line: ImageProgress) => out.write(`${JSON.stringify(line)}\n`);
@@ -54,7 +68,10 @@ export function imageRoutes(images: ImageStore): FastifyPluginAsyncZod {
           .then(async () => emit({ type: "done", image: (await images.get(name))! }))
           .catch((err: unknown) => {
             const { body } = toErrorBody(err);
-            emit({ type: "error", error: { code: body.error.code, message: body.error.message || errorMessage(err) } });
+            emit({
+              type: "error",
+              error: { code: body.error.code, message: body.error.message || errorMessage(err) },
+            });
           })
           .finally(() => out.end());
         return reply.type("application/x-ndjson").send(out);
@@ -74,7 +91,10 @@ export function imageRoutes(images: ImageStore): FastifyPluginAsyncZod {
       async (request, reply) => {
         const body = request.body as Readable | undefined;
         if (!body || typeof (body as Readable).pipe !== "function") {
-          throw new PaddockError("invalid_request", `send the rootfs as a tar archive with content-type ${TAR_TYPES.join(" or ")}`);
+          throw new PaddockError(
+            "invalid_request",
+            `send the rootfs as a tar archive with content-type ${TAR_TYPES.join(" or ")}`,
+          );
         }
         return reply.status(201).send(await images.import(request.params.name, body));
       },
@@ -82,7 +102,13 @@ export function imageRoutes(images: ImageStore): FastifyPluginAsyncZod {
 
     app.delete(
       "/v1/images/:name",
-      { schema: { summary: "Remove an imported image", params: ImageNameParamsSchema, response: { 204: z.null(), "4xx": ErrorBodySchema } } },
+      {
+        schema: {
+          summary: "Remove an imported image",
+          params: ImageNameParamsSchema,
+          response: { 204: z.null(), "4xx": ErrorBodySchema },
+        },
+      },
       async (request, reply) => {
         await images.remove(request.params.name);
         return reply.status(204).send(null);

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import {
   CreateSandboxRequestSchema,
   ErrorBodySchema,
+  HealthSchema,
   ListSandboxesQuerySchema,
   SandboxIdParamsSchema,
   SandboxListSchema,
@@ -53,6 +54,18 @@ export function sandboxRoutes(service: SandboxService): FastifyPluginAsyncZod {
         },
       },
       async (request) => toInfo(service.get(request.params.id)),
+    );
+
+    app.get(
+      "/v1/sandboxes/:id/health",
+      {
+        schema: {
+          summary: "Ask the sandbox's agent whether it answers",
+          params: SandboxIdParamsSchema,
+          response: { 200: HealthSchema, "4xx": ErrorBodySchema, "5xx": ErrorBodySchema },
+        },
+      },
+      async (request) => service.agentHealth(request.params.id),
     );
 
     app.delete(

@@ -1,0 +1,137 @@
+import type { Command } from "commander";
+import { Images, Sandbox, type SandboxInfo } from "paddock";
+import { RUNTIMES, SANDBOX_DEFAULTS, SANDBOX_STATES, type SandboxState } from "@paddock/protocol";
+import { cliClientOptions } from "../client-options.js";
+import { collect, parsePairs, printJson, printTable, UsageError } from "../output.js";
+import { statusLine } from "../progress.js";
+
+const num = (what: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new UsageError(`${what} must be a number, got "${v}"`);
+  return n;
+};
+
+function describe(info: SandboxInfo): string {
+  const rows: [string, string][] = [
+    ["id", info.id],
+    ["state", info.state],
+    ["image", info.image],
+    ["runtime", info.runtime],
+    ["cpu", String(info.cpu)],
+    ["memory", `${info.memoryMiB} MiB`],
+    ["pids", String(info.pidsLimit)],
+    ["created", info.createdAt],
+    ["expires", info.expiresAt],
+    [
+      "labels",
+      Object.entries(info.labels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(", ") || "-",
+    ],
+  ];
+  if (info.terminatedAt) rows.push(["ended", info.terminatedAt]);
+  if (info.reason) rows.push(["reason", info.reason]);
+  return rows.map(([k, v]) => `${k.padEnd(8)} ${v}`).join("\n");
+}
+
+/** Builds a built-in image first, with progress, so a first `create --image debian` is not silent. */
+async function ensureImage(name: string): Promise<void> {
+  const images = new Images(cliClientOptions());
+  const image = await images.get(name);
+  if (image.ready) return;
+  const status = statusLine(`building image ${name}`);
+  await images.build(name, { onProgress: (m) => status.update(m) });
+  status.done("ready");
+}
+
+export function registerSandboxCommands(program: Command): void {
+  program
+    .command("create")
+    .description("create a sandbox and print its id")
+    .option("--image <name>", "image to start from", SANDBOX_DEFAULTS.image)
+    .option("--runtime <runtime>", `${RUNTIMES.join(" or ")}`, SANDBOX_DEFAULTS.runtime)
+    .option("--cpu <cores>", "cpu cores, fractions allowed", num("--cpu"), SANDBOX_DEFAULTS.cpu)
+    .option("--memory <MiB>", "memory limit in MiB", num("--memory"), SANDBOX_DEFAULTS.memoryMiB)
+    .option("--pids <n>", "process limit", num("--pids"), SANDBOX_DEFAULTS.pidsLimit)
+    .option(
+      "--timeout <seconds>",
+      "terminate after this many seconds",
+      num("--timeout"),
+      SANDBOX_DEFAULTS.timeoutSeconds,
+    )
+    .option("--env <K=V>", "environment variable (repeatable)", collect, [])
+    .option("--label <K=V>", "label (repeatable)", collect, [])
+    .option("--json", "print the whole sandbox as JSON")
+    .action(async (opts) => {
+      await ensureImage(opts.image);
+      const sandbox = await Sandbox.create({
+        ...cliClientOptions(),
+        image: opts.image,
+        runtime: opts.runtime,
+        cpu: opts.cpu,
+        memoryMiB: opts.memory,
+        pidsLimit: opts.pids,
+        timeoutSeconds: opts.timeout,
+        env: parsePairs(opts.env, "--env"),
+        labels: parsePairs(opts.label, "--label"),
+      });
+      if (opts.json) printJson(await sandbox.info());
+      else process.stdout.write(`${sandbox.id}\n`);
+    });
+
+  program
+    .command("list")
+    .alias("ls")
+    .description("list sandboxes")
+    .option("--state <state>", `only this state (${SANDBOX_STATES.join(", ")})`)
+    .option("--label <K=V>", "only sandboxes with this label (repeatable)", collect, [])
+    .option("--all", "include terminated and failed sandboxes")
+    .option("--json", "print JSON")
+    .action(
+      async (opts: { state?: SandboxState; label: string[]; all?: boolean; json?: boolean }) => {
+        let list = await Sandbox.list({
+          ...cliClientOptions(),
+          state: opts.state,
+          labels: parsePairs(opts.label, "--label"),
+        });
+        if (!opts.state && !opts.all)
+          list = list.filter((s) => s.state !== "terminated" && s.state !== "failed");
+        if (opts.json) return printJson(list);
+        printTable(
+          ["ID", "STATE", "RUNTIME", "IMAGE", "CREATED", "LABELS"],
+          list.map((s) => [
+            s.id,
+            s.state,
+            s.runtime,
+            s.image,
+            s.createdAt,
+            Object.entries(s.labels)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(","),
+          ]),
+        );
+      },
+    );
+
+  program
+    .command("info")
+    .description("show one sandbox")
+    .argument("<id>", "sandbox id")
+    .option("--json", "print JSON")
+    .action(async (id: string, opts: { json?: boolean }) => {
+      const info = await (await Sandbox.connect(id, cliClientOptions())).info();
+      if (opts.json) printJson(info);
+      else process.stdout.write(`${describe(info)}\n`);
+    });
+
+  program
+    .command("rm")
+    .description("terminate sandboxes and remove everything they had")
+    .argument("<ids...>", "sandbox ids")
+    .action(async (ids: string[]) => {
+      for (const id of ids) {
+        await (await Sandbox.connect(id, cliClientOptions())).terminate();
+        process.stdout.write(`${id}\n`);
+      }
+    });
+}

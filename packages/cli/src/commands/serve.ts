@@ -1,0 +1,37 @@
+import type { Command } from "commander";
+import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT } from "@paddock/protocol";
+
+export function registerServe(program: Command): void {
+  program
+    .command("serve")
+    .description("run the Paddock daemon (HTTP API on 127.0.0.1); needs root")
+    .option(
+      "--data-dir <dir>",
+      `state, token, sandboxes and images (env PADDOCK_DATA_DIR, default ${DEFAULT_DATA_DIR})`,
+    )
+    .option(
+      "--port <port>",
+      `port to listen on, 0 for any free one (env PADDOCK_PORT, default ${DEFAULT_PORT})`,
+      (v) => Number(v),
+    )
+    .option("--host <addr>", `address to bind (env PADDOCK_HOST, default ${DEFAULT_HOST})`)
+    .option("--images-dir <dir>", "image store (env PADDOCK_IMAGES_DIR, default <data-dir>/images)")
+    .action(
+      async (opts: { dataDir?: string; port?: number; host?: string; imagesDir?: string }) => {
+        // Loaded here so client commands do not pay for the daemon's modules at startup.
+        const { resolveConfig, startDaemon } = await import("@paddock/daemon");
+        const config = resolveConfig(opts);
+        const daemon = await startDaemon(config);
+        // One JSON line on stdout tells scripts and tests where the daemon listens.
+        process.stdout.write(`${JSON.stringify({ url: daemon.url, dataDir: config.dataDir })}\n`);
+        let closing = false;
+        const stop = () => {
+          if (closing) return;
+          closing = true;
+          void daemon.close().then(() => process.exit(0));
+        };
+        process.on("SIGINT", stop);
+        process.on("SIGTERM", stop);
+      },
+    );
+}

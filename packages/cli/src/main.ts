@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from "commander";
+import { PROTOCOL_VERSION } from "@paddock/protocol";
+import { registerImageCommands } from "./commands/images.js";
+import { registerSandboxCommands } from "./commands/sandboxes.js";
+import { registerServe } from "./commands/serve.js";
+import { reportError } from "./output.js";
+
+const program = new Command()
+  .name("paddock")
+  .description(
+    "Paddock: sandboxes on gVisor (runsc) or runc.\n" +
+      "Talks to the daemon at PADDOCK_URL (default http://127.0.0.1:7423) with PADDOCK_TOKEN\n" +
+      "(default: the token file in the daemon's data dir).",
+  )
+  .version(PROTOCOL_VERSION)
+  .showHelpAfterError("(run with --help for usage)")
+  .exitOverride();
+
+registerServe(program);
+registerSandboxCommands(program);
+registerImageCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) process.exit(err.exitCode);
+  process.exit(reportError(err));
+}

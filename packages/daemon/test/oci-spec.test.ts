@@ -1,0 +1,153 @@
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import type { SandboxRecord } from "../src/state/sandbox-store.js";
+
+/**
+ * The spec limits capabilities to the daemon's own bounding set, read from /proc/self/status.
+ * Pretend the daemon lacks CAP_SYS_RESOURCE (bit 24) so the result does not depend on the host.
+ */
+vi.mock("node:fs", async (importOriginal) => {
+  const actual = await importOriginal<typeof import("node:fs")>();
+  const readFileSync = ((file: unknown, ...rest: unknown[]) =>
+    file === "/proc/self/status"
+      ? "Name:\tnode\nCapBnd:\t000001fffeffffff\n"
+      : (actual.readFileSync as (...a: unknown[]) => unknown)(
+          file,
+          ...rest,
+        )) as typeof actual.readFileSync;
+  return { ...actual, readFileSync, default: { ...actual, readFileSync } };
+});
+
+const { buildSpec, SANDBOX_PATH } = await import("../src/runtimes/oci-spec.js");
+
+interface Spec {
+  process: {
+    args: string[];
+    env: string[];
+    capabilities: { bounding: string[]; effective: string[]; permitted: string[] };
+    rlimits: { type: string; hard: number; soft: number }[];
+  };
+  root: { path: string };
+  hostname: string;
+  mounts: { destination: string; type: string; source: string; options?: string[] }[];
+  linux: {
+    namespaces: { type: string; path?: string }[];
+    cgroupsPath: string;
+    resources: {
+      memory: { limit: number };
+      cpu: { quota: number; period: number };
+      pids: { limit: number };
+    };
+  };
+}
+
+function record(overrides: Partial<SandboxRecord> = {}): SandboxRecord {
+  return {
+    id: "sb_0123456789abcdef",
+    image: "busybox",
+    runtime: "runc",
+    state: "creating",
+    cpu: 0.5,
+    memoryMiB: 256,
+    pidsLimit: 100,
+    timeoutSeconds: 300,
+    labels: {},
+    env: { FOO: "bar", WITH_EQUALS: "a=b" },
+    createdAt: new Date(0).toISOString(),
+    expiresAt: new Date(300_000).toISOString(),
+    terminatedAt: null,
+    reason: null,
+    agentVersion: null,
+    ...overrides,
+  };
+}
+
+function spec(overrides: Partial<SandboxRecord> = {}, capabilities?: readonly string[]): Spec {
+  return buildSpec({
+    sandbox: record(overrides),
+    rootfs: "/data/sandboxes/sb_0123456789abcdef/rootfs",
+    agentRuntimeDir: "/data/agent-runtime/abc",
+    socketDir: "/data/sandboxes/sb_0123456789abcdef/sock",
+    cgroupsPath: "/paddock/sb_0123456789abcdef",
+    ...(capabilities ? { capabilities } : {}),
+  }) as unknown as Spec;
+}
+
+describe("buildSpec", () => {
+  let s: Spec;
+  beforeEach(() => {
+    s = spec();
+  });
+
+  it("limits memory in bytes", () => {
+    expect(s.linux.resources.memory.limit).toBe(256 * 1024 * 1024);
+  });
+
+  it("gives half a core as 50000 of 100000", () => {
+    expect(s.linux.resources.cpu).toEqual({ quota: 50_000, period: 100_000 });
+    expect(spec({ cpu: 2 }).linux.resources.cpu.quota).toBe(200_000);
+  });
+
+  it("limits pids", () => {
+    expect(s.linux.resources.pids.limit).toBe(100);
+  });
+
+  it("passes the user's env along with PATH and the agent's variables", () => {
+    expect(s.process.env).toContain(`PATH=${SANDBOX_PATH}`);
+    expect(s.process.env).toContain("FOO=bar");
+    expect(s.process.env).toContain("WITH_EQUALS=a=b");
+    expect(s.process.env).toContain("PADDOCK_AGENT_SOCKET=/.paddock/sock/agent.sock");
+    expect(s.process.env).toContain("PADDOCK_SANDBOX_ID=sb_0123456789abcdef");
+  });
+
+  it("runs tini first, then the agent through the bundled loader and node", () => {
+    expect(s.process.args[0]).toBe("/.paddock/runtime/tini");
+    expect(s.process.args).toContain("/.paddock/runtime/ld-linux-x86-64.so.2");
+    expect(s.process.args.at(-1)).toBe("/.paddock/runtime/agent.js");
+  });
+
+  it("never grants CAP_SYS_RESOURCE when the daemon lacks it, even if asked", () => {
+    const asked = spec({}, ["CAP_KILL", "CAP_SYS_RESOURCE", "CAP_NET_BIND_SERVICE"]);
+    for (const set of Object.values(asked.process.capabilities)) {
+      expect(set).not.toContain("CAP_SYS_RESOURCE");
+      expect(set).toEqual(["CAP_KILL", "CAP_NET_BIND_SERVICE"]);
+    }
+  });
+
+  it("grants the default set when none is asked for", () => {
+    expect(s.process.capabilities.bounding).toContain("CAP_CHOWN");
+    expect(s.process.capabilities.bounding).not.toContain("CAP_SYS_ADMIN");
+    expect(s.process.capabilities.bounding).not.toContain("CAP_SYS_RESOURCE");
+  });
+
+  it("has its own empty network namespace", () => {
+    const net = s.linux.namespaces.find((n) => n.type === "network");
+    expect(net).toBeDefined();
+    expect(net?.path).toBeUndefined();
+    for (const type of ["pid", "mount", "ipc", "uts"]) {
+      expect(s.linux.namespaces.map((n) => n.type)).toContain(type);
+    }
+  });
+
+  it("mounts the agent runtime read-only and the socket dir read-write", () => {
+    const runtime = s.mounts.find((m) => m.destination === "/.paddock/runtime");
+    const sock = s.mounts.find((m) => m.destination === "/.paddock/sock");
+    expect(runtime?.source).toBe("/data/agent-runtime/abc");
+    expect(runtime?.options).toContain("ro");
+    expect(sock?.source).toBe("/data/sandboxes/sb_0123456789abcdef/sock");
+    expect(sock?.options).toContain("rw");
+  });
+
+  it("uses the given rootfs, cgroup path and a hostname without underscores", () => {
+    expect(s.root.path).toBe("/data/sandboxes/sb_0123456789abcdef/rootfs");
+    expect(s.linux.cgroupsPath).toBe("/paddock/sb_0123456789abcdef");
+    expect(s.hostname).toBe("sb-0123456789abcdef");
+  });
+
+  it("sets an open-files limit no higher than 65536", () => {
+    const nofile = s.process.rlimits.find((r) => r.type === "RLIMIT_NOFILE");
+    expect(nofile).toBeDefined();
+    expect(nofile!.hard).toBeGreaterThan(0);
+    expect(nofile!.hard).toBeLessThanOrEqual(65536);
+    expect(nofile!.soft).toBe(nofile!.hard);
+  });
+});

@@ -1,0 +1,16 @@
+export { Sandbox, type CreateSandboxOptions, type ListSandboxesOptions } from "./sandbox.js";
+export { Images } from "./images.js";
+export {
+  resolveClientOptions,
+  DEFAULT_URL,
+  DEFAULT_TOKEN_FILE,
+  type ClientOptions,
+} from "./config.js";
+export * from "./errors.js";
+export type {
+  SandboxInfo,
+  ImageInfo,
+  SandboxState,
+  RuntimeName,
+  CreateSandboxRequest,
+} from "@paddock/protocol";

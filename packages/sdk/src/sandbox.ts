@@ -1,0 +1,120 @@
+import {
+  HealthSchema,
+  SandboxListSchema,
+  SandboxSchema,
+  type CreateSandboxRequest,
+  type Health,
+  type SandboxInfo,
+  type SandboxState,
+} from "@paddock/protocol";
+import type { ClientOptions } from "./config.js";
+import { HttpClient } from "./http.js";
+
+export type CreateSandboxOptions = CreateSandboxRequest & ClientOptions & { signal?: AbortSignal };
+
+export interface ListSandboxesOptions extends ClientOptions {
+  state?: SandboxState;
+  /** Only sandboxes that carry all of these labels. */
+  labels?: Record<string, string>;
+}
+
+/**
+ * A sandbox: an isolated container under gVisor (default) or runc, with an agent inside.
+ *
+ * @example
+ * ```ts
+ * const sandbox = await Sandbox.create({ image: "debian", timeoutSeconds: 600 });
+ * console.log(sandbox.id);
+ * await sandbox.terminate();
+ * ```
+ */
+export class Sandbox {
+  private constructor(
+    readonly id: string,
+    private readonly http: HttpClient,
+  ) {}
+
+  /**
+   * Creates a sandbox and returns once its agent answers. Options left out take the daemon's
+   * defaults: image `busybox`, runtime `runsc`, 1 cpu, 512 MiB, 1024 pids, 300 s timeout.
+   *
+   * @example
+   * ```ts
+   * const sandbox = await Sandbox.create({ runtime: "runc", labels: { team: "ml" } });
+   * ```
+   */
+  static async create(options: CreateSandboxOptions = {}): Promise<Sandbox> {
+    const { url, token, fetch, signal, ...request } = options;
+    const http = new HttpClient({ url, token, fetch });
+    const info = await http.json("POST", "/v1/sandboxes", SandboxSchema, { json: request, signal });
+    return new Sandbox(info.id, http);
+  }
+
+  /**
+   * Attaches to an existing sandbox by id; throws SandboxNotFoundError if there is none.
+   *
+   * @example
+   * ```ts
+   * const sandbox = await Sandbox.connect("sb_0123456789abcdef");
+   * ```
+   */
+  static async connect(id: string, options: ClientOptions = {}): Promise<Sandbox> {
+    const http = new HttpClient(options);
+    const info = await http.json("GET", `/v1/sandboxes/${encodeURIComponent(id)}`, SandboxSchema);
+    return new Sandbox(info.id, http);
+  }
+
+  /**
+   * Lists sandboxes, optionally only those in one state or carrying some labels.
+   *
+   * @example
+   * ```ts
+   * const mine = await Sandbox.list({ state: "running", labels: { team: "ml" } });
+   * ```
+   */
+  static async list(options: ListSandboxesOptions = {}): Promise<SandboxInfo[]> {
+    const { state, labels, ...client } = options;
+    const http = new HttpClient(client);
+    const label = Object.entries(labels ?? {}).map(([k, v]) => `${k}=${v}`);
+    const res = await http.json("GET", "/v1/sandboxes", SandboxListSchema, {
+      query: { state, label },
+    });
+    return res.sandboxes;
+  }
+
+  /**
+   * The sandbox's current description: state, limits, labels, times.
+   *
+   * @example
+   * ```ts
+   * const { state, expiresAt } = await sandbox.info();
+   * ```
+   */
+  info(): Promise<SandboxInfo> {
+    return this.http.json("GET", `/v1/sandboxes/${this.id}`, SandboxSchema);
+  }
+
+  /**
+   * Asks the agent inside the sandbox to answer; resolves with its version.
+   *
+   * @example
+   * ```ts
+   * const { version } = await sandbox.health();
+   * ```
+   */
+  health(): Promise<Health> {
+    return this.http.json("GET", `/v1/sandboxes/${this.id}/health`, HealthSchema);
+  }
+
+  /**
+   * Terminates the sandbox and removes everything it had. Terminating twice is harmless.
+   *
+   * @example
+   * ```ts
+   * await sandbox.terminate();
+   * ```
+   */
+  async terminate(): Promise<void> {
+    await this.http.json("DELETE", `/v1/sandboxes/${this.id}`, SandboxSchema);
+  }
+}

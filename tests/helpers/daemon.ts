@@ -1,0 +1,96 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { CLI, TEST_IMAGES_DIR } from "./paths.js";
+
+export interface TestDaemon {
+  url: string;
+  token: string;
+  dataDir: string;
+  process: ChildProcess;
+  /** Authenticated fetch against the daemon. */
+  api(
+    method: string,
+    route: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<Response>;
+  /** Options for the SDK. */
+  client: { url: string; token: string };
+  /** SIGKILL, as a crash would. */
+  kill9(): Promise<void>;
+  /** A new daemon on the same data dir. */
+  restart(): Promise<TestDaemon>;
+  /** SIGTERM, then removes the data dir after checking nothing is left mounted in it. */
+  stop(opts?: { keepDataDir?: boolean }): Promise<void>;
+}
+
+/** Starts `paddock serve` on a free port with its own data dir, as a user would. */
+export async function startDaemon(
+  dataDir?: string,
+  extraEnv: Record<string, string> = {},
+): Promise<TestDaemon> {
+  const dir = dataDir ?? (await mkdtemp(path.join(tmpdir(), "paddock-test-")));
+  const child = spawn(
+    process.execPath,
+    [CLI, "serve", "--port", "0", "--data-dir", dir, "--images-dir", TEST_IMAGES_DIR],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: {
+        ...process.env,
+        PADDOCK_LOG_LEVEL: process.env.PADDOCK_LOG_LEVEL ?? "warn",
+        ...extraEnv,
+      },
+    },
+  );
+  let stderr = "";
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => {
+    stderr += d;
+    if (process.env.PADDOCK_TEST_VERBOSE) process.stderr.write(d);
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.on("line", (line) => {
+      const parsed = JSON.parse(line) as { url?: string };
+      if (parsed.url) resolve(parsed.url);
+    });
+    child.once("exit", (code) => reject(new Error(`daemon exited with ${code}: ${stderr}`)));
+  });
+  const token = (await readFile(path.join(dir, "token"), "utf8")).trim();
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+
+  const daemon: TestDaemon = {
+    url,
+    token,
+    dataDir: dir,
+    process: child,
+    client: { url, token },
+    api(method, route, body, headers = {}) {
+      return fetch(url + route, {
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+          ...headers,
+        },
+        body:
+          body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+      });
+    },
+    async kill9() {
+      child.kill("SIGKILL");
+      await exited;
+    },
+    restart: () => startDaemon(dir, extraEnv),
+    async stop(opts = {}) {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGTERM");
+        await exited;
+      }
+      if (!opts.keepDataDir) await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return daemon;
+}

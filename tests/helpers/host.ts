@@ -1,0 +1,60 @@
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+
+/** Mount points at or below `dir`, from the host's mount table. */
+export function mountsUnder(dir: string): string[] {
+  return readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[4] ?? "")
+    .filter((p) => p === dir || p.startsWith(`${dir}/`));
+}
+
+/** Container ids the runtime knows under the daemon's root for it. */
+export function runtimeContainers(dataDir: string, runtime: "runc" | "runsc"): string[] {
+  const out = execFileSync(
+    runtime,
+    ["--root", path.join(dataDir, "state", runtime), "list", "--format", "json"],
+    {
+      encoding: "utf8",
+    },
+  );
+  return ((JSON.parse(out || "null") as { id: string }[] | null) ?? []).map((c) => c.id);
+}
+
+/** True when any cgroup controller still has a directory for the sandbox. */
+export function cgroupExists(id: string): boolean {
+  return ["memory", "pids", "cpu"].some((c) => existsSync(`/sys/fs/cgroup/${c}/paddock/${id}`));
+}
+
+/** Everything the issue says terminate must leave behind: nothing. */
+export function leftovers(dataDir: string, runtime: "runc" | "runsc", id: string): string[] {
+  const found: string[] = [];
+  const dir = path.join(dataDir, "sandboxes", id);
+  if (existsSync(dir)) found.push(`directory ${dir}`);
+  for (const m of mountsUnder(dir)) found.push(`mount ${m}`);
+  if (runtimeContainers(dataDir, runtime).includes(id)) found.push(`${runtime} container ${id}`);
+  if (cgroupExists(id)) found.push(`cgroup paddock/${id}`);
+  return found;
+}
+
+/** runc/runsc exec straight through the runtime, to act inside a sandbox without Paddock's API. */
+export function runtimeExec(
+  dataDir: string,
+  runtime: "runc" | "runsc",
+  id: string,
+  argv: string[],
+): string {
+  const sandboxDir = path.join(dataDir, "sandboxes", id);
+  const global =
+    runtime === "runc"
+      ? ["--root", path.join(dataDir, "state", "runc")]
+      : [
+          "--root",
+          path.join(dataDir, "state", "runsc"),
+          "--network=none",
+          "--host-uds=create",
+          `--overlay2=root:dir=${path.join(sandboxDir, "overlay")}`,
+        ];
+  return execFileSync(runtime, [...global, "exec", id, ...argv], { encoding: "utf8" });
+}

@@ -50,3 +50,16 @@ describe("loadOrCreateToken", () => {
     await expect(loadOrCreateToken(dir)).rejects.toThrow();
   });
 });
+
+describe("loadOrCreateToken with an empty leftover file", () => {
+  it("replaces an empty token file instead of hanging", async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), "paddock-token-"));
+    const file = path.join(dir, "token");
+    await writeFile(file, "  \n");
+    const token = await loadOrCreateToken(file);
+    expect(token).toMatch(/^pdk_/);
+    expect((await readFile(file, "utf8")).trim()).toBe(token);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    await rm(dir, { recursive: true, force: true });
+  });
+});

@@ -4,3 +4,4 @@ export * from "./errors.js";
 export * from "./sandbox.js";
 export * from "./image.js";
 export * from "./health.js";
+export * from "./processes.js";

@@ -22,7 +22,10 @@ const body = (code: string, message = "m", details?: Record<string, unknown>) =>
 
 describe("errorFromResponse", () => {
   it("maps sandbox_not_found to SandboxNotFoundError, a NotFoundError and a PaddockError", () => {
-    const err = errorFromResponse(404, body("sandbox_not_found", "no sandbox sb_x", { id: "sb_x" }));
+    const err = errorFromResponse(
+      404,
+      body("sandbox_not_found", "no sandbox sb_x", { id: "sb_x" }),
+    );
     expect(err).toBeInstanceOf(SandboxNotFoundError);
     expect(err).toBeInstanceOf(NotFoundError);
     expect(err).toBeInstanceOf(PaddockError);

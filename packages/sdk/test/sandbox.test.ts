@@ -95,16 +95,16 @@ describe("Sandbox.create", () => {
 
   it("throws InvalidResponseError for a non-JSON error", async () => {
     const { fetch } = fakeFetch(() => new Response("Bad Gateway", { status: 502 }));
-    await expect(Sandbox.create({ url: "http://daemon.test", token: "t", fetch })).rejects.toBeInstanceOf(
-      InvalidResponseError,
-    );
+    await expect(
+      Sandbox.create({ url: "http://daemon.test", token: "t", fetch }),
+    ).rejects.toBeInstanceOf(InvalidResponseError);
   });
 
   it("throws InvalidResponseError for a success that is not a sandbox", async () => {
     const { fetch } = fakeFetch(json(201, { id: 42 }));
-    await expect(Sandbox.create({ url: "http://daemon.test", token: "t", fetch })).rejects.toBeInstanceOf(
-      InvalidResponseError,
-    );
+    await expect(
+      Sandbox.create({ url: "http://daemon.test", token: "t", fetch }),
+    ).rejects.toBeInstanceOf(InvalidResponseError);
   });
 
   it("throws NetworkError when fetch itself fails", async () => {
@@ -149,8 +149,15 @@ describe("other Sandbox calls", () => {
   });
 
   it("terminate deletes the sandbox with the same client", async () => {
-    const { fetch, calls } = fakeFetch(json(200, INFO), json(200, { ...INFO, state: "terminated" }));
-    const sandbox = await Sandbox.connect(INFO.id, { url: "http://daemon.test", token: "t", fetch });
+    const { fetch, calls } = fakeFetch(
+      json(200, INFO),
+      json(200, { ...INFO, state: "terminated" }),
+    );
+    const sandbox = await Sandbox.connect(INFO.id, {
+      url: "http://daemon.test",
+      token: "t",
+      fetch,
+    });
     await sandbox.terminate();
     expect(calls.map((c) => [c.method, new URL(c.url).pathname])).toEqual([
       ["GET", `/v1/sandboxes/${INFO.id}`],

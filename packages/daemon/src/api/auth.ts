@@ -1,26 +1,34 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { readFile, writeFile, chmod } from "node:fs/promises";
+import { chmod, link, readFile, unlink, writeFile } from "node:fs/promises";
 import type { FastifyInstance } from "fastify";
 import { PaddockError } from "../errors.js";
 
 /** Reads the API token, generating one (mode 0600) on first start. */
 export async function loadOrCreateToken(file: string): Promise<string> {
-  try {
-    const token = (await readFile(file, "utf8")).trim();
-    if (token) return token;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+  for (;;) {
+    try {
+      const token = (await readFile(file, "utf8")).trim();
+      if (token) return token;
+      // An empty leftover (a crash, a `touch`): replace it.
+      await unlink(file).catch(() => {});
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
+    const token = `pdk_${randomBytes(32).toString("base64url")}`;
+    // Written whole under a temporary name, then linked into place: link fails if another
+    // daemon got there first, and then its token is the one read on the next pass.
+    const tmp = `${file}.${randomBytes(6).toString("hex")}`;
+    await writeFile(tmp, `${token}\n`, { mode: 0o600, flag: "wx" });
+    try {
+      await chmod(tmp, 0o600);
+      await link(tmp, file);
+      return token;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    } finally {
+      await unlink(tmp).catch(() => {});
+    }
   }
-  const token = `pdk_${randomBytes(32).toString("base64url")}`;
-  // "wx" fails if another daemon wrote it first; then read theirs.
-  try {
-    await writeFile(file, `${token}\n`, { mode: 0o600, flag: "wx" });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "EEXIST") return loadOrCreateToken(file);
-    throw err;
-  }
-  await chmod(file, 0o600);
-  return token;
 }
 
 const digest = (s: string) => createHash("sha256").update(s).digest();

@@ -38,7 +38,7 @@ export function toErrorBody(err: unknown): { status: number; body: ErrorBody } {
       },
     };
   }
-  const fastifyCode = (err as FastifyError).code;
+  const fastifyCode = (err as FastifyError | null | undefined)?.code;
   const code = fastifyCode ? FASTIFY_CODES[fastifyCode] : undefined;
   if (code) {
     return {

@@ -18,9 +18,12 @@ export async function aptMirror(): Promise<string> {
 export function findMirror(deb822Files: string[], sourcesList: string): string | undefined {
   for (const text of deb822Files) {
     for (const stanza of text.split(/\n\s*\n/)) {
-      const uri = /^URIs:\s*(\S+)/m.exec(stanza)?.[1];
-      const types = /^Types:\s*(.+)$/m.exec(stanza)?.[1] ?? "";
-      if (uri && types.split(/\s+/).includes("deb") && !/security/.test(uri)) return uri;
+      // deb822 field names are case-insensitive.
+      const uri = /^URIs:\s*(\S+)/im.exec(stanza)?.[1];
+      const types = /^Types:\s*(.+)$/im.exec(stanza)?.[1] ?? "";
+      const disabled = /^Enabled:\s*no\s*$/im.test(stanza);
+      if (uri && !disabled && types.split(/\s+/).includes("deb") && !/security/.test(uri))
+        return uri;
     }
   }
   for (const line of sourcesList.split("\n")) {

@@ -1,0 +1,90 @@
+import { z } from "zod";
+import { EnvSchema } from "./sandbox.js";
+
+const noNul = (what: string) =>
+  z.string().refine((s) => !s.includes("\0"), `${what} cannot contain NUL`);
+
+export const PROCESS_LIMITS = {
+  argvLength: 4096,
+  tagLength: 128,
+  maxTimeoutMs: 7 * 24 * 3600 * 1000,
+} as const;
+
+/** A tag names a background process so it can be found again without its pid. */
+export const TagSchema = z
+  .string()
+  .min(1)
+  .max(PROCESS_LIMITS.tagLength)
+  .regex(/^[A-Za-z0-9._:-]+$/, "tags are letters, digits, '.', '_', ':' and '-'")
+  .refine((t) => !/^\d+$/.test(t), "a tag cannot be all digits (that would look like a pid)");
+
+export const ExecRequestSchema = z.strictObject({
+  /** The program and its arguments; never run through a shell. */
+  argv: z
+    .array(noNul("arguments"))
+    .min(1, "argv needs at least the program")
+    .max(PROCESS_LIMITS.argvLength),
+  cwd: noNul("cwd").optional(),
+  /** Added to the sandbox's environment. */
+  env: EnvSchema.optional(),
+  /** A user name from the sandbox's /etc/passwd, or a numeric uid. */
+  user: z.union([noNul("user").min(1), z.number().int().min(0)]).optional(),
+  /** Keep stdin open for writes; otherwise the process reads end-of-file at once. */
+  stdin: z.boolean().default(false),
+  /** SIGTERM to the whole process group after this, SIGKILL after a grace period. */
+  timeoutMs: z.number().int().positive().max(PROCESS_LIMITS.maxTimeoutMs).optional(),
+  tag: TagSchema.optional(),
+  /** Outlives the request that started it; otherwise a disconnecting client kills it. */
+  background: z.boolean().default(false),
+});
+export type ExecRequest = z.input<typeof ExecRequestSchema>;
+export type ExecSpec = z.output<typeof ExecRequestSchema>;
+
+export const ExitSchema = z.object({
+  exitCode: z.number().nullable(),
+  signal: z.string().nullable(),
+  timedOut: z.boolean(),
+});
+export type ProcessExit = z.infer<typeof ExitSchema>;
+
+/** One line of a process's NDJSON event stream. `data` is base64 so any bytes pass. */
+export const ProcessEventSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("start"), pid: z.number(), tag: z.string().nullable() }),
+  z.object({ type: z.literal("stdout"), data: z.string() }),
+  z.object({ type: z.literal("stderr"), data: z.string() }),
+  /** Older output was dropped from the bounded history before this reader attached. */
+  z.object({ type: z.literal("truncated"), droppedBytes: z.number() }),
+  z.object({ type: z.literal("exit") }).extend(ExitSchema.shape),
+]);
+export type ProcessEvent = z.infer<typeof ProcessEventSchema>;
+
+export const ProcessInfoSchema = z.object({
+  pid: z.number(),
+  tag: z.string().nullable(),
+  argv: z.array(z.string()),
+  background: z.boolean(),
+  startedAt: z.string(),
+  running: z.boolean(),
+  exit: ExitSchema.nullable(),
+});
+export type ProcessInfo = z.infer<typeof ProcessInfoSchema>;
+export const ProcessListSchema = z.object({ processes: z.array(ProcessInfoSchema) });
+
+export const SIGNALS = [
+  "SIGTERM",
+  "SIGKILL",
+  "SIGINT",
+  "SIGHUP",
+  "SIGQUIT",
+  "SIGUSR1",
+  "SIGUSR2",
+  "SIGSTOP",
+  "SIGCONT",
+] as const;
+export const KillRequestSchema = z.strictObject({ signal: z.enum(SIGNALS).default("SIGKILL") });
+
+/** A pid, or a tag given at start. */
+export const ProcessRefParamsSchema = z.strictObject({
+  id: z.string(),
+  ref: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, "a process is named by its pid or its tag"),
+});

@@ -7,6 +7,9 @@ import { health } from "./health.js";
 const socketPath = process.env.PADDOCK_AGENT_SOCKET ?? `${AGENT_SOCKET_DIR}/${AGENT_SOCKET_NAME}`;
 
 const router = new Router().on("GET", "/health", health);
+// Health answers first; the other routes (and zod, which they validate with) load right after,
+// so a new sandbox is ready sooner and the first real call rarely waits.
+router.loading(import("./routes.js").then((m) => m.registerRoutes(router)));
 
 const server = createServer((req, res) => void router.handle(req, res));
 // The daemon keeps connections alive across calls; never time them out from this side.

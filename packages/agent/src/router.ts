@@ -44,9 +44,19 @@ export class Router {
     return this;
   }
 
+  private pending: Promise<unknown> | undefined;
+
+  /** Routes still being loaded: requests for an unknown route wait for them first. */
+  loading(ready: Promise<unknown>): this {
+    this.pending = ready;
+    return this;
+  }
+
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://agent");
-    const handler = this.routes.get(`${req.method} ${url.pathname}`);
+    const key = `${req.method} ${url.pathname}`;
+    if (!this.routes.has(key) && this.pending) await this.pending;
+    const handler = this.routes.get(key);
     try {
       if (!handler)
         throw new AgentError("route_not_found", `no agent route ${req.method} ${url.pathname}`);

@@ -27,6 +27,10 @@ export class NotFoundError extends PaddockError {}
 export class SandboxNotFoundError extends NotFoundError {}
 export class ImageNotFoundError extends NotFoundError {}
 export class RouteNotFoundError extends NotFoundError {}
+export class FileNotFoundError extends NotFoundError {}
+export class CommandNotFoundError extends NotFoundError {}
+export class ProcessNotFoundError extends NotFoundError {}
+export class PermissionDeniedError extends PaddockError {}
 export class ConflictError extends PaddockError {}
 export class SandboxNotRunningError extends ConflictError {}
 export class ImageInUseError extends ConflictError {}
@@ -54,6 +58,10 @@ export const ERROR_CLASSES: Record<ErrorCode, ErrorClass> = {
   sandbox_not_found: SandboxNotFoundError,
   image_not_found: ImageNotFoundError,
   route_not_found: RouteNotFoundError,
+  file_not_found: FileNotFoundError,
+  command_not_found: CommandNotFoundError,
+  process_not_found: ProcessNotFoundError,
+  permission_denied: PermissionDeniedError,
   conflict: ConflictError,
   sandbox_not_running: SandboxNotRunningError,
   image_in_use: ImageInUseError,

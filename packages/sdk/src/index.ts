@@ -1,5 +1,8 @@
 export { Sandbox, type CreateSandboxOptions, type ListSandboxesOptions } from "./sandbox.js";
 export { Images } from "./images.js";
+export { Processes, type ExecOptions, type CodeLanguage } from "./processes.js";
+export { SandboxProcess, type StdinData } from "./sandbox-process.js";
+export { OutputStream } from "./output-stream.js";
 export {
   resolveClientOptions,
   DEFAULT_URL,

@@ -9,6 +9,7 @@ import {
 } from "@paddock/protocol";
 import type { ClientOptions } from "./config.js";
 import { HttpClient } from "./http.js";
+import { Processes } from "./processes.js";
 
 export type CreateSandboxOptions = CreateSandboxRequest & ClientOptions & { signal?: AbortSignal };
 
@@ -29,10 +30,15 @@ export interface ListSandboxesOptions extends ClientOptions {
  * ```
  */
 export class Sandbox {
+  /** Processes in this sandbox: exec, run, runCode, attach, list, kill. */
+  readonly process: Processes;
+
   private constructor(
     readonly id: string,
     private readonly http: HttpClient,
-  ) {}
+  ) {
+    this.process = new Processes(http, `/v1/sandboxes/${id}/processes`);
+  }
 
   /**
    * Creates a sandbox and returns once its agent answers. Options left out take the daemon's

@@ -9,14 +9,15 @@ export interface AgentResponse {
 
 /** Speaks HTTP to one sandbox's agent over its Unix socket, reusing connections. */
 export class AgentClient {
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  /** Kept-alive connections; no cap, since every live exec stream holds one. */
+  readonly httpAgent = new http.Agent({ keepAlive: true });
 
   constructor(readonly socketPath: string) {}
 
   requestJson(method: string, path: string, timeoutMs = 10_000): Promise<AgentResponse> {
     return new Promise((resolve, reject) => {
       const req = http.request(
-        { socketPath: this.socketPath, path, method, agent: this.agent, timeout: timeoutMs },
+        { socketPath: this.socketPath, path, method, agent: this.httpAgent, timeout: timeoutMs },
         (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
@@ -46,7 +47,7 @@ export class AgentClient {
   }
 
   close(): void {
-    this.agent.destroy();
+    this.httpAgent.destroy();
   }
 }
 

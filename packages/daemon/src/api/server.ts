@@ -11,7 +11,8 @@ import type { Logger } from "../logger.js";
 import type { SandboxService } from "../sandboxes/sandbox-service.js";
 import { registerAuth } from "./auth.js";
 import { registerErrorHandler } from "./error-handler.js";
-import { imageRoutes } from "./routes/images.js";
+import { imageRoutes, RAW_BODY_TYPES } from "./routes/images.js";
+import { processRoutes } from "./routes/processes.js";
 import { sandboxRoutes } from "./routes/sandboxes.js";
 import { systemRoutes } from "./routes/system.js";
 
@@ -24,7 +25,8 @@ export interface ApiDeps {
 
 /** The HTTP API: routes parse and validate, services do the work. */
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  // forceCloseConnections: a long exec or log stream must not hold a shutdown open.
+  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024, forceCloseConnections: true });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   await app.register(swagger, {
@@ -36,9 +38,12 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     transform: jsonSchemaTransform,
   });
   registerErrorHandler(app, deps.log);
+  // Uploads are passed on as streams, never parsed or buffered.
+  app.addContentTypeParser(RAW_BODY_TYPES, (_request, payload, done) => done(null, payload));
   registerAuth(app, deps.token);
   await app.register(systemRoutes);
   await app.register(sandboxRoutes(deps.sandboxes));
   await app.register(imageRoutes(deps.images));
+  await app.register(processRoutes(deps.sandboxes));
   return app;
 }

@@ -13,13 +13,11 @@ import { PaddockError, errorMessage } from "../../errors.js";
 import type { ImageStore } from "../../images/image-store.js";
 import { toErrorBody } from "../error-handler.js";
 
-/** Content types of a rootfs upload; the body is passed on as a stream, never parsed. */
-export const TAR_TYPES = ["application/x-tar", "application/gzip", "application/octet-stream"];
+/** Content types whose bodies routes receive as a raw stream. */
+export const RAW_BODY_TYPES = ["application/x-tar", "application/gzip", "application/octet-stream"];
 
 export function imageRoutes(images: ImageStore): FastifyPluginAsyncZod {
   return async (app) => {
-    app.addContentTypeParser(TAR_TYPES, (_request, payload, done) => done(null, payload));
-
     app.get(
       "/v1/images",
       { schema: { summary: "List images", response: { 200: ImageListSchema } } },
@@ -93,7 +91,7 @@ export function imageRoutes(images: ImageStore): FastifyPluginAsyncZod {
         if (!body || typeof (body as Readable).pipe !== "function") {
           throw new PaddockError(
             "invalid_request",
-            `send the rootfs as a tar archive with content-type ${TAR_TYPES.join(" or ")}`,
+            `send the rootfs as a tar archive with content-type ${RAW_BODY_TYPES.join(" or ")}`,
           );
         }
         return reply.status(201).send(await images.import(request.params.name, body));

@@ -1,0 +1,232 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import type { Readable } from "node:stream";
+import type { ExecSpec, ProcessEvent, ProcessExit, ProcessInfo } from "@paddock/protocol";
+import { AgentError } from "../router.js";
+import { EventHistory } from "./event-history.js";
+
+/** Where event lines go; `write` returning false means "slow down". */
+export interface EventSink {
+  write(line: string): boolean;
+  once(event: "drain", listener: () => void): unknown;
+  end(): void;
+}
+
+export interface SpawnOptions {
+  env: NodeJS.ProcessEnv;
+  uid?: number;
+  gid?: number;
+  historyBytes: number;
+  /** Between SIGTERM and SIGKILL when a timeout fires. */
+  killGraceMs: number;
+}
+
+/** How long output may keep coming after the process exits (grandchildren holding the pipes). */
+const OUTPUT_GRACE_MS = 100;
+
+/**
+ * One process started by the agent, in its own process group. Its output is published as event
+ * lines to every attached sink and kept in a bounded history for sinks that attach later.
+ * A slow sink pauses the process's pipes (backpressure) rather than growing memory.
+ */
+export class ManagedProcess {
+  readonly startedAt = new Date();
+  exit: ProcessExit | null = null;
+  readonly done: Promise<ProcessExit>;
+  private readonly history: EventHistory;
+  private readonly sinks = new Set<EventSink>();
+  private readonly waiting = new Set<EventSink>();
+  private timedOut = false;
+  private resolveDone!: (exit: ProcessExit) => void;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly pid: number,
+    readonly spec: ExecSpec,
+    private readonly options: SpawnOptions,
+  ) {
+    this.history = new EventHistory(options.historyBytes);
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+  }
+
+  /** Starts the process; rejects with a clear error if it cannot start at all. */
+  static async start(spec: ExecSpec, options: SpawnOptions): Promise<ManagedProcess> {
+    const [file, ...args] = spec.argv as [string, ...string[]];
+    const child = spawn(file, args, {
+      cwd: spec.cwd,
+      env: options.env,
+      uid: options.uid,
+      gid: options.gid,
+      stdio: [spec.stdin ? "pipe" : "ignore", "pipe", "pipe"],
+      // Its own process group, so a timeout or kill reaches everything it started.
+      detached: true,
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.once("spawn", resolve);
+      child.once("error", (err: NodeJS.ErrnoException) => reject(spawnError(err, file, spec.cwd)));
+    });
+    // After a successful spawn, errors (e.g. EPIPE on stdin) must not crash the agent.
+    child.on("error", () => {});
+    child.stdin?.on("error", () => {});
+    const proc = new ManagedProcess(child, child.pid!, spec, options);
+    proc.wire();
+    return proc;
+  }
+
+  get running(): boolean {
+    return this.exit === null;
+  }
+
+  get stdin(): NodeJS.WritableStream | null {
+    return this.child.stdin;
+  }
+
+  info(): ProcessInfo {
+    return {
+      pid: this.pid,
+      tag: this.spec.tag ?? null,
+      argv: this.spec.argv,
+      background: this.spec.background,
+      startedAt: this.startedAt.toISOString(),
+      running: this.running,
+      exit: this.exit,
+    };
+  }
+
+  /** Sends a signal to the whole process group. */
+  kill(signal: NodeJS.Signals = "SIGKILL"): void {
+    if (!this.running) return;
+    try {
+      process.kill(-this.pid, signal);
+    } catch {
+      // The group is gone already.
+    }
+  }
+
+  /**
+   * Attaches a sink: replays the history, then streams live events until exit, then ends it.
+   * The sink is detached when `detach` is called (its client went away).
+   */
+  attach(sink: EventSink): () => void {
+    for (const line of this.history.replay()) sink.write(line);
+    if (!this.running) {
+      sink.end();
+      return () => {};
+    }
+    this.sinks.add(sink);
+    return () => {
+      this.sinks.delete(sink);
+      this.waiting.delete(sink);
+      this.resumeIfDrained();
+    };
+  }
+
+  private wire(): void {
+    const { child } = this;
+    const publish = (event: ProcessEvent) => `${JSON.stringify(event)}\n`;
+    this.history.start = publish({ type: "start", pid: this.pid, tag: this.spec.tag ?? null });
+    const forward = (type: "stdout" | "stderr") => (chunk: Buffer) => {
+      const line = publish({ type, data: chunk.toString("base64") });
+      this.history.pushOutput(line);
+      this.broadcast(line);
+    };
+    child.stdout!.on("data", forward("stdout"));
+    child.stderr!.on("data", forward("stderr"));
+
+    if (this.spec.timeoutMs) {
+      const timer = setTimeout(() => {
+        this.timedOut = true;
+        this.kill("SIGTERM");
+        setTimeout(() => this.kill("SIGKILL"), this.options.killGraceMs).unref();
+      }, this.spec.timeoutMs);
+      timer.unref();
+      void this.done.then(() => clearTimeout(timer));
+    }
+
+    child.once("exit", (code, signal) => {
+      void this.drainOutput([child.stdout!, child.stderr!]).then(() => {
+        this.exit = { exitCode: code, signal, timedOut: this.timedOut };
+        const line = publish({ type: "exit", ...this.exit });
+        this.history.exit = line;
+        this.broadcast(line);
+        for (const sink of this.sinks) sink.end();
+        this.sinks.clear();
+        this.waiting.clear();
+        this.resolveDone(this.exit);
+      });
+    });
+  }
+
+  /**
+   * Waits for the pipes to close after exit. A grandchild that keeps them open (`sleep 99 &`)
+   * must not hold the exit back forever, so once output stops flowing for a moment the pipes
+   * are closed from this side.
+   */
+  private drainOutput(streams: Readable[]): Promise<void> {
+    return new Promise((resolve) => {
+      let open = streams.filter((s) => !s.closed).length;
+      if (open === 0) return resolve();
+      let timer: NodeJS.Timeout;
+      const finish = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const arm = () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          // Still paused by a slow reader: the data is not lost, only waiting.
+          if (this.waiting.size > 0) return arm();
+          for (const s of streams) s.destroy();
+          finish();
+        }, OUTPUT_GRACE_MS);
+      };
+      for (const s of streams) {
+        s.on("data", arm);
+        s.once("close", () => {
+          if (--open === 0) finish();
+        });
+      }
+      arm();
+    });
+  }
+
+  private broadcast(line: string): void {
+    for (const sink of this.sinks) {
+      if (!sink.write(line) && !this.waiting.has(sink)) {
+        this.waiting.add(sink);
+        this.child.stdout?.pause();
+        this.child.stderr?.pause();
+        sink.once("drain", () => {
+          this.waiting.delete(sink);
+          this.resumeIfDrained();
+        });
+      }
+    }
+  }
+
+  private resumeIfDrained(): void {
+    if (this.waiting.size === 0) {
+      this.child.stdout?.resume();
+      this.child.stderr?.resume();
+    }
+  }
+}
+
+function spawnError(err: NodeJS.ErrnoException, file: string, cwd: string | undefined): AgentError {
+  if (err.code === "ENOENT") {
+    return cwd
+      ? new AgentError(
+          "command_not_found",
+          `cannot run "${file}": no such command, or the cwd "${cwd}" does not exist`,
+        )
+      : new AgentError(
+          "command_not_found",
+          `cannot run "${file}": no such command in the sandbox (PATH is searched when it has no '/')`,
+        );
+  }
+  if (err.code === "EACCES")
+    return new AgentError(
+      "permission_denied",
+      `cannot run "${file}": permission denied (is it executable?)`,
+    );
+  return new AgentError("internal", `cannot run "${file}": ${err.message}`);
+}

@@ -1,0 +1,82 @@
+import { stat } from "node:fs/promises";
+import type { ExecSpec } from "@paddock/protocol";
+import { AgentError } from "../router.js";
+import { resolveUser } from "../users.js";
+import { ManagedProcess } from "./managed-process.js";
+
+export interface ProcessTableOptions {
+  /** The environment every process starts from (the sandbox's env). */
+  baseEnv: NodeJS.ProcessEnv;
+  historyBytes: number;
+  killGraceMs: number;
+  /** Ended processes kept so `wait` and reattach still work after exit. */
+  keepEnded: number;
+}
+
+/** The processes of this sandbox, by pid and by tag. */
+export class ProcessTable {
+  private readonly byPid = new Map<number, ManagedProcess>();
+  private readonly ended: number[] = [];
+
+  constructor(private readonly options: ProcessTableOptions) {}
+
+  async start(spec: ExecSpec): Promise<ManagedProcess> {
+    if (spec.tag && this.find(spec.tag)?.running) {
+      throw new AgentError("conflict", `a running process already has tag "${spec.tag}"`);
+    }
+    if (spec.cwd !== undefined) {
+      const st = await stat(spec.cwd).catch(() => undefined);
+      if (!st?.isDirectory())
+        throw new AgentError(
+          "file_not_found",
+          `cwd "${spec.cwd}" is not a directory in the sandbox`,
+        );
+    }
+    const env: NodeJS.ProcessEnv = { ...this.options.baseEnv };
+    let ids: { uid?: number; gid?: number } = {};
+    if (spec.user !== undefined) {
+      const user = await resolveUser(spec.user);
+      ids = { uid: user.uid, gid: user.gid };
+      env.HOME = user.home;
+      env.USER = user.name;
+      env.LOGNAME = user.name;
+    }
+    Object.assign(env, spec.env);
+    const proc = await ManagedProcess.start(spec, {
+      env,
+      ...ids,
+      historyBytes: this.options.historyBytes,
+      killGraceMs: this.options.killGraceMs,
+    });
+    this.byPid.set(proc.pid, proc);
+    void proc.done.then(() => this.retire(proc.pid));
+    return proc;
+  }
+
+  /** A process by pid (digits) or tag; the newest one when a tag was reused. */
+  find(ref: string): ManagedProcess | undefined {
+    if (/^\d+$/.test(ref)) return this.byPid.get(Number(ref));
+    let found: ManagedProcess | undefined;
+    for (const proc of this.byPid.values()) if (proc.spec.tag === ref) found = proc;
+    return found;
+  }
+
+  get(ref: string): ManagedProcess {
+    const proc = this.find(ref);
+    if (!proc)
+      throw new AgentError(
+        "process_not_found",
+        `no process "${ref}" in this sandbox; list them with \`paddock ps\``,
+      );
+    return proc;
+  }
+
+  list(): ManagedProcess[] {
+    return [...this.byPid.values()];
+  }
+
+  private retire(pid: number): void {
+    this.ended.push(pid);
+    while (this.ended.length > this.options.keepEnded) this.byPid.delete(this.ended.shift()!);
+  }
+}

@@ -1,0 +1,24 @@
+import { registerProcessRoutes } from "./processes/routes.js";
+import { ProcessTable } from "./processes/process-table.js";
+import type { Router } from "./router.js";
+
+/** The environment processes start from: the sandbox's own, less the agent's private settings. */
+function sandboxEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.PADDOCK_AGENT_SOCKET;
+  return env;
+}
+
+const numberFromEnv = (name: string, fallback: number) =>
+  Number(process.env[name] ?? fallback) || fallback;
+
+/** Every route but health; loaded after the agent is already answering. */
+export function registerRoutes(router: Router): void {
+  const table = new ProcessTable({
+    baseEnv: sandboxEnv(),
+    historyBytes: numberFromEnv("PADDOCK_PROCESS_HISTORY_BYTES", 1024 * 1024),
+    killGraceMs: numberFromEnv("PADDOCK_KILL_GRACE_MS", 2000),
+    keepEnded: 256,
+  });
+  registerProcessRoutes(router, table);
+}

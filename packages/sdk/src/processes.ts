@@ -1,0 +1,149 @@
+import {
+  ProcessInfoSchema,
+  ProcessListSchema,
+  type ExecRequest,
+  type ProcessInfo,
+} from "@paddock/protocol";
+import type { HttpClient } from "./http.js";
+import { SandboxProcess, type StdinData } from "./sandbox-process.js";
+
+export interface ExecOptions extends Omit<ExecRequest, "argv" | "stdin"> {
+  /** Data to feed and then close, or `true` to keep stdin open for `writeStdin`. */
+  stdin?: boolean | StdinData;
+  signal?: AbortSignal;
+}
+
+export type CodeLanguage = "python" | "node" | "sh";
+
+/** The agent's node, which every sandbox has whatever its image. */
+const NODE = [
+  "/.paddock/runtime/ld-linux-x86-64.so.2",
+  "--library-path",
+  "/.paddock/runtime/lib",
+  "/.paddock/runtime/node",
+];
+/** Each interpreter reads the program from stdin, so code of any size and content passes. */
+const INTERPRETERS: Record<CodeLanguage, string[]> = {
+  python: ["python3", "-"],
+  node: [...NODE, "-"],
+  sh: ["sh", "-s"],
+};
+
+/**
+ * Processes in one sandbox: `sandbox.process`.
+ *
+ * @example
+ * ```ts
+ * const { stdout } = await (await sandbox.process.exec("echo", "hi")).output();
+ * ```
+ */
+export class Processes {
+  /** @internal */
+  constructor(
+    private readonly http: HttpClient,
+    private readonly base: string,
+  ) {}
+
+  /**
+   * Starts a program with arguments, never through a shell.
+   * `exec("ls", "-la")` or `exec(["ls", "-la"], { cwd: "/tmp", timeoutMs: 5000 })`.
+   * Without `background`, the process is killed if this client disconnects.
+   *
+   * @example
+   * ```ts
+   * const proc = await sandbox.process.exec(["python3", "-c", "print(1+1)"], { env: { A: "1" } });
+   * console.log(await proc.stdout.text()); // "2\n"
+   * ```
+   */
+  exec(command: string, ...args: string[]): Promise<SandboxProcess>;
+  exec(argv: string[], options?: ExecOptions): Promise<SandboxProcess>;
+  async exec(first: string | string[], ...rest: unknown[]): Promise<SandboxProcess> {
+    const argv = Array.isArray(first) ? first : [first, ...(rest as string[])];
+    const options = (Array.isArray(first) ? rest[0] : undefined) as ExecOptions | undefined;
+    const { stdin, signal, ...request } = options ?? {};
+    const keepStdin = stdin !== undefined && stdin !== false;
+    const body = { ...request, argv, stdin: keepStdin };
+    let proc: SandboxProcess;
+    if (request.background) {
+      const info = await this.http.json("POST", this.base, ProcessInfoSchema, {
+        json: body,
+        signal,
+      });
+      proc = await this.attach(String(info.pid), signal);
+    } else {
+      const res = await this.http.send("POST", this.base, { json: body, signal });
+      proc = await SandboxProcess.fromEvents(this.http, this.base, res.body);
+    }
+    if (keepStdin && stdin !== true) await proc.writeStdin(stdin, { close: true });
+    return proc;
+  }
+
+  /**
+   * Runs a shell command line with `sh -c`: the explicit way to get pipes, globs and `&&`.
+   *
+   * @example
+   * ```ts
+   * const { stdout } = await (await sandbox.process.run("ls /etc | wc -l")).output();
+   * ```
+   */
+  run(command: string, options?: ExecOptions): Promise<SandboxProcess> {
+    return this.exec(["sh", "-c", command], options);
+  }
+
+  /**
+   * Runs a program in python, node or sh; the code goes in on stdin.
+   *
+   * @example
+   * ```ts
+   * const { stdout } = await (await sandbox.process.runCode("print(6*7)", { language: "python" })).output();
+   * ```
+   */
+  runCode(
+    code: string,
+    options: ExecOptions & { language?: CodeLanguage } = {},
+  ): Promise<SandboxProcess> {
+    const { language = "python", ...rest } = options;
+    return this.exec(INTERPRETERS[language], { ...rest, stdin: code });
+  }
+
+  /**
+   * Reattaches to a process by pid or tag: replays its kept output since start, then live.
+   *
+   * @example
+   * ```ts
+   * const server = await sandbox.process.attach("web");
+   * ```
+   */
+  async attach(ref: string | number, signal?: AbortSignal): Promise<SandboxProcess> {
+    const res = await this.http.send(
+      "GET",
+      `${this.base}/${encodeURIComponent(String(ref))}/events`,
+      { signal },
+    );
+    return SandboxProcess.fromEvents(this.http, this.base, res.body);
+  }
+
+  /** Processes started through Paddock in this sandbox, running and recently ended. */
+  async list(): Promise<ProcessInfo[]> {
+    return (await this.http.json("GET", this.base, ProcessListSchema)).processes;
+  }
+
+  /** One process by pid or tag. */
+  get(ref: string | number): Promise<ProcessInfo> {
+    return this.http.json(
+      "GET",
+      `${this.base}/${encodeURIComponent(String(ref))}`,
+      ProcessInfoSchema,
+    );
+  }
+
+  /** Sends a signal (default SIGKILL) to a process's whole group, by pid or tag. */
+  kill(ref: string | number, signal: NodeJS.Signals = "SIGKILL"): Promise<ProcessInfo> {
+    return this.http.json(
+      "POST",
+      `${this.base}/${encodeURIComponent(String(ref))}/kill`,
+      ProcessInfoSchema,
+      { json: { signal } },
+    );
+  }
+}

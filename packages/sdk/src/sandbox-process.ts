@@ -1,0 +1,151 @@
+import {
+  ProcessEventSchema,
+  ProcessInfoSchema,
+  type ProcessExit,
+  type ProcessInfo,
+} from "@paddock/protocol";
+import { InvalidResponseError, PaddockError } from "./errors.js";
+import { ndjson, type HttpClient } from "./http.js";
+import { OutputStream } from "./output-stream.js";
+
+export type StdinData = string | Uint8Array | ReadableStream<Uint8Array>;
+
+const toBody = (data: StdinData): Uint8Array | ReadableStream<Uint8Array> =>
+  typeof data === "string" ? new TextEncoder().encode(data) : data;
+
+/**
+ * A process running in a sandbox. Its output arrives live on `stdout` and `stderr`; `wait()`
+ * gives the exit. A non-zero exit code is a result, not an error.
+ *
+ * @example
+ * ```ts
+ * const proc = await sandbox.process.exec("ls", "-la", "/");
+ * for await (const chunk of proc.stdout) process.stdout.write(chunk);
+ * const { exitCode } = await proc.wait();
+ * ```
+ */
+export class SandboxProcess {
+  readonly stdout = new OutputStream();
+  readonly stderr = new OutputStream();
+  private readonly exited: Promise<ProcessExit>;
+
+  /** @internal */
+  constructor(
+    private readonly http: HttpClient,
+    private readonly base: string,
+    readonly pid: number,
+    readonly tag: string | null,
+    events: AsyncGenerator<unknown>,
+  ) {
+    this.exited = this.consume(events);
+    // wait() may be called late, or never; an unobserved failure must not crash the program.
+    this.exited.catch(() => {});
+  }
+
+  /** @internal Reads the start event of a stream, then hands the rest to a SandboxProcess. */
+  static async fromEvents(
+    http: HttpClient,
+    base: string,
+    body: ReadableStream<Uint8Array> | null,
+  ): Promise<SandboxProcess> {
+    const events = ndjson(body);
+    const first = await events.next();
+    const start = ProcessEventSchema.safeParse(first.value);
+    if (first.done || !start.success || start.data.type !== "start") {
+      throw new InvalidResponseError(
+        "invalid_response",
+        "the process stream did not begin with a start event",
+        200,
+      );
+    }
+    return new SandboxProcess(http, base, start.data.pid, start.data.tag, events);
+  }
+
+  private async consume(events: AsyncGenerator<unknown>): Promise<ProcessExit> {
+    try {
+      for await (const raw of events) {
+        const event = ProcessEventSchema.parse(raw);
+        if (event.type === "stdout") await this.stdout.push(Buffer.from(event.data, "base64"));
+        else if (event.type === "stderr") await this.stderr.push(Buffer.from(event.data, "base64"));
+        else if (event.type === "exit") {
+          this.stdout.end();
+          this.stderr.end();
+          return { exitCode: event.exitCode, signal: event.signal, timedOut: event.timedOut };
+        }
+      }
+      throw new PaddockError(
+        "agent_unavailable",
+        `the output stream of process ${this.pid} ended before it exited (did the sandbox end?)`,
+        503,
+      );
+    } catch (err) {
+      this.stdout.end(err);
+      this.stderr.end(err);
+      throw err;
+    }
+  }
+
+  /**
+   * Resolves when the process exits: `{ exitCode, signal, timedOut }`.
+   *
+   * @example
+   * ```ts
+   * const { exitCode, timedOut } = await proc.wait();
+   * ```
+   */
+  wait(): Promise<ProcessExit> {
+    return this.exited;
+  }
+
+  /**
+   * Waits for exit and returns everything it printed as text, with the exit.
+   *
+   * @example
+   * ```ts
+   * const { stdout, exitCode } = await (await sandbox.process.exec("uname", "-a")).output();
+   * ```
+   */
+  async output(): Promise<ProcessExit & { stdout: string; stderr: string }> {
+    const [stdout, stderr, exit] = await Promise.all([
+      this.stdout.text(),
+      this.stderr.text(),
+      this.exited,
+    ]);
+    return { ...exit, stdout, stderr };
+  }
+
+  /**
+   * Sends a signal (default SIGKILL) to the process and everything it started.
+   *
+   * @example
+   * ```ts
+   * await proc.kill("SIGTERM");
+   * ```
+   */
+  async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<ProcessInfo> {
+    return this.http.json("POST", `${this.base}/${this.pid}/kill`, ProcessInfoSchema, {
+      json: { signal },
+    });
+  }
+
+  /**
+   * Writes to the process's stdin (it must have been started with `stdin: true`).
+   *
+   * @example
+   * ```ts
+   * await proc.writeStdin("hello\n");
+   * await proc.closeStdin();
+   * ```
+   */
+  async writeStdin(data: StdinData, options: { close?: boolean } = {}): Promise<void> {
+    await this.http.send("POST", `${this.base}/${this.pid}/stdin`, {
+      body: toBody(data),
+      query: { close: options.close ? "true" : "false" },
+    });
+  }
+
+  /** Closes stdin: the process reads end-of-file. */
+  async closeStdin(): Promise<void> {
+    await this.writeStdin(new Uint8Array(0), { close: true });
+  }
+}

@@ -18,7 +18,7 @@ export function registerRoutes(router: Router): void {
     baseEnv: sandboxEnv(),
     historyBytes: numberFromEnv("PADDOCK_PROCESS_HISTORY_BYTES", 1024 * 1024),
     killGraceMs: numberFromEnv("PADDOCK_KILL_GRACE_MS", 2000),
-    keepEnded: 256,
+    keepEnded: 64,
   });
   registerProcessRoutes(router, table);
 }

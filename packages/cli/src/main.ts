@@ -2,6 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { PROTOCOL_VERSION } from "@paddock/protocol";
 import { registerImageCommands } from "./commands/images.js";
+import { registerProcessCommands } from "./commands/processes.js";
 import { registerSandboxCommands } from "./commands/sandboxes.js";
 import { registerServe } from "./commands/serve.js";
 import { reportError } from "./output.js";
@@ -20,6 +21,7 @@ const program = new Command()
 registerServe(program);
 registerSandboxCommands(program);
 registerImageCommands(program);
+registerProcessCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -22,6 +22,7 @@ export interface SpawnOptions {
 
 /** How long output may keep coming after the process exits (grandchildren holding the pipes). */
 const OUTPUT_GRACE_MS = 100;
+const EVENT_SLICE_BYTES = 16 * 1024;
 
 /**
  * One process started by the agent, in its own process group. Its output is published as event
@@ -125,9 +126,16 @@ export class ManagedProcess {
     const publish = (event: ProcessEvent) => `${JSON.stringify(event)}\n`;
     this.history.start = publish({ type: "start", pid: this.pid, tag: this.spec.tag ?? null });
     const forward = (type: "stdout" | "stderr") => (chunk: Buffer) => {
-      const line = publish({ type, data: chunk.toString("base64") });
-      this.history.pushOutput(line);
-      this.broadcast(line);
+      // Small slices keep each event string in V8's young generation, which is collected at
+      // once; a 64 KiB pipe read would make large strings that linger until a full GC.
+      for (let at = 0; at < chunk.length; at += EVENT_SLICE_BYTES) {
+        const line = publish({
+          type,
+          data: chunk.subarray(at, at + EVENT_SLICE_BYTES).toString("base64"),
+        });
+        this.history.pushOutput(line);
+        this.broadcast(line);
+      }
     };
     child.stdout!.on("data", forward("stdout"));
     child.stderr!.on("data", forward("stderr"));

@@ -3,6 +3,12 @@ import type { SandboxRecord } from "../state/sandbox-store.js";
 import { DEFAULT_CAPABILITIES, grantableCapabilities } from "./capabilities.js";
 import { sandboxOpenFilesLimit } from "./rlimits.js";
 
+/**
+ * Under runsc the host cgroup counts gVisor's own threads and per-address-space stubs, not just
+ * the sandbox's processes; without room for them the sentry itself fails at the limit.
+ */
+export const RUNSC_PIDS_HEADROOM = 64;
+
 export const SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 export interface SpecInput {
@@ -45,6 +51,8 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
         "--library-path",
         `${rt}/lib`,
         `${rt}/node`,
+        // A bounded heap makes V8 collect early, so streaming output keeps the agent small.
+        "--max-old-space-size=128",
         `${rt}/agent.js`,
       ],
       env,
@@ -114,7 +122,9 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
         devices: [{ allow: false, access: "rwm" }],
         memory: { limit: sandbox.memoryMiB * 1024 * 1024 },
         cpu: { quota: Math.round(sandbox.cpu * 100_000), period: 100_000 },
-        pids: { limit: sandbox.pidsLimit },
+        pids: {
+          limit: sandbox.pidsLimit + (sandbox.runtime === "runsc" ? RUNSC_PIDS_HEADROOM : 0),
+        },
       },
       maskedPaths: [
         "/proc/acpi",

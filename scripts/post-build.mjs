@@ -11,6 +11,11 @@ await build({
   platform: "node",
   format: "esm",
   target: "node20",
+  // CommonJS dependencies (tar-stream's streamx) require Node builtins; an ESM bundle needs a
+  // real `require` for that.
+  banner: {
+    js: 'import { createRequire as __paddockRequire } from "node:module"; const require = __paddockRequire(import.meta.url);',
+  },
   logLevel: "warning",
 });
 

@@ -36,3 +36,13 @@ export function queryParam(url: URL, name: string): string {
     throw new AgentError("invalid_request", `missing query parameter ${name}`);
   return value;
 }
+
+/** The query string checked against `schema` (each parameter given once). */
+export function readQuery<S extends z.ZodType>(url: URL, schema: S): z.output<S> {
+  const parsed = schema.safeParse(Object.fromEntries(url.searchParams));
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "query"}: ${i.message}`);
+    throw new AgentError("invalid_request", `invalid request: ${issues.join("; ")}`);
+  }
+  return parsed.data;
+}

@@ -1,3 +1,4 @@
+import { registerFileRoutes } from "./files/routes.js";
 import { registerProcessRoutes } from "./processes/routes.js";
 import { ProcessTable } from "./processes/process-table.js";
 import type { Router } from "./router.js";
@@ -21,4 +22,5 @@ export function registerRoutes(router: Router): void {
     keepEnded: 64,
   });
   registerProcessRoutes(router, table);
+  registerFileRoutes(router);
 }

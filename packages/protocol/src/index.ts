@@ -5,3 +5,4 @@ export * from "./sandbox.js";
 export * from "./image.js";
 export * from "./health.js";
 export * from "./processes.js";
+export * from "./files.js";

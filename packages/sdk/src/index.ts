@@ -4,6 +4,13 @@ export { Processes, type ExecOptions, type CodeLanguage } from "./processes.js";
 export { SandboxProcess, type StdinData } from "./sandbox-process.js";
 export { OutputStream } from "./output-stream.js";
 export {
+  Filesystem,
+  type UploadOptions,
+  type TransferOptions,
+  type BatchUpload,
+} from "./filesystem.js";
+export type { UploadSource } from "./sources.js";
+export {
   resolveClientOptions,
   DEFAULT_URL,
   DEFAULT_TOKEN_FILE,

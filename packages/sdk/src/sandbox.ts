@@ -10,6 +10,7 @@ import {
 import type { ClientOptions } from "./config.js";
 import { HttpClient } from "./http.js";
 import { Processes } from "./processes.js";
+import { Filesystem } from "./filesystem.js";
 
 export type CreateSandboxOptions = CreateSandboxRequest & ClientOptions & { signal?: AbortSignal };
 
@@ -32,12 +33,15 @@ export interface ListSandboxesOptions extends ClientOptions {
 export class Sandbox {
   /** Processes in this sandbox: exec, run, runCode, attach, list, kill. */
   readonly process: Processes;
+  /** Files in this sandbox: upload, download, read, write, stat, list, batch, find. */
+  readonly fs: Filesystem;
 
   private constructor(
     readonly id: string,
     private readonly http: HttpClient,
   ) {
     this.process = new Processes(http, `/v1/sandboxes/${id}/processes`);
+    this.fs = new Filesystem(http, `/v1/sandboxes/${id}/files`);
   }
 
   /**

@@ -12,6 +12,7 @@ import type { SandboxService } from "../sandboxes/sandbox-service.js";
 import { registerAuth } from "./auth.js";
 import { registerErrorHandler } from "./error-handler.js";
 import { imageRoutes, RAW_BODY_TYPES } from "./routes/images.js";
+import { fileRoutes } from "./routes/files.js";
 import { processRoutes } from "./routes/processes.js";
 import { sandboxRoutes } from "./routes/sandboxes.js";
 import { systemRoutes } from "./routes/system.js";
@@ -45,5 +46,6 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(sandboxRoutes(deps.sandboxes));
   await app.register(imageRoutes(deps.images));
   await app.register(processRoutes(deps.sandboxes));
+  await app.register(fileRoutes(deps.sandboxes));
   return app;
 }

@@ -1,0 +1,45 @@
+import { randomBytes } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { chmod, chown, mkdir, rename, stat, unlink } from "node:fs/promises";
+import path from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { AgentError } from "../router.js";
+import { fileError, onPath } from "./errno.js";
+
+export const DEFAULT_FILE_MODE = 0o644;
+
+export interface WriteOptions {
+  /** Permission bits; default: the existing file's, else 0644. */
+  mode?: number;
+  parents: boolean;
+}
+
+/**
+ * Streams `source` into a temporary file beside `target`, then renames it into place: a reader
+ * sees the old file or the new one, never a partial one. On any failure (the client went away,
+ * the disk filled) the temporary file is removed and the target is untouched.
+ */
+export async function atomicWrite(
+  target: string,
+  source: Readable,
+  options: WriteOptions,
+): Promise<void> {
+  const dir = path.posix.dirname(target);
+  if (options.parents) await onPath(dir, () => mkdir(dir, { recursive: true }));
+  const existing = await stat(target).catch(() => undefined);
+  if (existing?.isDirectory()) throw new AgentError("invalid_request", `${target} is a directory`);
+  const mode = options.mode ?? (existing ? existing.mode & 0o7777 : DEFAULT_FILE_MODE);
+  // A short fixed-length name, so a target name near NAME_MAX still gets a temporary sibling.
+  const tmp = path.posix.join(dir, `.paddock-${randomBytes(8).toString("hex")}.tmp`);
+  try {
+    await pipeline(source, createWriteStream(tmp, { flags: "wx", mode: 0o600 }));
+    await chmod(tmp, mode);
+    // Replacing someone's file keeps it theirs.
+    if (existing) await chown(tmp, existing.uid, existing.gid);
+    await rename(tmp, target);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw fileError(err, target);
+  }
+}

@@ -1,0 +1,85 @@
+import {
+  ChmodRequestSchema,
+  DeleteFileQuerySchema,
+  FindRequestSchema,
+  MkdirQuerySchema,
+  PathQuerySchema,
+  RenameRequestSchema,
+  ReplaceRequestSchema,
+  WriteFileQuerySchema,
+} from "@paddock/protocol";
+import { readJson, readQuery } from "../http-body.js";
+import { sendJson, type Router } from "../router.js";
+import { extractInto, packDirectory, requireDirectory } from "./archive.js";
+import { atomicWrite } from "./atomic-write.js";
+import { entryFor } from "./entry.js";
+import * as ops from "./operations.js";
+import { sandboxPath } from "./paths.js";
+import { openRegularFile, sendFile } from "./read.js";
+import { findInFiles, replaceInFiles } from "./search.js";
+
+/**
+ * File routes. Every one runs here, inside the sandbox, so what is written is what the
+ * sandbox's processes see on either runtime, and a symlink can only lead within the sandbox.
+ */
+export function registerFileRoutes(router: Router): void {
+  router
+    .on("PUT", "/files/write", async (req, res, url) => {
+      const q = readQuery(url, WriteFileQuerySchema);
+      const target = sandboxPath(q.path);
+      await atomicWrite(target, req, { mode: q.mode, parents: q.parents });
+      sendJson(res, 200, await entryFor(target));
+    })
+    .on("GET", "/files/read", async (_req, res, url) => {
+      await sendFile(res, await openRegularFile(sandboxPath(readQuery(url, PathQuerySchema).path)));
+    })
+    .on("GET", "/files/stat", async (_req, res, url) => {
+      sendJson(res, 200, await ops.stat(sandboxPath(readQuery(url, PathQuerySchema).path)));
+    })
+    .on("GET", "/files/list", async (_req, res, url) => {
+      sendJson(res, 200, {
+        entries: await ops.list(sandboxPath(readQuery(url, PathQuerySchema).path)),
+      });
+    })
+    .on("DELETE", "/files", async (_req, res, url) => {
+      const q = readQuery(url, DeleteFileQuerySchema);
+      await ops.remove(sandboxPath(q.path), q.recursive);
+      sendJson(res, 200, { deleted: sandboxPath(q.path) });
+    })
+    .on("POST", "/files/mkdir", async (_req, res, url) => {
+      const q = readQuery(url, MkdirQuerySchema);
+      sendJson(res, 200, await ops.makeDirectory(sandboxPath(q.path), q.mode, q.parents));
+    })
+    .on("POST", "/files/rename", async (req, res) => {
+      const body = await readJson(req, RenameRequestSchema);
+      sendJson(res, 200, await ops.move(sandboxPath(body.from), sandboxPath(body.to)));
+    })
+    .on("POST", "/files/chmod", async (req, res) => {
+      const body = await readJson(req, ChmodRequestSchema);
+      sendJson(res, 200, await ops.changeMode(sandboxPath(body.path), body.mode));
+    })
+    .on("PUT", "/files/archive", async (req, res, url) => {
+      const dir = sandboxPath(readQuery(url, PathQuerySchema).path);
+      sendJson(res, 200, { results: await extractInto(dir, req) });
+    })
+    .on("GET", "/files/archive", async (_req, res, url) => {
+      const dir = sandboxPath(readQuery(url, PathQuerySchema).path);
+      await requireDirectory(dir);
+      res.writeHead(200, { "content-type": "application/x-tar" });
+      await packDirectory(dir, res).catch(() => res.destroy());
+    })
+    .on("POST", "/files/find", async (req, res) => {
+      const body = await readJson(req, FindRequestSchema);
+      sendJson(
+        res,
+        200,
+        await findInFiles(sandboxPath(body.path), body.pattern, body.glob, body.maxMatches),
+      );
+    })
+    .on("POST", "/files/replace", async (req, res) => {
+      const body = await readJson(req, ReplaceRequestSchema);
+      sendJson(res, 200, {
+        changed: await replaceInFiles(body.paths, body.pattern, body.replacement),
+      });
+    });
+}

@@ -1,0 +1,346 @@
+import type { Writable } from "node:stream";
+import { Readable } from "node:stream";
+import {
+  BatchResultsSchema,
+  FileEntrySchema,
+  FileListSchema,
+  FindResultSchema,
+  ReplaceResultSchema,
+  type BatchResult,
+  type FileEntry,
+  type FindMatch,
+} from "@paddock/protocol";
+import type { HttpClient } from "./http.js";
+import {
+  extractLocal,
+  packLocal,
+  pipeToWritable,
+  walkLocal,
+  writeLocalAtomic,
+  type PackEntry,
+} from "./local-files.js";
+import { openSource, withProgress, type UploadSource } from "./sources.js";
+
+export interface TransferOptions {
+  /** Called as bytes go by, with the running total (and the size when known). */
+  onProgress?: (bytes: number, total: number | undefined) => void;
+  signal?: AbortSignal;
+}
+
+export interface UploadOptions extends TransferOptions {
+  /** Permission bits, e.g. 0o755; default: the replaced file's, else 0o644. */
+  mode?: number;
+  /** Create missing parent directories (default true). */
+  createParents?: boolean;
+}
+
+/** A batch entry: a remote absolute path and a local path or bytes. */
+export interface BatchUpload {
+  path: string;
+  source: string | URL | Uint8Array;
+  mode?: number;
+}
+
+const READ_FILE_LIMIT = 64 * 1024 * 1024;
+const tarBody = (r: Readable) => Readable.toWeb(r) as ReadableStream<Uint8Array>;
+
+/**
+ * Files in one sandbox: `sandbox.fs`. Every operation is done by the agent inside the sandbox,
+ * so what you write is exactly what the sandbox's processes see, on gVisor and on runc.
+ *
+ * @example
+ * ```ts
+ * await sandbox.fs.writeFile("/app/main.py", "print('hi')\n");
+ * const { stdout } = await (await sandbox.process.exec("python3", "/app/main.py")).output();
+ * ```
+ */
+export class Filesystem {
+  /** @internal */
+  constructor(
+    private readonly http: HttpClient,
+    private readonly base: string,
+  ) {}
+
+  /**
+   * Uploads one file, streamed: a local path, bytes, a Node Readable or a web ReadableStream.
+   * It lands atomically (a reader sees the old file or the new one); parents are created.
+   *
+   * @example
+   * ```ts
+   * await sandbox.fs.uploadFile("./model.bin", "/data/model.bin");
+   * await sandbox.fs.uploadFile(Buffer.from("#!/bin/sh\necho hi\n"), "/usr/local/bin/hi", { mode: 0o755 });
+   * ```
+   */
+  async uploadFile(
+    source: UploadSource,
+    remotePath: string,
+    options: UploadOptions = {},
+  ): Promise<FileEntry> {
+    const opened = await openSource(source);
+    const body = withProgress(
+      opened.stream,
+      options.onProgress && ((n) => options.onProgress!(n, opened.size)),
+    );
+    return this.http.json("PUT", `${this.base}`, FileEntrySchema, {
+      query: {
+        path: remotePath,
+        mode: options.mode === undefined ? undefined : options.mode.toString(8),
+        parents: String(options.createParents ?? true),
+      },
+      body,
+      signal: options.signal,
+    });
+  }
+
+  /**
+   * Writes small content (text or bytes) to a file, atomically.
+   *
+   * @example
+   * ```ts
+   * await sandbox.fs.writeFile("/etc/app.conf", "debug = true\n");
+   * ```
+   */
+  writeFile(
+    path: string,
+    content: string | Uint8Array,
+    options: Omit<UploadOptions, "onProgress"> = {},
+  ): Promise<FileEntry> {
+    return this.uploadFile(
+      typeof content === "string" ? new TextEncoder().encode(content) : content,
+      path,
+      options,
+    );
+  }
+
+  /**
+   * Reads a small file (at most 64 MiB) as text, or as bytes with `{ format: "bytes" }`.
+   *
+   * @example
+   * ```ts
+   * const text = await sandbox.fs.readFile("/etc/os-release");
+   * ```
+   */
+  readFile(path: string, options?: { format?: "text"; signal?: AbortSignal }): Promise<string>;
+  readFile(path: string, options: { format: "bytes"; signal?: AbortSignal }): Promise<Uint8Array>;
+  async readFile(
+    path: string,
+    options: { format?: "text" | "bytes"; signal?: AbortSignal } = {},
+  ): Promise<string | Uint8Array> {
+    const res = await this.http.send("GET", this.base, { query: { path }, signal: options.signal });
+    const size = Number(res.headers.get("content-length") ?? 0);
+    if (size > READ_FILE_LIMIT) {
+      await res.body?.cancel();
+      throw new RangeError(
+        `${path} is ${size} bytes; use downloadFile for files over ${READ_FILE_LIMIT} bytes`,
+      );
+    }
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    return options.format === "bytes" ? bytes : new TextDecoder().decode(bytes);
+  }
+
+  /**
+   * Downloads a file, streamed, to a local path (written atomically) or into a Writable.
+   *
+   * @example
+   * ```ts
+   * await sandbox.fs.downloadFile("/data/out.csv", "./out.csv");
+   * ```
+   */
+  async downloadFile(
+    remotePath: string,
+    destination: string | Writable,
+    options: TransferOptions = {},
+  ): Promise<void> {
+    const res = await this.http.send("GET", this.base, {
+      query: { path: remotePath },
+      signal: options.signal,
+    });
+    const total = Number(res.headers.get("content-length") ?? Number.NaN);
+    const body = withProgress(
+      res.body!,
+      options.onProgress &&
+        ((n) => options.onProgress!(n, Number.isNaN(total) ? undefined : total)),
+    );
+    const stream = body as ReadableStream<Uint8Array>;
+    if (typeof destination === "string") await writeLocalAtomic(destination, stream);
+    else await pipeToWritable(stream, destination);
+  }
+
+  /**
+   * Describes a path: name, type (file, dir, symlink, other), size, mode, owner, mtime and a
+   * symlink's target. Throws FileNotFoundError if there is nothing there.
+   *
+   * @example
+   * ```ts
+   * const { size, mode } = await sandbox.fs.statFile("/app/main.py");
+   * ```
+   */
+  statFile(path: string): Promise<FileEntry> {
+    return this.http.json("GET", `${this.base}/stat`, FileEntrySchema, { query: { path } });
+  }
+
+  /**
+   * Lists a directory's children.
+   *
+   * @example
+   * ```ts
+   * for (const entry of await sandbox.fs.listFiles("/app")) console.log(entry.name, entry.type);
+   * ```
+   */
+  async listFiles(path: string): Promise<FileEntry[]> {
+    return (await this.http.json("GET", `${this.base}/list`, FileListSchema, { query: { path } }))
+      .entries;
+  }
+
+  /**
+   * Deletes a file, or a directory (`recursive: true` for one that is not empty).
+   *
+   * @example
+   * ```ts
+   * await sandbox.fs.deleteFile("/tmp/build", { recursive: true });
+   * ```
+   */
+  async deleteFile(path: string, options: { recursive?: boolean } = {}): Promise<void> {
+    await this.http.send("DELETE", this.base, {
+      query: { path, recursive: String(options.recursive ?? false) },
+    });
+  }
+
+  /**
+   * Creates a directory (and its parents, by default).
+   *
+   * @example
+   * ```ts
+   * await sandbox.fs.createDirectory("/app/data", { mode: 0o700 });
+   * ```
+   */
+  createDirectory(
+    path: string,
+    options: { mode?: number; parents?: boolean } = {},
+  ): Promise<FileEntry> {
+    return this.http.json("POST", `${this.base}/mkdir`, FileEntrySchema, {
+      query: { path, mode: options.mode?.toString(8), parents: String(options.parents ?? true) },
+    });
+  }
+
+  /** Renames or moves a path. */
+  rename(from: string, to: string): Promise<FileEntry> {
+    return this.http.json("POST", `${this.base}/rename`, FileEntrySchema, { json: { from, to } });
+  }
+
+  /** Sets permission bits, e.g. `chmod("/app/run.sh", 0o755)`. */
+  chmod(path: string, mode: number): Promise<FileEntry> {
+    return this.http.json("POST", `${this.base}/chmod`, FileEntrySchema, { json: { path, mode } });
+  }
+
+  /**
+   * Uploads many files in one stream; each lands atomically and gets its own result.
+   *
+   * @example
+   * ```ts
+   * const results = await sandbox.fs.uploadFiles([
+   *   { path: "/app/a.py", source: Buffer.from("print(1)") },
+   *   { path: "/app/run.sh", source: "./run.sh", mode: 0o755 },
+   * ]);
+   * ```
+   */
+  async uploadFiles(
+    files: BatchUpload[],
+    options: { signal?: AbortSignal } = {},
+  ): Promise<BatchResult[]> {
+    for (const f of files)
+      if (!f.path.startsWith("/")) throw new TypeError(`batch paths are absolute: ${f.path}`);
+    const entries: PackEntry[] = files.map((f) => ({
+      name: f.path.slice(1),
+      source: f.source,
+      mode: f.mode,
+    }));
+    return this.putArchive("/", packLocal(entries), options.signal);
+  }
+
+  /**
+   * Uploads a local directory's contents into a directory of the sandbox, in one stream.
+   *
+   * @example
+   * ```ts
+   * await sandbox.fs.uploadDirectory("./src", "/app/src");
+   * ```
+   */
+  uploadDirectory(
+    localDir: string,
+    remoteDir: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<BatchResult[]> {
+    return this.putArchive(remoteDir, packLocal(walkLocal(localDir)), options.signal);
+  }
+
+  /**
+   * Downloads a sandbox directory into a local one, in one stream. Returns the entry count.
+   *
+   * @example
+   * ```ts
+   * await sandbox.fs.downloadDirectory("/app/out", "./out");
+   * ```
+   */
+  async downloadDirectory(
+    remoteDir: string,
+    localDir: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<number> {
+    const res = await this.http.send("GET", `${this.base}/archive`, {
+      query: { path: remoteDir },
+      signal: options.signal,
+    });
+    return extractLocal(res.body!, localDir);
+  }
+
+  /**
+   * Finds lines matching a regular expression under a path, optionally only in files whose
+   * relative path matches a glob.
+   *
+   * @example
+   * ```ts
+   * const matches = await sandbox.fs.findInFiles("/app", "TODO", { glob: "**\/*.py" });
+   * ```
+   */
+  async findInFiles(
+    path: string,
+    pattern: string,
+    options: { glob?: string; maxMatches?: number } = {},
+  ): Promise<FindMatch[] & { truncated?: boolean }> {
+    const res = await this.http.json("POST", `${this.base}/find`, FindResultSchema, {
+      json: { path, pattern, ...options },
+    });
+    return Object.assign(res.matches, { truncated: res.truncated });
+  }
+
+  /**
+   * Replaces a regular expression in files (each rewritten atomically); returns those changed.
+   *
+   * @example
+   * ```ts
+   * const changed = await sandbox.fs.replaceInFiles(["/app/config.py"], "DEBUG = True", "DEBUG = False");
+   * ```
+   */
+  async replaceInFiles(paths: string[], pattern: string, replacement: string): Promise<string[]> {
+    return (
+      await this.http.json("POST", `${this.base}/replace`, ReplaceResultSchema, {
+        json: { paths, pattern, replacement },
+      })
+    ).changed;
+  }
+
+  private async putArchive(
+    remoteDir: string,
+    tar: Readable,
+    signal?: AbortSignal,
+  ): Promise<BatchResult[]> {
+    const res = await this.http.json("PUT", `${this.base}/archive`, BatchResultsSchema, {
+      query: { path: remoteDir },
+      body: tarBody(tar),
+      contentType: "application/x-tar",
+      signal,
+    });
+    return res.results;
+  }
+}

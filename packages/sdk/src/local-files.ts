@@ -136,7 +136,8 @@ export function packLocal(entries: AsyncIterable<PackEntry> | Iterable<PackEntry
       pack.destroy(err instanceof Error ? err : new Error(String(err)));
     }
   })();
-  return pack as unknown as Readable;
+  // tar-stream's streams are streamx ones; Readable.from makes a real Node stream of it.
+  return Readable.from(pack as AsyncIterable<Buffer>);
 }
 
 /** Every path under a local directory (depth first), relative names; symlinks are not followed. */

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from "commander";
 import { PROTOCOL_VERSION } from "@paddock/protocol";
+import { registerFileCommands } from "./commands/files.js";
 import { registerImageCommands } from "./commands/images.js";
 import { registerProcessCommands } from "./commands/processes.js";
 import { registerSandboxCommands } from "./commands/sandboxes.js";
@@ -22,6 +23,7 @@ registerServe(program);
 registerSandboxCommands(program);
 registerImageCommands(program);
 registerProcessCommands(program);
+registerFileCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -23,4 +23,9 @@ export type {
   SandboxState,
   RuntimeName,
   CreateSandboxRequest,
+  ProcessExit,
+  ProcessInfo,
+  FileEntry,
+  BatchResult,
+  FindMatch,
 } from "@paddock/protocol";

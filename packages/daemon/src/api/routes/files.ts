@@ -1,11 +1,9 @@
-import type { Readable } from "node:stream";
-import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import {
   BatchResultsSchema,
   ChmodRequestSchema,
   DeleteFileQuerySchema,
-  ErrorBodySchema,
   FileEntrySchema,
   FileListSchema,
   FindRequestSchema,
@@ -15,253 +13,119 @@ import {
   RenameRequestSchema,
   ReplaceRequestSchema,
   ReplaceResultSchema,
-  SandboxIdParamsSchema,
   WriteFileQuerySchema,
 } from "@paddock/protocol";
-import { proxyToAgent, type ProxyRequest } from "../../agent/proxy.js";
 import type { SandboxService } from "../../sandboxes/sandbox-service.js";
+import { agentQuery as q, registerAgentRoutes, type AgentRoute } from "./agent-route.js";
 
-const errors = { "4xx": ErrorBodySchema, "5xx": ErrorBodySchema };
-const params = SandboxIdParamsSchema;
-
-/** The agent's query string from validated values (modes go as octal text). */
-function query(values: Record<string, string | number | boolean | undefined>): string {
-  const search = new URLSearchParams();
-  for (const [key, value] of Object.entries(values)) {
-    if (value === undefined) continue;
-    search.set(
-      key,
-      key === "mode" && typeof value === "number" ? value.toString(8) : String(value),
-    );
-  }
-  return search.toString();
-}
-
-const json = (body: unknown): Pick<ProxyRequest, "body" | "contentType"> => ({
-  body: JSON.stringify(body),
-  contentType: "application/json",
-});
+const FILES = "/v1/sandboxes/:id/files";
 
 /**
  * File routes: validated here, carried out by the agent inside the sandbox. Uploads and
- * downloads stream straight through; the daemon never writes or reads a sandbox's files itself.
+ * downloads stream straight through; the daemon never reads or writes a sandbox's files itself.
  */
-export function fileRoutes(service: SandboxService): FastifyPluginAsyncZod {
-  return async (app) => {
-    const agent = (id: string) => service.agent(id);
+const routes: AgentRoute[] = [
+  {
+    method: "PUT",
+    url: FILES,
+    summary:
+      "Upload a file (the raw body, streamed); written beside the target and renamed into place",
+    querystring: WriteFileQuerySchema,
+    body: "raw",
+    response: FileEntrySchema,
+    agentPath: (_p, query) => `/files/write?${q(query)}`,
+  },
+  {
+    method: "GET",
+    url: FILES,
+    summary: "Download a regular file (streamed)",
+    querystring: PathQuerySchema,
+    agentPath: (_p, query) => `/files/read?${q(query)}`,
+  },
+  {
+    method: "DELETE",
+    url: FILES,
+    summary: "Delete a file, or a directory (recursive=true for a non-empty one)",
+    querystring: DeleteFileQuerySchema,
+    response: z.object({ deleted: z.string() }),
+    agentPath: (_p, query) => `/files?${q(query)}`,
+  },
+  {
+    method: "GET",
+    url: `${FILES}/stat`,
+    summary: "Describe a path (a final symlink is not followed)",
+    querystring: PathQuerySchema,
+    response: FileEntrySchema,
+    agentPath: (_p, query) => `/files/stat?${q(query)}`,
+  },
+  {
+    method: "GET",
+    url: `${FILES}/list`,
+    summary: "List a directory's children",
+    querystring: PathQuerySchema,
+    response: FileListSchema,
+    agentPath: (_p, query) => `/files/list?${q(query)}`,
+  },
+  {
+    method: "POST",
+    url: `${FILES}/mkdir`,
+    summary: "Create a directory",
+    querystring: MkdirQuerySchema,
+    response: FileEntrySchema,
+    agentPath: (_p, query) => `/files/mkdir?${q(query)}`,
+  },
+  {
+    method: "POST",
+    url: `${FILES}/rename`,
+    summary: "Rename or move a path",
+    body: RenameRequestSchema,
+    response: FileEntrySchema,
+    agentPath: () => "/files/rename",
+  },
+  {
+    method: "POST",
+    url: `${FILES}/chmod`,
+    summary: "Change permission bits",
+    body: ChmodRequestSchema,
+    response: FileEntrySchema,
+    agentPath: () => "/files/chmod",
+  },
+  {
+    method: "PUT",
+    url: `${FILES}/archive`,
+    summary:
+      "Upload many files at once: a tar stream unpacked under path, each file atomic, a result per entry",
+    querystring: PathQuerySchema,
+    body: "raw",
+    rawContentType: "application/x-tar",
+    response: BatchResultsSchema,
+    agentPath: (_p, query) => `/files/archive?${q(query)}`,
+  },
+  {
+    method: "GET",
+    url: `${FILES}/archive`,
+    summary: "Download a directory as a tar stream",
+    querystring: PathQuerySchema,
+    agentPath: (_p, query) => `/files/archive?${q(query)}`,
+  },
+  {
+    method: "POST",
+    url: `${FILES}/find`,
+    summary: "Find lines matching a regular expression",
+    body: FindRequestSchema,
+    response: FindResultSchema,
+    agentPath: () => "/files/find",
+  },
+  {
+    method: "POST",
+    url: `${FILES}/replace`,
+    summary: "Replace a regular expression in files; returns the files changed",
+    body: ReplaceRequestSchema,
+    response: ReplaceResultSchema,
+    agentPath: () => "/files/replace",
+  },
+];
 
-    app.put(
-      "/v1/sandboxes/:id/files",
-      {
-        schema: {
-          summary:
-            "Upload a file (the raw body, streamed); written beside the target and renamed into place",
-          params,
-          querystring: WriteFileQuerySchema,
-          body: z.any(),
-          response: { 200: FileEntrySchema, ...errors },
-        },
-      },
-      (request, reply) =>
-        proxyToAgent(agent(request.params.id), reply, {
-          method: "PUT",
-          path: `/files/write?${query(request.query)}`,
-          body: (request.body as Readable | undefined) ?? "",
-          contentType: "application/octet-stream",
-        }),
-    );
-
-    app.get(
-      "/v1/sandboxes/:id/files",
-      {
-        schema: {
-          summary: "Download a regular file (streamed)",
-          params,
-          querystring: PathQuerySchema,
-        },
-      },
-      (request, reply) =>
-        proxyToAgent(agent(request.params.id), reply, {
-          method: "GET",
-          path: `/files/read?${query(request.query)}`,
-        }),
-    );
-
-    app.delete(
-      "/v1/sandboxes/:id/files",
-      {
-        schema: {
-          summary: "Delete a file, or a directory (recursive=true for a non-empty one)",
-          params,
-          querystring: DeleteFileQuerySchema,
-          response: { 200: z.object({ deleted: z.string() }), ...errors },
-        },
-      },
-      (request, reply) =>
-        proxyToAgent(agent(request.params.id), reply, {
-          method: "DELETE",
-          path: `/files?${query(request.query)}`,
-        }),
-    );
-
-    app.get(
-      "/v1/sandboxes/:id/files/stat",
-      {
-        schema: {
-          summary: "Describe a path (a final symlink is not followed)",
-          params,
-          querystring: PathQuerySchema,
-          response: { 200: FileEntrySchema, ...errors },
-        },
-      },
-      (request, reply) =>
-        proxyToAgent(agent(request.params.id), reply, {
-          method: "GET",
-          path: `/files/stat?${query(request.query)}`,
-        }),
-    );
-
-    app.get(
-      "/v1/sandboxes/:id/files/list",
-      {
-        schema: {
-          summary: "List a directory's children",
-          params,
-          querystring: PathQuerySchema,
-          response: { 200: FileListSchema, ...errors },
-        },
-      },
-      (request, reply) =>
-        proxyToAgent(agent(request.params.id), reply, {
-          method: "GET",
-          path: `/files/list?${query(request.query)}`,
-        }),
-    );
-
-    app.post(
-      "/v1/sandboxes/:id/files/mkdir",
-      {
-        schema: {
-          summary: "Create a directory",
-          params,
-          querystring: MkdirQuerySchema,
-          response: { 200: FileEntrySchema, ...errors },
-        },
-      },
-      (request, reply) =>
-        proxyToAgent(agent(request.params.id), reply, {
-          method: "POST",
-          path: `/files/mkdir?${query(request.query)}`,
-        }),
-    );
-
-    app.post(
-      "/v1/sandboxes/:id/files/rename",
-      {
-        schema: {
-          summary: "Rename or move a path",
-          params,
-          body: RenameRequestSchema,
-          response: { 200: FileEntrySchema, ...errors },
-        },
-      },
-      (request, reply) =>
-        proxyToAgent(agent(request.params.id), reply, {
-          method: "POST",
-          path: "/files/rename",
-          ...json(request.body),
-        }),
-    );
-
-    app.post(
-      "/v1/sandboxes/:id/files/chmod",
-      {
-        schema: {
-          summary: "Change permission bits",
-          params,
-          body: ChmodRequestSchema,
-          response: { 200: FileEntrySchema, ...errors },
-        },
-      },
-      (request, reply) =>
-        proxyToAgent(agent(request.params.id), reply, {
-          method: "POST",
-          path: "/files/chmod",
-          ...json(request.body),
-        }),
-    );
-
-    app.put(
-      "/v1/sandboxes/:id/files/archive",
-      {
-        schema: {
-          summary:
-            "Upload many files at once: a tar stream unpacked under path, each file atomic, a result per entry",
-          params,
-          querystring: PathQuerySchema,
-          body: z.any(),
-          response: { 200: BatchResultsSchema, ...errors },
-        },
-      },
-      (request, reply) =>
-        proxyToAgent(agent(request.params.id), reply, {
-          method: "PUT",
-          path: `/files/archive?${query(request.query)}`,
-          body: (request.body as Readable | undefined) ?? "",
-          contentType: "application/x-tar",
-        }),
-    );
-
-    app.get(
-      "/v1/sandboxes/:id/files/archive",
-      {
-        schema: {
-          summary: "Download a directory as a tar stream",
-          params,
-          querystring: PathQuerySchema,
-        },
-      },
-      (request, reply) =>
-        proxyToAgent(agent(request.params.id), reply, {
-          method: "GET",
-          path: `/files/archive?${query(request.query)}`,
-        }),
-    );
-
-    app.post(
-      "/v1/sandboxes/:id/files/find",
-      {
-        schema: {
-          summary: "Find lines matching a regular expression",
-          params,
-          body: FindRequestSchema,
-          response: { 200: FindResultSchema, ...errors },
-        },
-      },
-      (request, reply) =>
-        proxyToAgent(agent(request.params.id), reply, {
-          method: "POST",
-          path: "/files/find",
-          ...json(request.body),
-        }),
-    );
-
-    app.post(
-      "/v1/sandboxes/:id/files/replace",
-      {
-        schema: {
-          summary: "Replace a regular expression in files; returns the files changed",
-          params,
-          body: ReplaceRequestSchema,
-          response: { 200: ReplaceResultSchema, ...errors },
-        },
-      },
-      (request, reply) =>
-        proxyToAgent(agent(request.params.id), reply, {
-          method: "POST",
-          path: "/files/replace",
-          ...json(request.body),
-        }),
-    );
-  };
+export function fileRoutes(service: SandboxService): FastifyPluginAsync {
+  return async (app) => registerAgentRoutes(app, service, routes);
 }

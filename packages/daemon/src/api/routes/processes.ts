@@ -1,130 +1,72 @@
-import type { Readable } from "node:stream";
-import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
+import type { FastifyPluginAsync } from "fastify";
 import { z } from "zod";
 import {
-  ErrorBodySchema,
   ExecRequestSchema,
   KillRequestSchema,
   ProcessInfoSchema,
   ProcessListSchema,
   ProcessRefParamsSchema,
-  SandboxIdParamsSchema,
 } from "@paddock/protocol";
-import { proxyToAgent } from "../../agent/proxy.js";
 import type { SandboxService } from "../../sandboxes/sandbox-service.js";
+import { agentQuery as q, registerAgentRoutes, type AgentRoute } from "./agent-route.js";
 
-const ref = (r: string) => `ref=${encodeURIComponent(r)}`;
-const errors = { "4xx": ErrorBodySchema, "5xx": ErrorBodySchema };
+const PROCESSES = "/v1/sandboxes/:id/processes";
+const ref = (params: Record<string, string>) => q({ ref: params.ref });
 
 /** Process routes: validated here, then forwarded to the sandbox's agent as a byte stream. */
-export function processRoutes(service: SandboxService): FastifyPluginAsyncZod {
-  return async (app) => {
-    app.post(
-      "/v1/sandboxes/:id/processes",
-      {
-        schema: {
-          summary:
-            "Start a process. Foreground: the answer is an NDJSON event stream (start, stdout, stderr, exit; data base64) and the process is killed if the client disconnects. Background: 201 with the process, which outlives the request.",
-          params: SandboxIdParamsSchema,
-          body: ExecRequestSchema,
-          response: { 201: ProcessInfoSchema, ...errors },
-        },
-      },
-      (request, reply) =>
-        proxyToAgent(service.agent(request.params.id), reply, {
-          method: "POST",
-          path: "/processes",
-          body: JSON.stringify(request.body),
-          contentType: "application/json",
-        }),
-    );
+const routes: AgentRoute[] = [
+  {
+    method: "POST",
+    url: PROCESSES,
+    summary:
+      "Start a process. Foreground: the answer is an NDJSON event stream (start, stdout, stderr, exit; data base64) and the process is killed if the client disconnects. Background: 201 with the process, which outlives the request.",
+    body: ExecRequestSchema,
+    agentPath: () => "/processes",
+  },
+  {
+    method: "GET",
+    url: PROCESSES,
+    summary: "List processes started through Paddock",
+    response: ProcessListSchema,
+    agentPath: () => "/processes",
+  },
+  {
+    method: "GET",
+    url: `${PROCESSES}/:ref`,
+    summary: "Get a process by pid or tag",
+    params: ProcessRefParamsSchema,
+    response: ProcessInfoSchema,
+    agentPath: (params) => `/processes/get?${ref(params)}`,
+  },
+  {
+    method: "GET",
+    url: `${PROCESSES}/:ref/events`,
+    summary:
+      "Attach to a process: its kept history since start, then live events until exit (NDJSON)",
+    params: ProcessRefParamsSchema,
+    agentPath: (params) => `/processes/events?${ref(params)}`,
+  },
+  {
+    method: "POST",
+    url: `${PROCESSES}/:ref/kill`,
+    summary: "Send a signal (default SIGKILL) to the process's whole group",
+    params: ProcessRefParamsSchema,
+    body: KillRequestSchema.optional().default({ signal: "SIGKILL" }),
+    response: ProcessInfoSchema,
+    agentPath: (params) => `/processes/kill?${ref(params)}`,
+  },
+  {
+    method: "POST",
+    url: `${PROCESSES}/:ref/stdin`,
+    summary: "Write the body (streamed) to the process's stdin; close=true closes stdin after it",
+    params: ProcessRefParamsSchema,
+    querystring: z.strictObject({ close: z.enum(["true", "false"]).default("false") }),
+    body: "raw",
+    response: ProcessInfoSchema,
+    agentPath: (params, query) => `/processes/stdin?${q({ ref: params.ref, close: query.close })}`,
+  },
+];
 
-    app.get(
-      "/v1/sandboxes/:id/processes",
-      {
-        schema: {
-          summary: "List processes started through Paddock",
-          params: SandboxIdParamsSchema,
-          response: { 200: ProcessListSchema, ...errors },
-        },
-      },
-      (request, reply) =>
-        proxyToAgent(service.agent(request.params.id), reply, {
-          method: "GET",
-          path: "/processes",
-        }),
-    );
-
-    app.get(
-      "/v1/sandboxes/:id/processes/:ref",
-      {
-        schema: {
-          summary: "Get a process by pid or tag",
-          params: ProcessRefParamsSchema,
-          response: { 200: ProcessInfoSchema, ...errors },
-        },
-      },
-      (request, reply) =>
-        proxyToAgent(service.agent(request.params.id), reply, {
-          method: "GET",
-          path: `/processes/get?${ref(request.params.ref)}`,
-        }),
-    );
-
-    app.get(
-      "/v1/sandboxes/:id/processes/:ref/events",
-      {
-        schema: {
-          summary:
-            "Attach to a process: its kept history since start, then live events until exit (NDJSON)",
-          params: ProcessRefParamsSchema,
-        },
-      },
-      (request, reply) =>
-        proxyToAgent(service.agent(request.params.id), reply, {
-          method: "GET",
-          path: `/processes/events?${ref(request.params.ref)}`,
-        }),
-    );
-
-    app.post(
-      "/v1/sandboxes/:id/processes/:ref/kill",
-      {
-        schema: {
-          summary: "Send a signal (default SIGKILL) to the process's whole group",
-          params: ProcessRefParamsSchema,
-          body: KillRequestSchema.optional().default({ signal: "SIGKILL" }),
-          response: { 200: ProcessInfoSchema, ...errors },
-        },
-      },
-      (request, reply) =>
-        proxyToAgent(service.agent(request.params.id), reply, {
-          method: "POST",
-          path: `/processes/kill?${ref(request.params.ref)}`,
-          body: JSON.stringify(request.body),
-          contentType: "application/json",
-        }),
-    );
-
-    app.post(
-      "/v1/sandboxes/:id/processes/:ref/stdin",
-      {
-        schema: {
-          summary:
-            "Write the body (streamed) to the process's stdin; close=true closes stdin after it",
-          params: ProcessRefParamsSchema,
-          querystring: z.strictObject({ close: z.enum(["true", "false"]).default("false") }),
-          body: z.any(),
-          response: { 200: ProcessInfoSchema, ...errors },
-        },
-      },
-      (request, reply) =>
-        proxyToAgent(service.agent(request.params.id), reply, {
-          method: "POST",
-          path: `/processes/stdin?${ref(request.params.ref)}&close=${request.query.close}`,
-          body: (request.body as Readable | undefined) ?? "",
-          contentType: "application/octet-stream",
-        }),
-    );
-  };
+export function processRoutes(service: SandboxService): FastifyPluginAsync {
+  return async (app) => registerAgentRoutes(app, service, routes);
 }

@@ -2,6 +2,7 @@
 # Runs the benchmarks in bench/: `npm run bench` runs them all, `npm run bench -- create` one.
 # Each bench/X.ts is bundled by esbuild (no TypeScript loader needed on Node 20) into bench/.out/
 # and run with node; packages stay external so the SDK comes from the built workspace.
+# bench/lib/*.ts are the helpers they share (daemon, stats, tables), not benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

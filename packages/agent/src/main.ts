@@ -12,6 +12,10 @@ const router = new Router().on("GET", "/health", health);
 router.loading(import("./routes.js").then((m) => m.registerRoutes(router)));
 
 const server = createServer((req, res) => void router.handle(req, res));
+// Tunnels to ports inside the sandbox arrive as HTTP upgrades.
+server.on("upgrade", (req, socket, head) => {
+  void import("./ports/tunnel.js").then((m) => m.handleTunnel(req, socket, head));
+});
 // The daemon keeps connections alive across calls; never time them out from this side.
 server.keepAliveTimeout = 0;
 server.requestTimeout = 0;

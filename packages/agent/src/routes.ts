@@ -1,4 +1,5 @@
 import { registerFileRoutes } from "./files/routes.js";
+import { registerPortRoutes } from "./ports/tunnel.js";
 import { registerProcessRoutes } from "./processes/routes.js";
 import { ProcessTable } from "./processes/process-table.js";
 import type { Router } from "./router.js";
@@ -23,4 +24,5 @@ export function registerRoutes(router: Router): void {
   });
   registerProcessRoutes(router, table);
   registerFileRoutes(router);
+  registerPortRoutes(router);
 }

@@ -3,6 +3,7 @@ import { Command, CommanderError } from "commander";
 import { PROTOCOL_VERSION } from "@paddock/protocol";
 import { registerFileCommands } from "./commands/files.js";
 import { registerImageCommands } from "./commands/images.js";
+import { registerPortCommands } from "./commands/ports.js";
 import { registerProcessCommands } from "./commands/processes.js";
 import { registerSandboxCommands } from "./commands/sandboxes.js";
 import { registerServe } from "./commands/serve.js";
@@ -24,6 +25,7 @@ registerSandboxCommands(program);
 registerImageCommands(program);
 registerProcessCommands(program);
 registerFileCommands(program);
+registerPortCommands(program);
 
 try {
   await program.parseAsync(process.argv);

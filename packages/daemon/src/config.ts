@@ -9,6 +9,8 @@ export interface DaemonConfig {
   host: string;
   /** 0 picks a free port; the daemon prints the one it got. */
   port: number;
+  /** Where exposed sandbox ports listen on the host. */
+  portBindAddress: string;
   /** How often expired sandboxes are looked for. */
   reapIntervalMs: number;
 }
@@ -27,6 +29,7 @@ export function resolveConfig(input: Partial<DaemonConfig> = {}): DaemonConfig {
     ),
     host: input.host ?? env.PADDOCK_HOST ?? DEFAULT_HOST,
     port,
+    portBindAddress: input.portBindAddress ?? env.PADDOCK_PORT_BIND_ADDRESS ?? DEFAULT_HOST,
     reapIntervalMs: input.reapIntervalMs ?? 1000,
   };
 }

@@ -14,6 +14,8 @@ import { startReaper } from "./sandboxes/reaper.js";
 import { SandboxService } from "./sandboxes/sandbox-service.js";
 import { openDatabase } from "./state/database.js";
 import { SandboxStore } from "./state/sandbox-store.js";
+import { PortStore } from "./state/port-store.js";
+import { PortService } from "./ports/port-service.js";
 
 export interface RunningDaemon {
   url: string;
@@ -40,10 +42,20 @@ export async function startDaemon(
   const agentRuntimeDir = await ensureAgentRuntime(layout.agentRuntimesDir);
   const sandboxes = new SandboxService({ store, images, runtimes, layout, agentRuntimeDir, log });
 
+  const ports = new PortService({
+    store: new PortStore(db),
+    sandboxes,
+    layout,
+    bindAddress: config.portBindAddress,
+    log,
+  });
+  sandboxes.onEnd((id) => ports.release(id));
+
   await recover({ store, service: sandboxes, runtimes, layout, log });
+  await ports.restore();
   const stopReaper = startReaper(store, sandboxes, config.reapIntervalMs, log);
 
-  const app = await buildApi({ token, sandboxes, images, log });
+  const app = await buildApi({ token, sandboxes, images, ports, log });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
@@ -56,6 +68,7 @@ export async function startDaemon(
     app,
     async close() {
       stopReaper();
+      await ports.closeAll();
       await app.close();
       sandboxes.closeClients();
       db.close();

@@ -6,3 +6,4 @@ export * from "./image.js";
 export * from "./health.js";
 export * from "./processes.js";
 export * from "./files.js";
+export * from "./ports.js";

@@ -28,4 +28,5 @@ export type {
   FileEntry,
   BatchResult,
   FindMatch,
+  ExposedPort,
 } from "@paddock/protocol";

@@ -123,6 +123,27 @@ export class Processes {
     return SandboxProcess.fromEvents(this.http, this.base, res.body);
   }
 
+  /**
+   * Resolves once something accepts connections on `port` inside the sandbox; throws
+   * TimeoutError after `timeoutMs` (default 30 s).
+   *
+   * @example
+   * ```ts
+   * await sandbox.process.exec(["python3", "-m", "http.server", "8000"], { background: true });
+   * await sandbox.process.waitForPort(8000, { timeoutMs: 10_000 });
+   * ```
+   */
+  async waitForPort(
+    port: number,
+    options: { timeoutMs?: number; signal?: AbortSignal } = {},
+  ): Promise<void> {
+    const sandboxBase = this.base.replace(/\/processes$/, "");
+    await this.http.send("GET", `${sandboxBase}/ports/${port}/wait`, {
+      query: { timeoutMs: String(options.timeoutMs ?? 30_000) },
+      signal: options.signal,
+    });
+  }
+
   /** Processes started through Paddock in this sandbox, running and recently ended. */
   async list(): Promise<ProcessInfo[]> {
     return (await this.http.json("GET", this.base, ProcessListSchema)).processes;

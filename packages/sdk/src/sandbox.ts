@@ -1,8 +1,11 @@
 import {
+  ExposedPortListSchema,
+  ExposedPortSchema,
   HealthSchema,
   SandboxListSchema,
   SandboxSchema,
   type CreateSandboxRequest,
+  type ExposedPort,
   type Health,
   type SandboxInfo,
   type SandboxState,
@@ -114,6 +117,38 @@ export class Sandbox {
    */
   health(): Promise<Health> {
     return this.http.json("GET", `/v1/sandboxes/${this.id}/health`, HealthSchema);
+  }
+
+  /**
+   * Makes a port of the sandbox's own loopback reachable from the host, through the agent (the
+   * sandbox keeps no network). Exposing an exposed port again returns it as it is.
+   *
+   * @example
+   * ```ts
+   * await sandbox.process.exec(["python3", "-m", "http.server", "8000"], { background: true });
+   * await sandbox.process.waitForPort(8000);
+   * const { url } = await sandbox.exposePort(8000);
+   * const page = await fetch(url);
+   * ```
+   */
+  exposePort(
+    port: number,
+    options: { hostPort?: number; auth?: boolean } = {},
+  ): Promise<ExposedPort> {
+    return this.http.json("POST", `/v1/sandboxes/${this.id}/ports`, ExposedPortSchema, {
+      json: { port, ...options },
+    });
+  }
+
+  /** The sandbox's exposed ports. */
+  async listExposedPorts(): Promise<ExposedPort[]> {
+    return (await this.http.json("GET", `/v1/sandboxes/${this.id}/ports`, ExposedPortListSchema))
+      .ports;
+  }
+
+  /** Stops exposing a port: new connections are refused. */
+  async unexposePort(port: number): Promise<void> {
+    await this.http.send("DELETE", `/v1/sandboxes/${this.id}/ports/${port}`);
   }
 
   /**

@@ -16,6 +16,10 @@ export function registerServe(program: Command): void {
     )
     .option("--host <addr>", `address to bind (env PADDOCK_HOST, default ${DEFAULT_HOST})`)
     .option("--images-dir <dir>", "image store (env PADDOCK_IMAGES_DIR, default <data-dir>/images)")
+    .option(
+      "--port-bind-address <addr>",
+      "where exposed sandbox ports listen (env PADDOCK_PORT_BIND_ADDRESS, default 127.0.0.1; off loopback, ports need a token by default)",
+    )
     .action(
       async (opts: { dataDir?: string; port?: number; host?: string; imagesDir?: string }) => {
         // Loaded here so client commands do not pay for the daemon's modules at startup.

@@ -8,11 +8,13 @@ import {
 import { PROTOCOL_VERSION } from "@paddock/protocol";
 import type { ImageStore } from "../images/image-store.js";
 import type { Logger } from "../logger.js";
+import type { PortService } from "../ports/port-service.js";
 import type { SandboxService } from "../sandboxes/sandbox-service.js";
 import { registerAuth } from "./auth.js";
 import { registerErrorHandler } from "./error-handler.js";
 import { imageRoutes, RAW_BODY_TYPES } from "./routes/images.js";
 import { fileRoutes } from "./routes/files.js";
+import { portRoutes } from "./routes/ports.js";
 import { processRoutes } from "./routes/processes.js";
 import { sandboxRoutes } from "./routes/sandboxes.js";
 import { systemRoutes } from "./routes/system.js";
@@ -21,6 +23,7 @@ export interface ApiDeps {
   token: string;
   sandboxes: SandboxService;
   images: ImageStore;
+  ports: PortService;
   log: Logger;
 }
 
@@ -47,5 +50,6 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(imageRoutes(deps.images));
   await app.register(processRoutes(deps.sandboxes));
   await app.register(fileRoutes(deps.sandboxes));
+  await app.register(portRoutes(deps.ports, deps.sandboxes));
   return app;
 }

@@ -41,6 +41,7 @@ export function toInfo(record: SandboxRecord): SandboxInfo {
 export class SandboxService {
   private readonly clients = new Map<string, AgentClient>();
   private readonly terminating = new Map<string, Promise<SandboxRecord>>();
+  private readonly endListeners: ((id: string) => Promise<void>)[] = [];
 
   constructor(private readonly deps: SandboxServiceDeps) {}
 
@@ -107,6 +108,16 @@ export class SandboxService {
     return health.version;
   }
 
+  /** The record, or undefined. */
+  find(id: string): SandboxRecord | undefined {
+    return this.deps.store.get(id);
+  }
+
+  /** Called with a sandbox's id once it has ended (terminated or failed) and is torn down. */
+  onEnd(listener: (id: string) => Promise<void>): void {
+    this.endListeners.push(listener);
+  }
+
   get(id: string): SandboxRecord {
     const record = this.deps.store.get(id);
     if (!record)
@@ -166,6 +177,11 @@ export class SandboxService {
   ): Promise<SandboxRecord> {
     const { store, log } = this.deps;
     store.setState(record.id, "terminating");
+    for (const listener of this.endListeners) {
+      await listener(record.id).catch((err: unknown) =>
+        log.error({ id: record.id, err: errorMessage(err) }, "end listener failed"),
+      );
+    }
     await this.teardown(record);
     store.setState(record.id, state, reason);
     log.info({ id: record.id, state, reason }, "sandbox ended");

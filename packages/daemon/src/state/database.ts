@@ -19,6 +19,15 @@ const MIGRATIONS: string[] = [
      agent_version TEXT
    )`,
   `CREATE INDEX sandboxes_state ON sandboxes(state, expires_at)`,
+  `CREATE TABLE ports (
+     sandbox_id TEXT NOT NULL REFERENCES sandboxes(id) ON DELETE CASCADE,
+     port INTEGER NOT NULL,
+     host_port INTEGER NOT NULL,
+     bind_address TEXT NOT NULL,
+     token TEXT,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (sandbox_id, port)
+   )`,
 ];
 
 /** Opens the state database and brings its schema up to date (user_version counts migrations). */
@@ -28,6 +37,7 @@ export function openDatabase(file: string): Database.Database {
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = NORMAL");
   db.pragma("busy_timeout = 5000");
+  db.pragma("foreign_keys = ON");
   const version = db.pragma("user_version", { simple: true }) as number;
   db.transaction(() => {
     for (let i = version; i < MIGRATIONS.length; i++) db.exec(MIGRATIONS[i]!);

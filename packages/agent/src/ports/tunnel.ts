@@ -1,0 +1,95 @@
+import net from "node:net";
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { ERROR_STATUS, WaitForPortQuerySchema } from "@paddock/protocol";
+import { readQuery } from "../http-body.js";
+import { AgentError, sendJson, type Router } from "../router.js";
+
+/** Connects to a port on the sandbox's loopback, IPv4 first, then IPv6. */
+function connectLocal(port: number): Promise<net.Socket> {
+  const attempt = (host: string) =>
+    new Promise<net.Socket>((resolve, reject) => {
+      const socket = net.connect({ host, port });
+      socket.once("connect", () => {
+        socket.off("error", reject);
+        resolve(socket);
+      });
+      socket.once("error", reject);
+    });
+  return attempt("127.0.0.1").catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== "ECONNREFUSED") throw err;
+    return attempt("::1").catch(() => {
+      throw err;
+    });
+  });
+}
+
+function refuse(
+  client: Duplex,
+  code: "file_not_found" | "invalid_request" | "agent_unavailable",
+  message: string,
+): void {
+  const body = JSON.stringify({ error: { code, message } });
+  client.end(
+    `HTTP/1.1 ${ERROR_STATUS[code]} Tunnel Refused\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
+
+/**
+ * `GET /tunnel?port=N` with `Upgrade: paddock-tcp`: after the 101, the connection is a plain
+ * byte stream to port N on the sandbox's loopback. The sandbox needs no network for this.
+ */
+export async function handleTunnel(
+  req: IncomingMessage,
+  client: Duplex,
+  head: Buffer,
+): Promise<void> {
+  const url = new URL(req.url ?? "/", "http://agent");
+  const port = Number(url.searchParams.get("port"));
+  if (url.pathname !== "/tunnel" || !Number.isInteger(port) || port < 1 || port > 65535) {
+    return refuse(client, "invalid_request", "tunnels are GET /tunnel?port=1..65535");
+  }
+  let upstream: net.Socket;
+  try {
+    upstream = await connectLocal(port);
+  } catch (err) {
+    return refuse(
+      client,
+      "agent_unavailable",
+      `nothing accepts connections on port ${port} in the sandbox (${(err as Error).message})`,
+    );
+  }
+  client.write(
+    "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: paddock-tcp\r\n\r\n",
+  );
+  if (head.length > 0) upstream.write(head);
+  upstream.setNoDelay(true);
+  // pipe() keeps backpressure in both directions; an end or error on one side ends the other.
+  client.pipe(upstream).on("error", () => client.destroy());
+  upstream.pipe(client).on("error", () => upstream.destroy());
+  client.on("error", () => upstream.destroy());
+  upstream.on("error", () => client.destroy());
+  client.on("close", () => upstream.destroy());
+  upstream.on("close", () => client.destroy());
+}
+
+/** `GET /ports/wait?port=N&timeoutMs=T`: answers once something accepts on port N. */
+export function registerPortRoutes(router: Router): void {
+  router.on("GET", "/ports/wait", async (_req, res, url) => {
+    const { port, timeoutMs } = readQuery(url, WaitForPortQuerySchema);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const socket = await connectLocal(port).catch(() => undefined);
+      if (socket) {
+        socket.destroy();
+        return sendJson(res, 200, { port, ready: true });
+      }
+      if (Date.now() >= deadline)
+        throw new AgentError(
+          "timeout",
+          `nothing accepted connections on port ${port} within ${timeoutMs} ms`,
+        );
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  });
+}

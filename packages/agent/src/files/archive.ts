@@ -6,7 +6,7 @@ import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import type { BatchResult } from "@paddock/protocol";
 import { AgentError } from "../router.js";
-import { atomicWrite } from "./atomic-write.js";
+import { atomicWrite, atomicWriteSmall, SMALL_FILE_BYTES } from "./atomic-write.js";
 import { fileError, onPath } from "./errno.js";
 import { sandboxPath } from "./paths.js";
 
@@ -16,14 +16,29 @@ async function drain(entry: AsyncIterable<unknown>): Promise<void> {
   }
 }
 
-async function writeEntry(target: string, header: tar.Header, entry: Readable): Promise<void> {
+/** Reads a small entry whole (its size is in the header, so this is bounded). */
+async function gather(entry: AsyncIterable<Buffer>): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of entry) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+async function writeEntry(
+  target: string,
+  header: tar.Header,
+  entry: Readable,
+  knownDirs: Set<string>,
+): Promise<void> {
   const mode = header.mode === undefined ? undefined : header.mode & 0o7777;
   switch (header.type ?? "file") {
     case "file":
     case "contiguous-file":
+      if ((header.size ?? 0) <= SMALL_FILE_BYTES)
+        return atomicWriteSmall(target, await gather(entry), mode, knownDirs);
       return atomicWrite(target, entry, { mode, parents: true });
     case "directory":
       await onPath(target, () => mkdir(target, { recursive: true }));
+      knownDirs.add(target);
       if (mode !== undefined) await onPath(target, () => chmod(target, mode));
       return drain(entry);
     case "symlink":
@@ -51,11 +66,12 @@ export async function extractInto(dir: string, body: Readable): Promise<BatchRes
     (err: unknown) => err,
   );
   const results: BatchResult[] = [];
+  const knownDirs = new Set<string>();
   for await (const entry of extract) {
     let target = path.posix.join(dir, entry.header.name);
     try {
       target = sandboxPath(target);
-      await writeEntry(target, entry.header, Readable.from(entry));
+      await writeEntry(target, entry.header, Readable.from(entry), knownDirs);
       results.push({ path: target, ok: true });
     } catch (err) {
       await drain(entry).catch(() => {});

@@ -1,5 +1,15 @@
 import { randomBytes } from "node:crypto";
-import { createWriteStream } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  mkdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  type Stats,
+} from "node:fs";
+import { FileSink } from "./file-sink.js";
 import { chmod, chown, mkdir, rename, stat, unlink } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
@@ -33,7 +43,7 @@ export async function atomicWrite(
   // A short fixed-length name, so a target name near NAME_MAX still gets a temporary sibling.
   const tmp = path.posix.join(dir, `.paddock-${randomBytes(8).toString("hex")}.tmp`);
   try {
-    await pipeline(source, createWriteStream(tmp, { flags: "wx", mode: 0o600 }));
+    await pipeline(source, new FileSink(tmp));
     await chmod(tmp, mode);
     // Replacing someone's file keeps it theirs.
     if (existing) await chown(tmp, existing.uid, existing.gid);
@@ -41,5 +51,51 @@ export async function atomicWrite(
   } catch (err) {
     await unlink(tmp).catch(() => {});
     throw fileError(err, target);
+  }
+}
+
+/** Files up to this size are gathered whole and written in one go (batch uploads). */
+export const SMALL_FILE_BYTES = 1024 * 1024;
+
+/**
+ * The same atomic write for small content already in memory, done with synchronous calls: for
+ * a batch of many small files the per-call thread-pool hops would cost more than the writes.
+ * `knownDirs` remembers parents already made during one batch.
+ */
+export function atomicWriteSmall(
+  target: string,
+  data: Buffer,
+  mode: number | undefined,
+  knownDirs: Set<string>,
+): void {
+  const dir = path.posix.dirname(target);
+  try {
+    if (!knownDirs.has(dir)) {
+      mkdirSync(dir, { recursive: true });
+      knownDirs.add(dir);
+    }
+    const existing = statOrUndefined(target);
+    if (existing?.isDirectory())
+      throw new AgentError("invalid_request", `${target} is a directory`);
+    const tmp = path.posix.join(dir, `.paddock-${randomBytes(8).toString("hex")}.tmp`);
+    try {
+      writeFileSync(tmp, data, { flag: "wx", mode: 0o600 });
+      chmodSync(tmp, mode ?? (existing ? existing.mode & 0o7777 : DEFAULT_FILE_MODE));
+      if (existing) chownSync(tmp, existing.uid, existing.gid);
+      renameSync(tmp, target);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw err;
+    }
+  } catch (err) {
+    throw fileError(err, target);
+  }
+}
+
+function statOrUndefined(p: string): Stats | undefined {
+  try {
+    return statSync(p);
+  } catch {
+    return undefined;
   }
 }

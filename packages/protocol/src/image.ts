@@ -2,7 +2,7 @@ import { z } from "zod";
 import { ErrorCodeSchema } from "./errors.js";
 import { ImageNameSchema } from "./sandbox.js";
 
-export const BUILTIN_IMAGES = ["busybox", "debian"] as const;
+export const BUILTIN_IMAGES = ["busybox", "debian", "docker"] as const;
 
 export const ImageSchema = z.object({
   name: z.string(),

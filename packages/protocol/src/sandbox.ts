@@ -85,7 +85,8 @@ export const SANDBOX_DEFAULTS = {
 } as const;
 
 export const CreateSandboxRequestSchema = z.strictObject({
-  image: ImageNameSchema.default(SANDBOX_DEFAULTS.image),
+  /** Default: busybox, or docker when `docker` is true. */
+  image: ImageNameSchema.optional(),
   runtime: RuntimeSchema.default(SANDBOX_DEFAULTS.runtime),
   env: EnvSchema.default({}),
   /** Cores, fractional allowed (0.5 is half a core). */
@@ -110,6 +111,11 @@ export const CreateSandboxRequestSchema = z.strictObject({
     .max(7 * 24 * 3600)
     .default(SANDBOX_DEFAULTS.timeoutSeconds),
   labels: LabelsSchema.default({}),
+  /**
+   * Run a Docker engine inside (image "docker" unless another image with dockerd is named):
+   * create returns once `docker info` answers.
+   */
+  docker: z.boolean().default(false),
 });
 export type CreateSandboxRequest = z.input<typeof CreateSandboxRequestSchema>;
 export type CreateSandboxSpec = z.output<typeof CreateSandboxRequestSchema>;
@@ -130,6 +136,7 @@ export const SandboxSchema = z.object({
   /** Why the sandbox failed or was terminated, when it did not end by request. */
   reason: z.string().nullable(),
   agentVersion: z.string().nullable(),
+  docker: z.boolean(),
 });
 export type SandboxInfo = z.infer<typeof SandboxSchema>;
 

@@ -48,7 +48,11 @@ export function registerSandboxCommands(program: Command): void {
   program
     .command("create")
     .description("create a sandbox and print its id")
-    .option("--image <name>", "image to start from", SANDBOX_DEFAULTS.image)
+    .option(
+      "--image <name>",
+      `image to start from (default ${SANDBOX_DEFAULTS.image}, or docker with --docker)`,
+    )
+    .option("--docker", "run a Docker engine inside; returns once `docker info` answers")
     .option("--runtime <runtime>", `${RUNTIMES.join(" or ")}`, SANDBOX_DEFAULTS.runtime)
     .option("--cpu <cores>", "cpu cores, fractions allowed", num("--cpu"), SANDBOX_DEFAULTS.cpu)
     .option("--memory <MiB>", "memory limit in MiB", num("--memory"), SANDBOX_DEFAULTS.memoryMiB)
@@ -63,10 +67,12 @@ export function registerSandboxCommands(program: Command): void {
     .option("--label <K=V>", "label (repeatable)", collect, [])
     .option("--json", "print the whole sandbox as JSON")
     .action(async (opts) => {
-      await ensureImage(opts.image);
+      const image: string = opts.image ?? (opts.docker ? "docker" : SANDBOX_DEFAULTS.image);
+      await ensureImage(image);
       const sandbox = await Sandbox.create({
         ...cliClientOptions(),
-        image: opts.image,
+        image,
+        docker: Boolean(opts.docker),
         runtime: opts.runtime,
         cpu: opts.cpu,
         memoryMiB: opts.memory,

@@ -14,10 +14,27 @@ export class AgentClient {
 
   constructor(readonly socketPath: string) {}
 
-  requestJson(method: string, path: string, timeoutMs = 10_000): Promise<AgentResponse> {
+  requestJson(
+    method: string,
+    path: string,
+    timeoutMs = 10_000,
+    json?: unknown,
+  ): Promise<AgentResponse> {
+    const body = json === undefined ? undefined : JSON.stringify(json);
+    const headers =
+      body === undefined
+        ? {}
+        : { "content-type": "application/json", "content-length": Buffer.byteLength(body) };
     return new Promise((resolve, reject) => {
       const req = http.request(
-        { socketPath: this.socketPath, path, method, agent: this.httpAgent, timeout: timeoutMs },
+        {
+          socketPath: this.socketPath,
+          path,
+          method,
+          headers,
+          agent: this.httpAgent,
+          timeout: timeoutMs,
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
@@ -36,7 +53,7 @@ export class AgentClient {
         req.destroy(new Error(`agent did not answer within ${timeoutMs} ms`)),
       );
       req.on("error", reject);
-      req.end();
+      req.end(body);
     });
   }
 

@@ -67,3 +67,25 @@ function runWithProgress(file: string, args: string[], progress: Progress): Prom
     );
   });
 }
+
+/**
+ * Debian trixie minbase with the Docker engine and Docker Compose v2 from Debian's packages:
+ * trixie's docker.io 26 and docker-compose 2.26 run under both runc and runsc here, where
+ * bookworm offers only Docker 20.10 and the old Python docker-compose 1.29.
+ */
+export async function buildDocker(rootfs: string, progress: Progress): Promise<void> {
+  const mirror = await aptMirror();
+  progress(`debootstrap trixie (minbase, docker.io, docker-cli, docker-compose) from ${mirror}`);
+  await runWithProgress(
+    "debootstrap",
+    [
+      "--variant=minbase",
+      "--include=docker.io,docker-cli,docker-compose,iproute2,ca-certificates,procps",
+      "trixie",
+      rootfs,
+      mirror,
+    ],
+    progress,
+  );
+  await run("find", [path.join(rootfs, "var/cache/apt/archives"), "-name", "*.deb", "-delete"]);
+}

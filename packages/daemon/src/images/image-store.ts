@@ -7,13 +7,14 @@ import { createGunzip } from "node:zlib";
 import { randomBytes } from "node:crypto";
 import { BUILTIN_IMAGES, IMAGE_NAME, type ImageInfo } from "@paddock/protocol";
 import { PaddockError, errorMessage } from "../errors.js";
-import { buildBusybox, buildDebian, type Progress } from "./builtin.js";
+import { buildBusybox, buildDebian, buildDocker, type Progress } from "./builtin.js";
 import { createMountPoints } from "./mount-points.js";
 
 type Builtin = (typeof BUILTIN_IMAGES)[number];
 const BUILDERS: Record<Builtin, (rootfs: string, progress: Progress) => Promise<void>> = {
   busybox: buildBusybox,
   debian: buildDebian,
+  docker: buildDocker,
 };
 
 const isBuiltin = (name: string): name is Builtin =>

@@ -45,6 +45,9 @@ const CAP_NUMBERS: Record<string, number> = {
   CAP_CHECKPOINT_RESTORE: 40,
 };
 
+/** Every capability; a Docker sandbox needs nearly all of them for dockerd and its containers. */
+export const ALL_CAPABILITIES = Object.keys(CAP_NUMBERS);
+
 /** What a sandbox gets unless it asks for more: Docker's default set. */
 export const DEFAULT_CAPABILITIES = [
   "CAP_CHOWN",

@@ -1,6 +1,6 @@
 import { AGENT_RUNTIME_DIR, AGENT_SOCKET_DIR, AGENT_SOCKET_NAME } from "@paddock/protocol";
 import type { SandboxRecord } from "../state/sandbox-store.js";
-import { DEFAULT_CAPABILITIES, grantableCapabilities } from "./capabilities.js";
+import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, grantableCapabilities } from "./capabilities.js";
 import { sandboxOpenFilesLimit } from "./rlimits.js";
 
 /**
@@ -28,7 +28,9 @@ export interface SpecInput {
  */
 export function buildSpec(input: SpecInput): Record<string, unknown> {
   const { sandbox } = input;
-  const caps = grantableCapabilities(input.capabilities ?? DEFAULT_CAPABILITIES);
+  const caps = grantableCapabilities(
+    input.capabilities ?? (sandbox.docker ? ALL_CAPABILITIES : DEFAULT_CAPABILITIES),
+  );
   const rt = AGENT_RUNTIME_DIR;
   const nofile = sandboxOpenFilesLimit();
   const env = [
@@ -38,7 +40,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     `PADDOCK_AGENT_SOCKET=${AGENT_SOCKET_DIR}/${AGENT_SOCKET_NAME}`,
     `PADDOCK_SANDBOX_ID=${sandbox.id}`,
   ];
-  return {
+  const spec = {
     ociVersion: "1.0.2",
     process: {
       terminal: false,
@@ -141,4 +143,35 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       readonlyPaths: ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
     },
   };
+  if (sandbox.docker) addDocker(spec, sandbox.runtime);
+  return spec;
+}
+
+interface DockerAdjustable {
+  mounts: object[];
+  linux: { resources: { devices: object[] }; maskedPaths: string[]; readonlyPaths: string[] };
+}
+
+/**
+ * What dockerd needs and nothing more: its storage on a tmpfs, and under runc a writable
+ * cgroup mount, every device and no masked paths. Under runsc, gVisor's own kernel is the
+ * boundary; dockerd's start script mounts cgroups inside it.
+ */
+function addDocker(spec: DockerAdjustable, runtime: "runc" | "runsc"): void {
+  spec.mounts.push({
+    destination: "/var/lib/docker",
+    type: "tmpfs",
+    source: "tmpfs",
+    options: ["nosuid", "nodev", "mode=711"],
+  });
+  if (runtime !== "runc") return;
+  spec.mounts.push({
+    destination: "/sys/fs/cgroup",
+    type: "cgroup",
+    source: "cgroup",
+    options: ["nosuid", "noexec", "nodev", "relatime", "rw"],
+  });
+  spec.linux.resources.devices = [{ allow: true, access: "rwm" }];
+  spec.linux.maskedPaths = [];
+  spec.linux.readonlyPaths = [];
 }

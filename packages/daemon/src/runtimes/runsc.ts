@@ -1,6 +1,6 @@
 import { mkdir } from "node:fs/promises";
 import type { SandboxPaths } from "../layout.js";
-import { OciRuntime } from "./runtime.js";
+import { OciRuntime, type RuntimeTarget } from "./runtime.js";
 import { unmountAll } from "./mounts.js";
 
 /**
@@ -11,9 +11,11 @@ export class RunscRuntime extends OciRuntime {
   readonly name = "runsc" as const;
   readonly binary = "runsc";
 
-  protected globalArgs(paths: SandboxPaths | undefined): string[] {
+  protected globalArgs(target: RuntimeTarget | undefined): string[] {
     const args = ["--root", this.root, "--network=none", "--host-uds=create"];
-    if (paths) args.push(`--overlay2=root:dir=${paths.overlayStore}`);
+    if (target?.paths) args.push(`--overlay2=root:dir=${target.paths.overlayStore}`);
+    // Docker inside gVisor needs raw sockets.
+    if (target?.docker) args.push("--net-raw");
     return args;
   }
 

@@ -5,6 +5,13 @@ import type { SandboxPaths } from "../layout.js";
 import { CommandError, run } from "../exec.js";
 import { PaddockError } from "../errors.js";
 
+/** What a runtime call needs to know of a sandbox: its id, its paths, whether it runs Docker. */
+export interface RuntimeTarget {
+  id: string;
+  paths?: SandboxPaths;
+  docker?: boolean;
+}
+
 export interface ContainerState {
   id: string;
   status: string;
@@ -22,7 +29,7 @@ export abstract class OciRuntime {
   constructor(protected readonly root: string) {}
 
   /** Flags that must be the same on every call for one sandbox (runsc insists on it). */
-  protected abstract globalArgs(paths: SandboxPaths | undefined): string[];
+  protected abstract globalArgs(target: RuntimeTarget | undefined): string[];
 
   /** Makes the root filesystem the container starts from; returns the path for the spec. */
   abstract prepareRootfs(paths: SandboxPaths, imageRootfs: string): Promise<string>;
@@ -31,24 +38,25 @@ export abstract class OciRuntime {
   abstract releaseRootfs(paths: SandboxPaths): Promise<void>;
 
   protected cli(
-    paths: SandboxPaths | undefined,
+    target: RuntimeTarget | undefined,
     args: string[],
     timeoutMs = 30_000,
   ): Promise<string> {
-    return run(this.binary, [...this.globalArgs(paths), ...args], { timeoutMs });
+    return run(this.binary, [...this.globalArgs(target), ...args], { timeoutMs });
   }
 
   /**
    * Creates and starts the container detached. Its stdio, and the runtime's own errors, go to a
    * log file, not to the daemon: the container inherits them and must outlive the daemon.
    */
-  async start(id: string, paths: SandboxPaths, timeoutMs = 30_000): Promise<void> {
+  async start(target: RuntimeTarget & { paths: SandboxPaths }, timeoutMs = 30_000): Promise<void> {
+    const { id, paths } = target;
     const log = openSync(paths.log, "a");
     try {
       await new Promise<void>((resolve, reject) => {
         const child = spawn(
           this.binary,
-          [...this.globalArgs(paths), "run", "--detach", "--bundle", paths.bundle, id],
+          [...this.globalArgs(target), "run", "--detach", "--bundle", paths.bundle, id],
           { stdio: ["ignore", log, log] },
         );
         const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
@@ -71,9 +79,9 @@ export abstract class OciRuntime {
   }
 
   /** The container's state, or null when the runtime does not know it. */
-  async state(id: string, paths?: SandboxPaths): Promise<ContainerState | null> {
+  async state(target: RuntimeTarget): Promise<ContainerState | null> {
     try {
-      const out = await this.cli(paths, ["state", id]);
+      const out = await this.cli(target, ["state", target.id]);
       const parsed = JSON.parse(out) as { id: string; status: string; pid: number };
       return { id: parsed.id, status: parsed.status, pid: parsed.pid };
     } catch (err) {
@@ -83,9 +91,9 @@ export abstract class OciRuntime {
   }
 
   /** Kills and deletes the container; a container that is already gone is not an error. */
-  async destroy(id: string, paths?: SandboxPaths): Promise<void> {
+  async destroy(target: RuntimeTarget): Promise<void> {
     try {
-      await this.cli(paths, ["delete", "--force", id]);
+      await this.cli(target, ["delete", "--force", target.id]);
     } catch (err) {
       if (!isMissingContainer(err)) throw err;
     }

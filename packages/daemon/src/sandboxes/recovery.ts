@@ -43,7 +43,9 @@ export async function recover(deps: RecoveryDeps): Promise<void> {
   }
   for (const record of store.inStates(["running"])) {
     const paths = layout.sandbox(record.id);
-    const state = await runtimes[record.runtime].state(record.id, paths).catch(() => null);
+    const state = await runtimes[record.runtime]
+      .state({ id: record.id, paths, docker: record.docker })
+      .catch(() => null);
     let healthy = false;
     if (state?.status === "running") {
       const probe = new AgentClient(paths.socket);

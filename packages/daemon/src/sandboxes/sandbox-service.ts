@@ -1,9 +1,10 @@
 import { mkdir, open, rm, writeFile } from "node:fs/promises";
-import type {
-  CreateSandboxSpec,
-  Health,
-  ListSandboxesFilter,
-  SandboxInfo,
+import {
+  SANDBOX_DEFAULTS,
+  type CreateSandboxSpec,
+  type Health,
+  type ListSandboxesFilter,
+  type SandboxInfo,
 } from "@paddock/protocol";
 import { AgentClient, waitForAgent } from "../agent/client.js";
 import { PaddockError, errorMessage } from "../errors.js";
@@ -14,6 +15,7 @@ import { buildSpec } from "../runtimes/oci-spec.js";
 import type { Runtimes } from "../runtimes/index.js";
 import type { SandboxRecord, SandboxStore } from "../state/sandbox-store.js";
 import { newSandboxId } from "./ids.js";
+import { startDockerd } from "../docker/dockerd.js";
 
 /** How long a new sandbox's agent may take to answer; gVisor boots slower than runc. */
 const AGENT_READY_TIMEOUT_MS = { runc: 15_000, runsc: 30_000 } as const;
@@ -45,8 +47,12 @@ export class SandboxService {
 
   constructor(private readonly deps: SandboxServiceDeps) {}
 
-  async create(spec: CreateSandboxSpec): Promise<SandboxInfo> {
+  async create(request: CreateSandboxSpec): Promise<SandboxInfo> {
     const { store, images, log } = this.deps;
+    const spec = {
+      ...request,
+      image: request.image ?? (request.docker ? "docker" : SANDBOX_DEFAULTS.image),
+    };
     // Resolve the image before anything is made, so an unknown image leaves nothing behind.
     const imageRootfs = await images.require(spec.image, (line) =>
       log.info({ image: spec.image }, line),
@@ -96,15 +102,17 @@ export class SandboxService {
       cgroupsPath: `/paddock/${record.id}`,
     });
     await writeFile(paths.config, JSON.stringify(spec));
-    await runtime.start(record.id, paths);
+    const target = { id: record.id, paths, docker: record.docker };
+    await runtime.start(target);
     const health = await waitForAgent(
       this.client(record.id),
       AGENT_READY_TIMEOUT_MS[record.runtime],
       async () => {
-        const state = await runtime.state(record.id, paths);
+        const state = await runtime.state(target);
         return state?.status === "running";
       },
     );
+    if (record.docker) await startDockerd(this.client(record.id), record.runtime);
     return health.version;
   }
 
@@ -189,13 +197,15 @@ export class SandboxService {
   }
 
   /** Removes the container, its mounts and its directory. Safe to repeat. */
-  async teardown(record: Pick<SandboxRecord, "id" | "runtime">): Promise<void> {
+  async teardown(
+    record: Pick<SandboxRecord, "id" | "runtime"> & { docker?: boolean },
+  ): Promise<void> {
     const { layout, runtimes } = this.deps;
     const runtime = runtimes[record.runtime];
     const paths = layout.sandbox(record.id);
     this.clients.get(record.id)?.close();
     this.clients.delete(record.id);
-    await runtime.destroy(record.id, paths);
+    await runtime.destroy({ id: record.id, paths, docker: record.docker });
     await runtime.releaseRootfs(paths);
     await rm(paths.dir, { recursive: true, force: true });
   }

@@ -28,6 +28,7 @@ const MIGRATIONS: string[] = [
      created_at INTEGER NOT NULL,
      PRIMARY KEY (sandbox_id, port)
    )`,
+  `ALTER TABLE sandboxes ADD COLUMN docker INTEGER NOT NULL DEFAULT 0`,
 ];
 
 /** Opens the state database and brings its schema up to date (user_version counts migrations). */

@@ -27,6 +27,7 @@ interface Row {
   terminated_at: number | null;
   reason: string | null;
   agent_version: string | null;
+  docker: number;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -48,6 +49,7 @@ function fromRow(row: Row): SandboxRecord {
     terminatedAt: iso(row.terminated_at),
     reason: row.reason,
     agentVersion: row.agent_version,
+    docker: row.docker === 1,
   };
 }
 
@@ -55,12 +57,12 @@ function fromRow(row: Row): SandboxRecord {
 export class SandboxStore {
   constructor(private readonly db: Database.Database) {}
 
-  insert(id: string, spec: CreateSandboxSpec, now: number): SandboxRecord {
+  insert(id: string, spec: CreateSandboxSpec & { image: string }, now: number): SandboxRecord {
     this.db
       .prepare(
         `INSERT INTO sandboxes (id, image, runtime, state, cpu, memory_mib, pids_limit,
-           timeout_seconds, labels, env, created_at, expires_at)
-         VALUES (?, ?, ?, 'creating', ?, ?, ?, ?, ?, ?, ?, ?)`,
+           timeout_seconds, labels, env, created_at, expires_at, docker)
+         VALUES (?, ?, ?, 'creating', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         id,
@@ -74,6 +76,7 @@ export class SandboxStore {
         JSON.stringify(spec.env),
         now,
         now + spec.timeoutSeconds * 1000,
+        spec.docker ? 1 : 0,
       );
     return this.get(id)!;
   }

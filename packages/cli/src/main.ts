@@ -2,6 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { PROTOCOL_VERSION } from "@paddock/protocol";
 import { registerFileCommands } from "./commands/files.js";
+import { registerDockerCommands } from "./commands/docker.js";
 import { registerImageCommands } from "./commands/images.js";
 import { registerPortCommands } from "./commands/ports.js";
 import { registerProcessCommands } from "./commands/processes.js";
@@ -26,6 +27,7 @@ registerImageCommands(program);
 registerProcessCommands(program);
 registerFileCommands(program);
 registerPortCommands(program);
+registerDockerCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -7,3 +7,4 @@ export * from "./health.js";
 export * from "./processes.js";
 export * from "./files.js";
 export * from "./ports.js";
+export * from "./docker.js";

@@ -10,6 +10,7 @@ export {
   type BatchUpload,
 } from "./filesystem.js";
 export type { UploadSource } from "./sources.js";
+export { Docker, ComposeStack, parseJsonLines, type ComposeUpOptions } from "./docker.js";
 export {
   resolveClientOptions,
   DEFAULT_URL,
@@ -29,4 +30,5 @@ export type {
   BatchResult,
   FindMatch,
   ExposedPort,
+  CommandOutput,
 } from "@paddock/protocol";

@@ -14,6 +14,7 @@ import type { ClientOptions } from "./config.js";
 import { HttpClient } from "./http.js";
 import { Processes } from "./processes.js";
 import { Filesystem } from "./filesystem.js";
+import { Docker } from "./docker.js";
 
 export type CreateSandboxOptions = CreateSandboxRequest & ClientOptions & { signal?: AbortSignal };
 
@@ -38,6 +39,8 @@ export class Sandbox {
   readonly process: Processes;
   /** Files in this sandbox: upload, download, read, write, stat, list, batch, find. */
   readonly fs: Filesystem;
+  /** Docker and Compose, in a sandbox created with `docker: true`. */
+  readonly docker: Docker;
 
   private constructor(
     readonly id: string,
@@ -45,6 +48,7 @@ export class Sandbox {
   ) {
     this.process = new Processes(http, `/v1/sandboxes/${id}/processes`);
     this.fs = new Filesystem(http, `/v1/sandboxes/${id}/files`);
+    this.docker = new Docker(http, `/v1/sandboxes/${id}/docker`);
   }
 
   /**

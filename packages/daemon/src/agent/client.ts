@@ -1,5 +1,5 @@
 import http from "node:http";
-import { HealthSchema, type Health } from "@paddock/protocol";
+import { ErrorBodySchema, HealthSchema, type Health } from "@paddock/protocol";
 import { PaddockError, errorMessage } from "../errors.js";
 
 export interface AgentResponse {
@@ -57,6 +57,69 @@ export class AgentClient {
     });
   }
 
+  /** Reads a small file in the sandbox (at most `limit` bytes) through the agent. */
+  readFile(path: string, limit = 1024 * 1024): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          socketPath: this.socketPath,
+          agent: this.httpAgent,
+          method: "GET",
+          path: `/files/read?${new URLSearchParams({ path })}`,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on("data", (c: Buffer) => {
+            size += c.length;
+            if (size > limit) {
+              res.destroy();
+              reject(new PaddockError("payload_too_large", `${path} is over ${limit} bytes`));
+            } else chunks.push(c);
+          });
+          res.on("end", () => {
+            const body = Buffer.concat(chunks);
+            if (res.statusCode === 200) return resolve(body);
+            reject(agentError(res.statusCode ?? 500, body));
+          });
+          res.on("error", reject);
+        },
+      );
+      req.on("error", reject);
+      req.end();
+    });
+  }
+
+  /** Writes a small file in the sandbox through the agent (atomically, parents made). */
+  writeFile(path: string, data: string | Buffer): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const req = http.request(
+        {
+          socketPath: this.socketPath,
+          agent: this.httpAgent,
+          method: "PUT",
+          path: `/files/write?${new URLSearchParams({ path })}`,
+          headers: {
+            "content-type": "application/octet-stream",
+            "content-length": Buffer.byteLength(data),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () =>
+            res.statusCode === 200
+              ? resolve()
+              : reject(agentError(res.statusCode ?? 500, Buffer.concat(chunks))),
+          );
+          res.on("error", reject);
+        },
+      );
+      req.on("error", reject);
+      req.end(data);
+    });
+  }
+
   async health(timeoutMs = 2000): Promise<Health> {
     const res = await this.requestJson("GET", "/health", timeoutMs);
     if (res.status !== 200) throw new Error(`agent health answered ${res.status}`);
@@ -94,4 +157,14 @@ export async function waitForAgent(
     "agent_unavailable",
     `the sandbox's agent did not answer within ${timeoutMs} ms (${lastError})`,
   );
+}
+
+/** An agent's error answer as a PaddockError with the agent's own code. */
+function agentError(status: number, body: Buffer): PaddockError {
+  try {
+    const parsed = ErrorBodySchema.parse(JSON.parse(body.toString("utf8")));
+    return new PaddockError(parsed.error.code, parsed.error.message);
+  } catch {
+    return new PaddockError("internal", `the agent answered ${status}`);
+  }
 }

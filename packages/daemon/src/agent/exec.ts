@@ -1,5 +1,7 @@
 import http from "node:http";
 import { createInterface } from "node:readline";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { ProcessEventSchema, type ExecRequest, type ProcessExit } from "@paddock/protocol";
 import { PaddockError } from "../errors.js";
 import type { AgentClient } from "./client.js";
@@ -30,7 +32,7 @@ class Tail {
 export function execCollect(
   client: AgentClient,
   request: ExecRequest,
-  options: { stdin?: Buffer; outputLimit?: number } = {},
+  options: { stdin?: Buffer | Readable; outputLimit?: number } = {},
 ): Promise<Collected> {
   const limit = options.outputLimit ?? 64 * 1024;
   return new Promise((resolve, reject) => {
@@ -110,7 +112,7 @@ export function execCollect(
   });
 }
 
-function writeStdin(client: AgentClient, pid: number, data: Buffer): Promise<void> {
+function writeStdin(client: AgentClient, pid: number, data: Buffer | Readable): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       {
@@ -118,7 +120,10 @@ function writeStdin(client: AgentClient, pid: number, data: Buffer): Promise<voi
         agent: client.httpAgent,
         method: "POST",
         path: `/processes/stdin?ref=${pid}&close=true`,
-        headers: { "content-type": "application/octet-stream", "content-length": data.length },
+        headers: {
+          "content-type": "application/octet-stream",
+          ...(Buffer.isBuffer(data) ? { "content-length": data.length } : {}),
+        },
       },
       (res) => {
         res.resume();
@@ -126,7 +131,8 @@ function writeStdin(client: AgentClient, pid: number, data: Buffer): Promise<voi
       },
     );
     req.on("error", reject);
-    req.end(data);
+    if (Buffer.isBuffer(data)) req.end(data);
+    else pipeline(data, req).catch(reject);
   });
 }
 

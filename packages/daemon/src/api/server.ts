@@ -13,6 +13,8 @@ import type { SandboxService } from "../sandboxes/sandbox-service.js";
 import { registerAuth } from "./auth.js";
 import { registerErrorHandler } from "./error-handler.js";
 import { imageRoutes, RAW_BODY_TYPES } from "./routes/images.js";
+import { DockerService } from "../docker/docker-service.js";
+import { dockerRoutes } from "./routes/docker.js";
 import { fileRoutes } from "./routes/files.js";
 import { portRoutes } from "./routes/ports.js";
 import { processRoutes } from "./routes/processes.js";
@@ -51,5 +53,6 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(processRoutes(deps.sandboxes));
   await app.register(fileRoutes(deps.sandboxes));
   await app.register(portRoutes(deps.ports, deps.sandboxes));
+  await app.register(dockerRoutes(new DockerService(deps.sandboxes)));
   return app;
 }

@@ -47,7 +47,9 @@ export async function startDockerd(
       argv: ["docker", "info", "--format", "{{.ServerVersion}}"],
       timeoutMs: 10_000,
     });
-    if (info.exitCode === 0) return;
+    // With --format, docker info exits 0 even when the daemon is unreachable: the server
+    // version is what proves dockerd answers.
+    if (info.exitCode === 0 && info.stdout.trim() !== "") return;
     last = info.stderr.trim();
     await new Promise((r) => setTimeout(r, 250));
   }

@@ -1,0 +1,193 @@
+import path from "node:path";
+import type { Readable } from "node:stream";
+import type { z } from "zod";
+import type {
+  CommandOutput,
+  ComposeLogsRequestSchema,
+  ComposeResult,
+  ComposeTargetSchema,
+  ComposeUpRequestSchema,
+  DockerRunRequestSchema,
+} from "@paddock/protocol";
+import type { AgentClient } from "../agent/client.js";
+import { execCollect, type Collected } from "../agent/exec.js";
+import { PaddockError } from "../errors.js";
+import type { SandboxService } from "../sandboxes/sandbox-service.js";
+import { hostNetworkOverride, parseComposeServices } from "./compose-override.js";
+
+type ComposeTarget = z.output<typeof ComposeTargetSchema>;
+type ComposeUp = z.output<typeof ComposeUpRequestSchema>;
+
+const OVERRIDE_NAME = ".paddock-compose.override.yml";
+const COMPOSE_TIMEOUT_MS = 10 * 60_000;
+
+const output = (r: Collected): CommandOutput => ({
+  exitCode: r.exitCode,
+  stdout: r.stdout,
+  stderr: r.stderr,
+});
+
+/** The default project name, as Compose derives it from the file's directory. */
+function defaultProject(file: string): string {
+  const base = path.posix
+    .basename(path.posix.dirname(file))
+    .toLowerCase()
+    .replace(/[^a-z0-9_-]/g, "");
+  return /^[a-z0-9]/.test(base) ? base : `paddock${base}`;
+}
+
+/**
+ * Docker inside a sandbox, for the API (and so for the SDK and the CLI, which call it): compose
+ * with the host-network override written through the agent, plus ps, images, run and load.
+ * Every command runs through the agent inside the sandbox, never on the host.
+ */
+export class DockerService {
+  constructor(private readonly sandboxes: SandboxService) {}
+
+  private client(id: string): { client: AgentClient; runtime: "runc" | "runsc" } {
+    const record = this.sandboxes.get(id);
+    if (!record.docker)
+      throw new PaddockError(
+        "invalid_request",
+        `sandbox ${id} has no Docker engine: create it with docker: true`,
+      );
+    return { client: this.sandboxes.agent(id), runtime: record.runtime };
+  }
+
+  private async composeFiles(client: AgentClient, file: string): Promise<string[]> {
+    const override = path.posix.join(path.posix.dirname(file), OVERRIDE_NAME);
+    const hasOverride = await client.readFile(override, 1024 * 1024).then(
+      () => true,
+      () => false,
+    );
+    return hasOverride ? ["-f", file, "-f", override] : ["-f", file];
+  }
+
+  private compose(
+    client: AgentClient,
+    target: ComposeTarget,
+    files: string[],
+    args: string[],
+    env?: Record<string, string>,
+  ) {
+    const project = target.projectName ?? defaultProject(target.path);
+    return execCollect(
+      client,
+      {
+        argv: ["docker", "compose", ...files, "-p", project, ...args],
+        cwd: path.posix.dirname(target.path),
+        env,
+        timeoutMs: COMPOSE_TIMEOUT_MS,
+      },
+      { outputLimit: 256 * 1024 },
+    );
+  }
+
+  /** Checks the file, writes the override if host networking applies, then `up`. */
+  async composeUp(id: string, request: ComposeUp): Promise<ComposeResult> {
+    const { client, runtime } = this.client(id);
+    const text = (await client.readFile(request.path)).toString("utf8");
+    const hostNetwork = request.hostNetwork ?? runtime === "runsc";
+    const overridePath = path.posix.join(path.posix.dirname(request.path), OVERRIDE_NAME);
+    let files = ["-f", request.path];
+    let services: string[];
+    let warnings: string[] = [];
+    if (hostNetwork) {
+      const override = hostNetworkOverride(text);
+      ({ services, warnings } = override);
+      await client.writeFile(overridePath, override.yaml);
+      files = [...files, "-f", overridePath];
+    } else {
+      services = parseComposeServices(text).services;
+      await execCollect(client, { argv: ["rm", "-f", overridePath] });
+    }
+    const args = ["up", ...(request.detach ? ["-d"] : []), ...(request.build ? ["--build"] : [])];
+    const result = await this.compose(client, request, files, args, request.env);
+    if (result.exitCode !== 0) {
+      throw new PaddockError(
+        "invalid_request",
+        `docker compose up failed (exit ${result.exitCode}): ${tail(result.stderr || result.stdout)}`,
+        {
+          stdout: result.stdout,
+          stderr: result.stderr,
+        },
+      );
+    }
+    return {
+      projectName: request.projectName ?? defaultProject(request.path),
+      services,
+      overridePath: hostNetwork ? overridePath : null,
+      warnings,
+      output: result.stderr + result.stdout,
+    };
+  }
+
+  async composeRun(id: string, target: ComposeTarget, args: string[]): Promise<CommandOutput> {
+    const { client } = this.client(id);
+    return output(
+      await this.compose(client, target, await this.composeFiles(client, target.path), args),
+    );
+  }
+
+  composeDown(id: string, target: ComposeTarget): Promise<CommandOutput> {
+    return this.composeRun(id, target, ["down", "--remove-orphans"]);
+  }
+
+  composePs(id: string, target: ComposeTarget): Promise<CommandOutput> {
+    return this.composeRun(id, target, ["ps", "--all", "--format", "json"]);
+  }
+
+  composeLogs(
+    id: string,
+    request: z.output<typeof ComposeLogsRequestSchema>,
+  ): Promise<CommandOutput> {
+    return this.composeRun(id, request, [
+      "logs",
+      "--no-color",
+      ...(request.service ? [request.service] : []),
+    ]);
+  }
+
+  async docker(id: string, args: string[], env?: Record<string, string>): Promise<CommandOutput> {
+    const { client } = this.client(id);
+    return output(
+      await execCollect(
+        client,
+        { argv: ["docker", ...args], env, timeoutMs: COMPOSE_TIMEOUT_MS },
+        { outputLimit: 256 * 1024 },
+      ),
+    );
+  }
+
+  /** `docker run --rm`; under runsc on the host network, since nested bridges do not exist there. */
+  run(id: string, request: z.output<typeof DockerRunRequestSchema>): Promise<CommandOutput> {
+    const { runtime } = this.client(id);
+    const network = runtime === "runsc" ? ["--network", "host"] : [];
+    const envArgs = Object.keys(request.env ?? {}).flatMap((k) => ["-e", k]);
+    return this.docker(
+      id,
+      ["run", "--rm", ...network, ...envArgs, "--", request.image, ...request.command],
+      request.env,
+    );
+  }
+
+  /** Streams an image archive into `docker load`, or a rootfs tarball into `docker import`. */
+  async load(id: string, archive: Readable, importAs?: string): Promise<CommandOutput> {
+    const { client } = this.client(id);
+    const argv = importAs ? ["docker", "import", "-", importAs] : ["docker", "load"];
+    const result = await execCollect(
+      client,
+      { argv, timeoutMs: COMPOSE_TIMEOUT_MS },
+      { stdin: archive },
+    );
+    if (result.exitCode !== 0) {
+      throw new PaddockError(
+        "invalid_request",
+        `${argv.slice(0, 2).join(" ")} failed: ${tail(result.stderr || result.stdout)}`,
+      );
+    }
+    return output(result);
+  }
+}
+
+const tail = (text: string) => text.trim().split("\n").slice(-10).join("\n");

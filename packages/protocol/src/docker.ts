@@ -1,0 +1,68 @@
+import { z } from "zod";
+import { EnvSchema } from "./sandbox.js";
+import { SandboxPathSchema } from "./files.js";
+
+/** Compose project names as Docker Compose accepts them. */
+export const ProjectNameSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "project names are lowercase letters, digits, '_' and '-'");
+
+export const ComposeTargetSchema = z.strictObject({
+  /** The compose file, inside the sandbox. */
+  path: SandboxPathSchema,
+  projectName: ProjectNameSchema.optional(),
+});
+
+export const ComposeUpRequestSchema = ComposeTargetSchema.extend({
+  env: EnvSchema.optional(),
+  build: z.boolean().default(false),
+  detach: z.boolean().default(true),
+  /**
+   * Give every service host networking and map service names to 127.0.0.1. Default: on under
+   * runsc (gVisor has no bridge networking for nested containers), off under runc.
+   */
+  hostNetwork: z.boolean().optional(),
+});
+export type ComposeUpRequest = z.input<typeof ComposeUpRequestSchema>;
+
+export const ComposeLogsRequestSchema = ComposeTargetSchema.extend({
+  service: z.string().max(128).optional(),
+});
+
+export const ComposeResultSchema = z.object({
+  projectName: z.string(),
+  services: z.array(z.string()),
+  /** The override written beside the compose file, when host networking is on. */
+  overridePath: z.string().nullable(),
+  warnings: z.array(z.string()),
+  output: z.string(),
+});
+export type ComposeResult = z.infer<typeof ComposeResultSchema>;
+
+export const CommandOutputSchema = z.object({
+  exitCode: z.number().nullable(),
+  stdout: z.string(),
+  stderr: z.string(),
+});
+export type CommandOutput = z.infer<typeof CommandOutputSchema>;
+
+export const DockerRunRequestSchema = z.strictObject({
+  image: z
+    .string()
+    .min(1)
+    .max(512)
+    .regex(/^[^\s-][^\s]*$/, "an image reference has no spaces and does not start with '-'"),
+  command: z.array(z.string()).max(4096).default([]),
+  env: EnvSchema.optional(),
+});
+
+export const DockerLoadQuerySchema = z.strictObject({
+  /** Import a plain rootfs tarball as this image (docker import); without it, docker load. */
+  importAs: z
+    .string()
+    .regex(
+      /^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?$/,
+      "importAs is an image name like busybox:local",
+    )
+    .optional(),
+});

@@ -1,0 +1,162 @@
+import {
+  CommandOutputSchema,
+  ComposeResultSchema,
+  type CommandOutput,
+  type ComposeUpRequest,
+} from "@paddock/protocol";
+import type { HttpClient } from "./http.js";
+import { openSource, type UploadSource } from "./sources.js";
+
+/** Docker prints one JSON object per line for `--format json`; some versions print an array. */
+export function parseJsonLines(text: string): Record<string, unknown>[] {
+  const trimmed = text.trim();
+  if (!trimmed) return [];
+  if (trimmed.startsWith("[")) return JSON.parse(trimmed) as Record<string, unknown>[];
+  return trimmed.split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+function check(what: string, out: CommandOutput): CommandOutput {
+  if (out.exitCode !== 0)
+    throw new Error(
+      `${what} failed (exit ${out.exitCode}): ${out.stderr.trim() || out.stdout.trim()}`,
+    );
+  return out;
+}
+
+export type ComposeUpOptions = Omit<ComposeUpRequest, "path">;
+
+/**
+ * A compose project started with `composeUp`.
+ *
+ * @example
+ * ```ts
+ * const stack = await sandbox.docker.composeUp("/app/compose.yml");
+ * console.log(await stack.ps(), await stack.logs("web"));
+ * await stack.down();
+ * ```
+ */
+export class ComposeStack {
+  /** @internal */
+  constructor(
+    private readonly docker: Docker,
+    readonly path: string,
+    readonly projectName: string,
+    readonly services: string[],
+    readonly warnings: string[],
+    readonly overridePath: string | null,
+  ) {}
+
+  /** The stack's containers (docker compose ps --all, parsed). */
+  ps(): Promise<Record<string, unknown>[]> {
+    return this.docker.composePs(this.path, { projectName: this.projectName });
+  }
+
+  /** Logs of all services, or of one. */
+  logs(service?: string): Promise<string> {
+    return this.docker.composeLogs(this.path, { projectName: this.projectName, service });
+  }
+
+  /** docker compose down: stops and removes the stack's containers. */
+  down(): Promise<void> {
+    return this.docker.composeDown(this.path, { projectName: this.projectName });
+  }
+}
+
+/**
+ * Docker in a sandbox created with `docker: true`: `sandbox.docker`.
+ *
+ * @example
+ * ```ts
+ * const sandbox = await Sandbox.create({ docker: true });
+ * await sandbox.docker.load("./busybox.tar", { importAs: "busybox:local" });
+ * const out = await sandbox.docker.run("busybox:local", ["echo", "hi"]);
+ * ```
+ */
+export class Docker {
+  /** @internal */
+  constructor(
+    private readonly http: HttpClient,
+    private readonly base: string,
+  ) {}
+
+  /**
+   * `docker compose up -d` of a compose file in the sandbox. Under gVisor (and with
+   * `hostNetwork: true`) an override gives every service host networking and maps service names
+   * to 127.0.0.1, so services reach each other by name.
+   */
+  async composeUp(path: string, options: ComposeUpOptions = {}): Promise<ComposeStack> {
+    const r = await this.http.json("POST", `${this.base}/compose/up`, ComposeResultSchema, {
+      json: { path, ...options },
+    });
+    return new ComposeStack(this, path, r.projectName, r.services, r.warnings, r.overridePath);
+  }
+
+  private compose(op: string, json: Record<string, unknown>): Promise<CommandOutput> {
+    return this.http.json("POST", `${this.base}/compose/${op}`, CommandOutputSchema, { json });
+  }
+
+  /** `docker compose down` of a project started from `path`. */
+  async composeDown(path: string, options: { projectName?: string } = {}): Promise<void> {
+    check("docker compose down", await this.compose("down", { path, ...options }));
+  }
+
+  /** The containers of a project started from `path` (docker compose ps --all, parsed). */
+  async composePs(
+    path: string,
+    options: { projectName?: string } = {},
+  ): Promise<Record<string, unknown>[]> {
+    return parseJsonLines(
+      check("docker compose ps", await this.compose("ps", { path, ...options })).stdout,
+    );
+  }
+
+  /** Logs of a project started from `path`, or of one of its services. */
+  async composeLogs(
+    path: string,
+    options: { projectName?: string; service?: string } = {},
+  ): Promise<string> {
+    return check("docker compose logs", await this.compose("logs", { path, ...options })).stdout;
+  }
+
+  /** All containers (docker ps --all, parsed). */
+  async ps(): Promise<Record<string, unknown>[]> {
+    return parseJsonLines(
+      check("docker ps", await this.http.json("GET", `${this.base}/ps`, CommandOutputSchema))
+        .stdout,
+    );
+  }
+
+  /** Images in the sandbox's Docker (parsed). */
+  async images(): Promise<Record<string, unknown>[]> {
+    return parseJsonLines(
+      check(
+        "docker images",
+        await this.http.json("GET", `${this.base}/images`, CommandOutputSchema),
+      ).stdout,
+    );
+  }
+
+  /** `docker run --rm IMAGE COMMAND...`; the exit code is in the result. */
+  run(
+    image: string,
+    command: string[] = [],
+    options: { env?: Record<string, string> } = {},
+  ): Promise<CommandOutput> {
+    return this.http.json("POST", `${this.base}/run`, CommandOutputSchema, {
+      json: { image, command, ...options },
+    });
+  }
+
+  /**
+   * Streams an image archive from here into the sandbox's Docker: `docker load` for a
+   * `docker save` archive, or `docker import` of a rootfs tarball with `importAs`.
+   */
+  async load(archive: UploadSource, options: { importAs?: string } = {}): Promise<CommandOutput> {
+    const { stream } = await openSource(archive);
+    return this.http.json("PUT", `${this.base}/load`, CommandOutputSchema, {
+      body: stream,
+      contentType: "application/x-tar",
+      query: { importAs: options.importAs },
+    });
+  }
+}

@@ -120,7 +120,7 @@ async function describeTree(root: string, rel = "", out: Record<string, string> 
     const mode = (st.mode & 0o777).toString(8);
     if (st.isSymbolicLink()) out[childRel] = `link ${await readlink(full)}`;
     else if (st.isDirectory()) {
-      out[childRel] = `dir`;
+      out[childRel] = `dir ${mode}`;
       await describeTree(root, childRel, out);
     } else out[childRel] = `file ${mode} ${sha256(await readFile(full))}`;
   }
@@ -130,7 +130,8 @@ async function describeTree(root: string, rel = "", out: Record<string, string> 
 describe.each(RUNTIMES)("file transfers on %s", (runtime) => {
   let sandbox: Sandbox;
   beforeAll(async () => {
-    // runsc keeps the rootfs overlay's data in the sandbox's memory.
+    // Headroom for the 1 GiB file: runsc's rootfs overlay keeps its data in a filestore whose
+    // pages are charged to the sandbox's memory cgroup.
     sandbox = await Sandbox.create({ ...daemon.client, runtime, memoryMiB: 3072 });
   });
   afterAll(async () => {

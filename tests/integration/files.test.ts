@@ -102,6 +102,14 @@ describe.each(RUNTIMES)("files on %s", (runtime) => {
 
     expect((await sandbox.fs.chmod("/tmp/modes/plain.txt", 0o600)).mode).toBe(0o600);
     expect((await exec("stat", "-c", "%a", "/tmp/modes/plain.txt")).stdout).toBe("600\n");
+    // Replacing someone else's file keeps it theirs.
+    expect(
+      (await sh("touch /tmp/modes/theirs && chown 65534:65534 /tmp/modes/theirs")).exitCode,
+    ).toBe(0);
+    expect(await sandbox.fs.writeFile("/tmp/modes/theirs", "new")).toMatchObject({
+      uid: 65534,
+      gid: 65534,
+    });
     await sandbox.fs.chmod("/tmp/modes/run.sh", 0o644);
     expect(await failure(exec("/tmp/modes/run.sh"))).toBeInstanceOf(PermissionDeniedError);
   });
@@ -134,6 +142,12 @@ describe.each(RUNTIMES)("files on %s", (runtime) => {
       expect(cat).toMatchObject({ exitCode: 0, stdout: `content of ${name}` });
     }
     expect((await exec("cat", "/tmp/-rf")).stdout).toBe("dash");
+    // The longest name a directory entry can have still gets its temporary sibling.
+    await sandbox.fs.writeFile(`/tmp/odd/${"n".repeat(255)}`, "long");
+    expect((await exec("cat", `/tmp/odd/${"n".repeat(255)}`)).stdout).toBe("long");
+    expect(await failure(sandbox.fs.writeFile(`/tmp/${"n".repeat(256)}`, "x"))).toBeInstanceOf(
+      InvalidRequestError,
+    );
     expect((await exec("ls", "/tmp/pwned")).exitCode).not.toBe(0);
     expect(existsSync("/tmp/pwned")).toBe(false);
   });
@@ -213,6 +227,16 @@ describe.each(RUNTIMES)("files on %s", (runtime) => {
     expect(dir).toBeInstanceOf(InvalidRequestError);
     expect(dir.status).toBe(400);
     expect(await failure(sandbox.fs.readFile("/dev/zero"))).toBeInstanceOf(InvalidRequestError);
+    expect((await exec("mkfifo", "/tmp/errs/fifo")).exitCode).toBe(0);
+    expect(await failure(sandbox.fs.readFile("/tmp/errs/fifo"))).toBeInstanceOf(
+      InvalidRequestError,
+    );
+    const noParent = sandbox.fs.writeFile("/tmp/no-parent/x", "x", { createParents: false });
+    expect(await failure(noParent)).toBeInstanceOf(FileNotFoundError);
+    expect((await exec("ls", "/tmp/no-parent")).exitCode).not.toBe(0);
+    expect(await failure(sandbox.fs.writeFile("/sys/paddock-x", "x"))).toBeInstanceOf(
+      PermissionDeniedError,
+    );
     expect(
       await failure(sandbox.fs.downloadFile("/dev/zero", path.join(localDir, "z"))),
     ).toMatchObject({ code: "invalid_request" });

@@ -4,6 +4,7 @@ import { PROTOCOL_VERSION } from "@paddock/protocol";
 import { registerFileCommands } from "./commands/files.js";
 import { registerDockerCommands } from "./commands/docker.js";
 import { registerImageCommands } from "./commands/images.js";
+import { registerKeyCommands } from "./commands/keys.js";
 import { registerPortCommands } from "./commands/ports.js";
 import { registerProcessCommands } from "./commands/processes.js";
 import { registerSandboxCommands } from "./commands/sandboxes.js";
@@ -28,6 +29,7 @@ registerProcessCommands(program);
 registerFileCommands(program);
 registerPortCommands(program);
 registerDockerCommands(program);
+registerKeyCommands(program);
 
 try {
   await program.parseAsync(process.argv);

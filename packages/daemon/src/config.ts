@@ -13,6 +13,8 @@ export interface DaemonConfig {
   portBindAddress: string;
   /** How often expired sandboxes are looked for. */
   reapIntervalMs: number;
+  /** How often running sandboxes are checked for a dead agent. */
+  monitorIntervalMs: number;
 }
 
 export function resolveConfig(input: Partial<DaemonConfig> = {}): DaemonConfig {
@@ -31,5 +33,6 @@ export function resolveConfig(input: Partial<DaemonConfig> = {}): DaemonConfig {
     port,
     portBindAddress: input.portBindAddress ?? env.PADDOCK_PORT_BIND_ADDRESS ?? DEFAULT_HOST,
     reapIntervalMs: input.reapIntervalMs ?? 1000,
+    monitorIntervalMs: input.monitorIntervalMs ?? Number(env.PADDOCK_MONITOR_INTERVAL_MS ?? 5000),
   };
 }

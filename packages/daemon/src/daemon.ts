@@ -11,10 +11,12 @@ import type { Logger } from "./logger.js";
 import { createRuntimes } from "./runtimes/index.js";
 import { recover } from "./sandboxes/recovery.js";
 import { startReaper } from "./sandboxes/reaper.js";
+import { startMonitor } from "./sandboxes/monitor.js";
 import { SandboxService } from "./sandboxes/sandbox-service.js";
 import { openDatabase } from "./state/database.js";
 import { SandboxStore } from "./state/sandbox-store.js";
 import { PortStore } from "./state/port-store.js";
+import { KeyStore } from "./state/key-store.js";
 import { PortService } from "./ports/port-service.js";
 
 export interface RunningDaemon {
@@ -54,8 +56,9 @@ export async function startDaemon(
   await recover({ store, service: sandboxes, runtimes, layout, log });
   await ports.restore();
   const stopReaper = startReaper(store, sandboxes, config.reapIntervalMs, log);
+  const stopMonitor = startMonitor(store, sandboxes, config.monitorIntervalMs, log);
 
-  const app = await buildApi({ token, sandboxes, images, ports, log });
+  const app = await buildApi({ token, sandboxes, images, ports, keys: new KeyStore(db), store, log });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
@@ -68,6 +71,7 @@ export async function startDaemon(
     app,
     async close() {
       stopReaper();
+      stopMonitor();
       await ports.closeAll();
       await app.close();
       sandboxes.closeClients();

@@ -10,6 +10,10 @@ import {
   type SandboxInfo,
 } from "@paddock/protocol";
 import { buildApi } from "../src/api/server.js";
+import type { PortService } from "../src/ports/port-service.js";
+import { openDatabase } from "../src/state/database.js";
+import { KeyStore } from "../src/state/key-store.js";
+import { SandboxStore } from "../src/state/sandbox-store.js";
 import { PaddockError } from "../src/errors.js";
 import { ImageStore } from "../src/images/image-store.js";
 import { silentLogger } from "../src/logger.js";
@@ -35,6 +39,8 @@ const RECORD: SandboxRecord = {
   terminatedAt: null,
   reason: null,
   agentVersion: "0.1.0",
+  docker: false,
+  owner: null,
 };
 
 /** Just enough of SandboxService for the routes; records what it was asked. */
@@ -75,14 +81,19 @@ describe("the HTTP API", () => {
   let dir: string;
   let app: FastifyInstance;
   let service: FakeSandboxService;
+  let db: ReturnType<typeof openDatabase>;
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), "paddock-api-"));
     service = new FakeSandboxService();
+    db = openDatabase(path.join(dir, "state.db"));
     app = await buildApi({
       token: TOKEN,
       sandboxes: service as unknown as SandboxService,
       images: new ImageStore(path.join(dir, "images")),
+      ports: {} as unknown as PortService,
+      keys: new KeyStore(db),
+      store: new SandboxStore(db),
       log: silentLogger,
     });
     await app.ready();
@@ -158,7 +169,6 @@ describe("the HTTP API", () => {
       expect(res.statusCode).toBe(201);
       expect(service.created).toEqual([
         {
-          image: "busybox",
           runtime: "runc",
           env: { A: "1" },
           cpu: 1,
@@ -166,6 +176,7 @@ describe("the HTTP API", () => {
           pidsLimit: 1024,
           timeoutSeconds: 300,
           labels: {},
+          docker: false,
         },
       ]);
       const body = res.json();
@@ -315,6 +326,7 @@ describe("the HTTP API", () => {
       expect(res.json().images).toEqual([
         { name: "busybox", source: "builtin", ready: false, createdAt: null },
         { name: "debian", source: "builtin", ready: false, createdAt: null },
+        { name: "docker", source: "builtin", ready: false, createdAt: null },
       ]);
     });
 

@@ -57,6 +57,8 @@ function record(overrides: Partial<SandboxRecord> = {}): SandboxRecord {
     terminatedAt: null,
     reason: null,
     agentVersion: null,
+    docker: false,
+    owner: null,
     ...overrides,
   };
 }

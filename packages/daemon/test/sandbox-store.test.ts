@@ -8,7 +8,10 @@ import { openDatabase } from "../src/state/database.js";
 import { SandboxStore } from "../src/state/sandbox-store.js";
 
 const T0 = Date.UTC(2025, 0, 1);
-const spec = (input: CreateSandboxRequest = {}) => CreateSandboxRequestSchema.parse(input);
+const spec = (input: CreateSandboxRequest = {}) => {
+  const parsed = CreateSandboxRequestSchema.parse(input);
+  return { ...parsed, image: parsed.image ?? "busybox" };
+};
 
 describe("SandboxStore", () => {
   let dir: string;
@@ -48,6 +51,8 @@ describe("SandboxStore", () => {
       terminatedAt: null,
       reason: null,
       agentVersion: null,
+      docker: false,
+      owner: null,
     });
     expect(store.get("sb_a")).toEqual(inserted);
   });

@@ -8,3 +8,4 @@ export * from "./processes.js";
 export * from "./files.js";
 export * from "./ports.js";
 export * from "./docker.js";
+export * from "./keys.js";

@@ -13,9 +13,8 @@ function issues(result: {
 }
 
 describe("CreateSandboxRequestSchema", () => {
-  it("fills every default for an empty body", () => {
+  it("fills every default for an empty body (the image is chosen by the daemon)", () => {
     expect(CreateSandboxRequestSchema.parse({})).toEqual({
-      image: "busybox",
       runtime: "runsc",
       env: {},
       cpu: 1,
@@ -23,6 +22,7 @@ describe("CreateSandboxRequestSchema", () => {
       pidsLimit: 1024,
       timeoutSeconds: 300,
       labels: {},
+      docker: false,
     });
   });
 

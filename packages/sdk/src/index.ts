@@ -1,5 +1,6 @@
 export { Sandbox, type CreateSandboxOptions, type ListSandboxesOptions } from "./sandbox.js";
 export { Images } from "./images.js";
+export { Keys } from "./keys.js";
 export { Processes, type ExecOptions, type CodeLanguage } from "./processes.js";
 export { SandboxProcess, type StdinData } from "./sandbox-process.js";
 export { OutputStream } from "./output-stream.js";
@@ -31,4 +32,5 @@ export type {
   FindMatch,
   ExposedPort,
   CommandOutput,
+  KeyInfo,
 } from "@paddock/protocol";

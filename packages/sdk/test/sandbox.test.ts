@@ -23,6 +23,7 @@ const INFO = {
   terminatedAt: null,
   reason: null,
   agentVersion: "0.1.0",
+  docker: false,
 };
 
 interface Call {

@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { chmod, link, readFile, unlink, writeFile } from "node:fs/promises";
 import type { FastifyInstance } from "fastify";
 import { PaddockError } from "../errors.js";
+import type { KeyStore } from "../state/key-store.js";
 
 /** Reads the API token, generating one (mode 0600) on first start. */
 export async function loadOrCreateToken(file: string): Promise<string> {
@@ -33,23 +34,54 @@ export async function loadOrCreateToken(file: string): Promise<string> {
 
 const digest = (s: string) => createHash("sha256").update(s).digest();
 
+/** Who is calling: the admin (the daemon's own token) or a named API key. */
+export interface Principal {
+  admin: boolean;
+  /** The key's name; null for the admin. Sandboxes record it as their owner. */
+  name: string | null;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    principal: Principal;
+  }
+  interface FastifyContextConfig {
+    /** Only the admin token may call this route. */
+    adminOnly?: boolean;
+  }
+}
+
 /** Routes anyone may call without a token. */
 const PUBLIC_ROUTES = new Set(["/health"]);
 
-/** Every route but health needs `Authorization: Bearer <token>`; compared in constant time. */
-export function registerAuth(app: FastifyInstance, token: string): void {
+/**
+ * Every route but health needs `Authorization: Bearer <token>`: the admin token (compared in
+ * constant time) or a live API key (looked up by its hash). A revoked key fails at once.
+ */
+export function registerAuth(app: FastifyInstance, token: string, keys: KeyStore): void {
   const expected = digest(token);
+  app.decorateRequest("principal", null as unknown as Principal);
   app.addHook("onRequest", async (request) => {
     if (PUBLIC_ROUTES.has(request.routeOptions.url ?? "")) return;
     const header = request.headers.authorization ?? "";
     const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match || !timingSafeEqual(digest(match[1]!), expected)) {
+    if (!match) {
       throw new PaddockError(
         "unauthorized",
-        match
-          ? "the API token is wrong; use the token in the daemon's data dir (file `token`)"
-          : "missing `Authorization: Bearer <token>`; set PADDOCK_TOKEN to the token in the daemon's data dir",
+        "missing `Authorization: Bearer <token>`; set PADDOCK_TOKEN to the token in the daemon's data dir or to an API key",
       );
+    }
+    if (timingSafeEqual(digest(match[1]!), expected)) {
+      request.principal = { admin: true, name: null };
+      return;
+    }
+    const name = keys.nameFor(match[1]!);
+    if (!name) throw new PaddockError("unauthorized", "the token is wrong or the key was revoked");
+    request.principal = { admin: false, name };
+  });
+  app.addHook("preHandler", async (request) => {
+    if (request.routeOptions.config.adminOnly && !request.principal?.admin) {
+      throw new PaddockError("forbidden", "this needs the admin token (the daemon's token file), not an API key");
     }
   });
 }

@@ -11,6 +11,10 @@ import type { Logger } from "../logger.js";
 import type { PortService } from "../ports/port-service.js";
 import type { SandboxService } from "../sandboxes/sandbox-service.js";
 import { registerAuth } from "./auth.js";
+import { registerOwnership } from "./ownership.js";
+import { keyRoutes } from "./routes/keys.js";
+import type { KeyStore } from "../state/key-store.js";
+import type { SandboxStore } from "../state/sandbox-store.js";
 import { registerErrorHandler } from "./error-handler.js";
 import { imageRoutes, RAW_BODY_TYPES } from "./routes/images.js";
 import { DockerService } from "../docker/docker-service.js";
@@ -26,6 +30,8 @@ export interface ApiDeps {
   sandboxes: SandboxService;
   images: ImageStore;
   ports: PortService;
+  keys: KeyStore;
+  store: SandboxStore;
   log: Logger;
 }
 
@@ -46,7 +52,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   registerErrorHandler(app, deps.log);
   // Uploads are passed on as streams, never parsed or buffered.
   app.addContentTypeParser(RAW_BODY_TYPES, (_request, payload, done) => done(null, payload));
-  registerAuth(app, deps.token);
+  registerAuth(app, deps.token, deps.keys);
+  registerOwnership(app, deps.store);
   await app.register(systemRoutes);
   await app.register(sandboxRoutes(deps.sandboxes));
   await app.register(imageRoutes(deps.images));
@@ -54,5 +61,6 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(fileRoutes(deps.sandboxes));
   await app.register(portRoutes(deps.ports, deps.sandboxes));
   await app.register(dockerRoutes(new DockerService(deps.sandboxes)));
+  await app.register(keyRoutes(deps.keys));
   return app;
 }

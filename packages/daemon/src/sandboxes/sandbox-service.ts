@@ -32,7 +32,7 @@ export interface SandboxServiceDeps {
 
 /** The public view of a record: env values stay with the daemon. */
 export function toInfo(record: SandboxRecord): SandboxInfo {
-  const { env: _env, ...info } = record;
+  const { env: _env, owner: _owner, ...info } = record;
   return info;
 }
 
@@ -47,7 +47,7 @@ export class SandboxService {
 
   constructor(private readonly deps: SandboxServiceDeps) {}
 
-  async create(request: CreateSandboxSpec): Promise<SandboxInfo> {
+  async create(request: CreateSandboxSpec, owner: string | null = null): Promise<SandboxInfo> {
     const { store, images, log } = this.deps;
     const spec = {
       ...request,
@@ -58,7 +58,7 @@ export class SandboxService {
       log.info({ image: spec.image }, line),
     );
     const id = newSandboxId();
-    const record = store.insert(id, spec, Date.now());
+    const record = store.insert(id, spec, Date.now(), owner);
     try {
       const version = await this.launch(record, imageRootfs);
       store.setRunning(id, version);
@@ -136,7 +136,7 @@ export class SandboxService {
     return record;
   }
 
-  list(filter: ListSandboxesFilter): SandboxInfo[] {
+  list(filter: ListSandboxesFilter & { owner?: string | null }): SandboxInfo[] {
     return this.deps.store.list(filter).map(toInfo);
   }
 
@@ -150,6 +150,22 @@ export class SandboxService {
       );
     }
     return this.client(id);
+  }
+
+  /**
+   * False only when the agent does not answer and the container is not running: a slow agent
+   * (a busy sandbox) is not a dead one.
+   */
+  async isAlive(record: SandboxRecord): Promise<boolean> {
+    const answered = await this.client(record.id)
+      .health(3000)
+      .then(() => true, () => false);
+    if (answered) return true;
+    const paths = this.deps.layout.sandbox(record.id);
+    const state = await this.deps.runtimes[record.runtime]
+      .state({ id: record.id, paths, docker: record.docker })
+      .catch(() => undefined);
+    return state?.status === "running";
   }
 
   /** The agent's own health answer; a dead agent is a 503, not a hang. */

@@ -29,6 +29,13 @@ const MIGRATIONS: string[] = [
      PRIMARY KEY (sandbox_id, port)
    )`,
   `ALTER TABLE sandboxes ADD COLUMN docker INTEGER NOT NULL DEFAULT 0`,
+  `CREATE TABLE api_keys (
+     name TEXT PRIMARY KEY,
+     hash TEXT NOT NULL UNIQUE,
+     created_at INTEGER NOT NULL,
+     revoked_at INTEGER
+   )`,
+  `ALTER TABLE sandboxes ADD COLUMN owner TEXT`,
 ];
 
 /** Opens the state database and brings its schema up to date (user_version counts migrations). */

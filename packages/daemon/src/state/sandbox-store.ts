@@ -9,6 +9,8 @@ import type {
 
 export interface SandboxRecord extends SandboxInfo {
   env: Record<string, string>;
+  /** The API key that created it; null for the admin. */
+  owner: string | null;
 }
 
 interface Row {
@@ -28,6 +30,7 @@ interface Row {
   reason: string | null;
   agent_version: string | null;
   docker: number;
+  owner: string | null;
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -50,6 +53,7 @@ function fromRow(row: Row): SandboxRecord {
     reason: row.reason,
     agentVersion: row.agent_version,
     docker: row.docker === 1,
+    owner: row.owner,
   };
 }
 
@@ -57,12 +61,17 @@ function fromRow(row: Row): SandboxRecord {
 export class SandboxStore {
   constructor(private readonly db: Database.Database) {}
 
-  insert(id: string, spec: CreateSandboxSpec & { image: string }, now: number): SandboxRecord {
+  insert(
+    id: string,
+    spec: CreateSandboxSpec & { image: string },
+    now: number,
+    owner: string | null = null,
+  ): SandboxRecord {
     this.db
       .prepare(
         `INSERT INTO sandboxes (id, image, runtime, state, cpu, memory_mib, pids_limit,
-           timeout_seconds, labels, env, created_at, expires_at, docker)
-         VALUES (?, ?, ?, 'creating', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           timeout_seconds, labels, env, created_at, expires_at, docker, owner)
+         VALUES (?, ?, ?, 'creating', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         id,
@@ -77,6 +86,7 @@ export class SandboxStore {
         now,
         now + spec.timeoutSeconds * 1000,
         spec.docker ? 1 : 0,
+        owner,
       );
     return this.get(id)!;
   }
@@ -86,7 +96,8 @@ export class SandboxStore {
     return row && fromRow(row);
   }
 
-  list(filter: ListSandboxesFilter = {}): SandboxRecord[] {
+  /** `owner` (when given) keeps only that key's sandboxes; null means the admin's. */
+  list(filter: ListSandboxesFilter & { owner?: string | null } = {}): SandboxRecord[] {
     const rows = (
       filter.state
         ? this.db
@@ -95,7 +106,10 @@ export class SandboxStore {
         : this.db.prepare(`SELECT * FROM sandboxes ORDER BY created_at`).all()
     ) as Row[];
     const wanted = Object.entries(filter.labels ?? {});
-    return rows.map(fromRow).filter((s) => wanted.every(([k, v]) => s.labels[k] === v));
+    return rows
+      .map(fromRow)
+      .filter((s) => filter.owner === undefined || s.owner === filter.owner)
+      .filter((s) => wanted.every(([k, v]) => s.labels[k] === v));
   }
 
   /** Sandboxes in any of these states. */

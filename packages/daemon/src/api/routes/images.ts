@@ -79,6 +79,7 @@ export function imageRoutes(images: ImageStore): FastifyPluginAsyncZod {
     app.put(
       "/v1/images/:name",
       {
+        config: { adminOnly: true },
         schema: {
           summary: "Import a rootfs from a tar archive (plain or gzip) in the request body",
           params: ImageNameParamsSchema,
@@ -101,6 +102,7 @@ export function imageRoutes(images: ImageStore): FastifyPluginAsyncZod {
     app.delete(
       "/v1/images/:name",
       {
+        config: { adminOnly: true },
         schema: {
           summary: "Remove an imported image",
           params: ImageNameParamsSchema,

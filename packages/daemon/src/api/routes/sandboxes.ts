@@ -21,7 +21,8 @@ export function sandboxRoutes(service: SandboxService): FastifyPluginAsyncZod {
           response: { 201: SandboxSchema, "4xx": ErrorBodySchema, "5xx": ErrorBodySchema },
         },
       },
-      async (request, reply) => reply.status(201).send(await service.create(request.body)),
+      async (request, reply) =>
+        reply.status(201).send(await service.create(request.body, request.principal.name)),
     );
 
     app.get(
@@ -40,7 +41,8 @@ export function sandboxRoutes(service: SandboxService): FastifyPluginAsyncZod {
             return [l.slice(0, at), l.slice(at + 1)];
           }),
         );
-        return { sandboxes: service.list({ state: request.query.state, labels }) };
+        const owner = request.principal.admin ? undefined : request.principal.name;
+        return { sandboxes: service.list({ state: request.query.state, labels, owner }) };
       },
     );
 

@@ -1,0 +1,31 @@
+import { errorMessage } from "../errors.js";
+import type { Logger } from "../logger.js";
+import type { SandboxStore } from "../state/sandbox-store.js";
+import type { SandboxService } from "./sandbox-service.js";
+
+/**
+ * Notices sandboxes that died on their own: the agent stopped answering (it was killed, or an
+ * OOM or a fork bomb took it) and the container has exited. Such a sandbox is marked failed
+ * and cleaned up, so calls get a clear 409 instead of hanging on a dead socket.
+ */
+export function startMonitor(store: SandboxStore, service: SandboxService, intervalMs: number, log: Logger): () => void {
+  let busy = false;
+  const tick = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      for (const record of store.inStates(["running"])) {
+        if (await service.isAlive(record)) continue;
+        log.warn({ id: record.id }, "sandbox died: its agent is gone and its container exited");
+        await service
+          .end(record, "failed", "the sandbox's agent died and its container exited")
+          .catch((err: unknown) => log.error({ id: record.id, err: errorMessage(err) }, "cleanup of a dead sandbox failed"));
+      }
+    } finally {
+      busy = false;
+    }
+  };
+  const timer = setInterval(() => void tick(), intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

@@ -2,6 +2,7 @@ import { existsSync } from "node:fs";
 import { Images, Sandbox, type CreateSandboxOptions } from "paddock";
 import { startDaemon, type Daemon } from "./daemon.js";
 import { CLI } from "./paths.js";
+import { timed } from "./stats.js";
 
 export interface Bench {
   daemon: Daemon;
@@ -62,4 +63,15 @@ export function benchMain<T>(
     console.error(err instanceof Error ? err.message : err);
     process.exitCode = 1;
   });
+}
+
+/** Milliseconds one `bench.create` took, until it returned; the sandbox is then terminated, untimed. */
+export async function timeCreate(
+  bench: Bench,
+  options: Parameters<Bench["create"]>[0],
+): Promise<number> {
+  let sandbox: Sandbox | undefined;
+  const ms = await timed(async () => (sandbox = await bench.create(options)));
+  await bench.terminate(sandbox!);
+  return ms;
 }

@@ -4,7 +4,8 @@ export interface Stats {
   samples: number[];
 }
 
-const round1 = (n: number) => Math.round(n * 10) / 10;
+/** Rounded to 0.1, as the results are written. */
+export const round1 = (n: number) => Math.round(n * 10) / 10;
 
 /** Nearest-rank percentile: a value that was actually measured. */
 export function percentile(samples: number[], p: number): number {

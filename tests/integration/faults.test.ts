@@ -74,10 +74,13 @@ describe.each(RUNTIMES)("faults on %s", (runtime) => {
     await sandbox.fs.writeFile("/data/target.bin", "old content");
     const sleeper = await sandbox.process.exec("sleep", "1000");
     let sent = 0;
+    // Pushed on a later turn, and bounded, so a client still feeding it never starves the loop.
     const endless = new Readable({
       read() {
-        sent += 1 << 20;
-        this.push(Buffer.alloc(1 << 20, 7));
+        setImmediate(() => {
+          sent += 1 << 20;
+          this.push(sent > 4 * 2 ** 30 ? null : Buffer.alloc(1 << 20, 7));
+        });
       },
     });
     const upload = sandbox.fs.uploadFile(endless, "/data/target.bin").catch(() => undefined);

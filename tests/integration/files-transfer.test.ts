@@ -90,9 +90,15 @@ function runcAgentPid(sandboxId: string): number {
 function samplePeak(read: () => number | Promise<number>): { stop(): Promise<number> } {
   let peak = 0;
   let running = true;
+  let failed: unknown;
   const loop = (async () => {
     while (running) {
-      peak = Math.max(peak, await read());
+      try {
+        peak = Math.max(peak, await read());
+      } catch (err) {
+        failed = err; // reported by stop(), not as an unhandled rejection
+        return;
+      }
       await new Promise((r) => setTimeout(r, 200));
     }
   })();
@@ -100,9 +106,38 @@ function samplePeak(read: () => number | Promise<number>): { stop(): Promise<num
     async stop() {
       running = false;
       await loop;
+      if (failed) throw failed;
       return Math.max(peak, await read());
     },
   };
+}
+
+const STALL_MS = 60_000;
+
+/**
+ * Runs a transfer with progress; one that moves no byte for a minute is aborted, so a hang
+ * fails with where it stopped rather than as a test timeout.
+ */
+async function watched<T>(
+  what: string,
+  run: (opts: { signal: AbortSignal; onProgress: (n: number) => void }) => Promise<T>,
+): Promise<T> {
+  const controller = new AbortController();
+  let bytes = 0;
+  let seen = 0;
+  let since = Date.now();
+  const watchdog = setInterval(() => {
+    if (bytes !== seen) [seen, since] = [bytes, Date.now()];
+    else if (Date.now() - since > STALL_MS)
+      controller.abort(new Error(`${what} stalled at ${bytes} bytes for ${STALL_MS / 1000} s`));
+  }, 1000);
+  try {
+    return await run({ signal: controller.signal, onProgress: (n) => (bytes = n) });
+  } catch (err) {
+    throw controller.signal.aborted ? controller.signal.reason : err;
+  } finally {
+    clearInterval(watchdog);
+  }
 }
 
 async function until(check: () => Promise<boolean>, ms: number): Promise<boolean> {
@@ -132,7 +167,13 @@ describe.each(RUNTIMES)("file transfers on %s", (runtime) => {
   beforeAll(async () => {
     // Headroom for the 1 GiB file: runsc's rootfs overlay keeps its data in a filestore whose
     // pages are charged to the sandbox's memory cgroup.
-    sandbox = await Sandbox.create({ ...daemon.client, runtime, memoryMiB: 3072 });
+    // It outlives the slow tests even on a busy machine (the reaper ends it after this).
+    sandbox = await Sandbox.create({
+      ...daemon.client,
+      runtime,
+      memoryMiB: 3072,
+      timeoutSeconds: 3600,
+    });
   });
   afterAll(async () => {
     await sandbox?.terminate();
@@ -174,12 +215,17 @@ describe.each(RUNTIMES)("file transfers on %s", (runtime) => {
         const hwmBefore = await agentStatus("VmHWM");
         const samplers = Object.values(readers).map(samplePeak);
         const started = Date.now();
-        if (direction === "upload") {
-          expect((await sandbox.fs.uploadFile(bigFile, remote)).size).toBe(BIG);
-        } else {
-          await sandbox.fs.downloadFile(remote, local);
+        let seconds = 0;
+        try {
+          await watched(`${runtime} ${direction} of 1 GiB`, async (opts) => {
+            if (direction === "download") return sandbox.fs.downloadFile(remote, local, opts);
+            expect((await sandbox.fs.uploadFile(bigFile, remote, opts)).size).toBe(BIG);
+          });
+          seconds = (Date.now() - started) / 1000;
+        } finally {
+          // Stopped either way, so no sampler outlives a failure.
+          await Promise.allSettled(samplers.map((s) => s.stop()));
         }
-        const seconds = (Date.now() - started) / 1000;
         const peaks = await Promise.all(samplers.map((s) => s.stop()));
         const growth = Object.fromEntries(
           Object.keys(readers).map((name, i) => [
@@ -207,7 +253,7 @@ describe.each(RUNTIMES)("file transfers on %s", (runtime) => {
       await sandbox.fs.deleteFile(remote).catch(() => undefined);
     }
     expect((await exec("ls", remote)).exitCode).not.toBe(0);
-  }, 300_000);
+  }, 600_000);
 
   /** Starts an upload that sends 8 MiB then stalls; aborts it once the agent holds the 8 MiB. */
   async function abortHalfway(target: string): Promise<void> {

@@ -58,7 +58,15 @@ export async function startDaemon(
   const stopReaper = startReaper(store, sandboxes, config.reapIntervalMs, log);
   const stopMonitor = startMonitor(store, sandboxes, config.monitorIntervalMs, log);
 
-  const app = await buildApi({ token, sandboxes, images, ports, keys: new KeyStore(db), store, log });
+  const app = await buildApi({
+    token,
+    sandboxes,
+    images,
+    ports,
+    keys: new KeyStore(db),
+    store,
+    log,
+  });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : config.port;

@@ -46,6 +46,7 @@ export class HttpClient {
         ...(req.body instanceof ReadableStream ? { duplex: "half" } : {}),
       } as RequestInit);
     } catch (err) {
+      releaseBody(req.body);
       if (req.signal?.aborted) throw err;
       throw new NetworkError(
         "network_error",
@@ -56,6 +57,7 @@ export class HttpClient {
       );
     }
     if (!res.ok) {
+      releaseBody(req.body);
       const text = await res.text();
       let parsed: unknown = undefined;
       try {
@@ -103,4 +105,9 @@ export async function* ndjson(body: ReadableStream<Uint8Array> | null): AsyncGen
     }
   }
   if (buffered.trim()) yield JSON.parse(buffered);
+}
+
+/** A failed request stops reading its streamed body, so the source is closed, not drained on. */
+function releaseBody(body: RequestOptions["body"]): void {
+  if (body instanceof ReadableStream) body.cancel().catch(() => {});
 }

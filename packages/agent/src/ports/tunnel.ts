@@ -69,8 +69,11 @@ export async function handleTunnel(
   upstream.pipe(client).on("error", () => upstream.destroy());
   client.on("error", () => upstream.destroy());
   upstream.on("error", () => client.destroy());
-  client.on("close", () => upstream.destroy());
-  upstream.on("close", () => client.destroy());
+  // A clean close is passed on by pipe() as an end, which still flushes what is buffered;
+  // destroying here would cut off the last bytes of a response. Only an abort is passed on
+  // as one.
+  client.on("close", (hadError: boolean) => hadError && upstream.destroy());
+  upstream.on("close", (hadError: boolean) => hadError && client.destroy());
 }
 
 /** `GET /ports/wait?port=N&timeoutMs=T`: answers once something accepts on port N. */

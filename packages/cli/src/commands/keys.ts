@@ -4,7 +4,9 @@ import { cliClientOptions } from "../client-options.js";
 import { printJson, printTable } from "../output.js";
 
 export function registerKeyCommands(program: Command): void {
-  const key = program.command("key").description("API keys: each sees only the sandboxes it created (needs the admin token)");
+  const key = program
+    .command("key")
+    .description("API keys: each sees only the sandboxes it created (needs the admin token)");
   key
     .command("create")
     .description("create a key and print its secret (shown only once)")
@@ -29,6 +31,9 @@ export function registerKeyCommands(program: Command): void {
     .action(async (opts: { json?: boolean }) => {
       const list = await new Keys(cliClientOptions()).list();
       if (opts.json) return printJson(list);
-      printTable(["NAME", "CREATED", "REVOKED"], list.map((k) => [k.name, k.createdAt, k.revokedAt ?? "-"]));
+      printTable(
+        ["NAME", "CREATED", "REVOKED"],
+        list.map((k) => [k.name, k.createdAt, k.revokedAt ?? "-"]),
+      );
     });
 }

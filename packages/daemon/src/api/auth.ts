@@ -81,7 +81,10 @@ export function registerAuth(app: FastifyInstance, token: string, keys: KeyStore
   });
   app.addHook("preHandler", async (request) => {
     if (request.routeOptions.config.adminOnly && !request.principal?.admin) {
-      throw new PaddockError("forbidden", "this needs the admin token (the daemon's token file), not an API key");
+      throw new PaddockError(
+        "forbidden",
+        "this needs the admin token (the daemon's token file), not an API key",
+      );
     }
   });
 }

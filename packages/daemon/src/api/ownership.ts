@@ -13,7 +13,10 @@ export function registerOwnership(app: FastifyInstance, store: SandboxStore): vo
     if (!request.routeOptions.url?.startsWith("/v1/sandboxes/:id")) return;
     const record = store.get(id);
     if (!record || record.owner !== request.principal.name) {
-      throw new PaddockError("sandbox_not_found", `no sandbox ${id}; list sandboxes with \`paddock list\``);
+      throw new PaddockError(
+        "sandbox_not_found",
+        `no sandbox ${id}; list sandboxes with \`paddock list\``,
+      );
     }
   });
 }

@@ -69,8 +69,9 @@ export class PortForwarder {
       client.pipe(upstream);
       upstream.pipe(client);
       upstream.on("error", () => client.destroy());
-      upstream.on("close", () => client.destroy());
-      client.on("close", () => upstream.destroy());
+      // Only an abort is passed on as one: a clean end goes through pipe(), which flushes first.
+      upstream.on("close", (hadError: boolean) => hadError && client.destroy());
+      client.on("close", (hadError: boolean) => hadError && upstream.destroy());
       client.resume();
     });
     request.on("response", (res) => {

@@ -8,7 +8,12 @@ import type { SandboxService } from "./sandbox-service.js";
  * OOM or a fork bomb took it) and the container has exited. Such a sandbox is marked failed
  * and cleaned up, so calls get a clear 409 instead of hanging on a dead socket.
  */
-export function startMonitor(store: SandboxStore, service: SandboxService, intervalMs: number, log: Logger): () => void {
+export function startMonitor(
+  store: SandboxStore,
+  service: SandboxService,
+  intervalMs: number,
+  log: Logger,
+): () => void {
   let busy = false;
   const tick = async () => {
     if (busy) return;
@@ -19,7 +24,12 @@ export function startMonitor(store: SandboxStore, service: SandboxService, inter
         log.warn({ id: record.id }, "sandbox died: its agent is gone and its container exited");
         await service
           .end(record, "failed", "the sandbox's agent died and its container exited")
-          .catch((err: unknown) => log.error({ id: record.id, err: errorMessage(err) }, "cleanup of a dead sandbox failed"));
+          .catch((err: unknown) =>
+            log.error(
+              { id: record.id, err: errorMessage(err) },
+              "cleanup of a dead sandbox failed",
+            ),
+          );
       }
     } finally {
       busy = false;

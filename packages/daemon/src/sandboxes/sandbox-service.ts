@@ -159,7 +159,10 @@ export class SandboxService {
   async isAlive(record: SandboxRecord): Promise<boolean> {
     const answered = await this.client(record.id)
       .health(3000)
-      .then(() => true, () => false);
+      .then(
+        () => true,
+        () => false,
+      );
     if (answered) return true;
     const paths = this.deps.layout.sandbox(record.id);
     const state = await this.deps.runtimes[record.runtime]

@@ -26,10 +26,15 @@ export class KeyStore {
   create(name: string): KeyInfo & { key: string } {
     const key = `pdk_${name}_${randomBytes(24).toString("base64url")}`;
     try {
-      this.db.prepare(`INSERT INTO api_keys (name, hash, created_at) VALUES (?, ?, ?)`).run(name, hashKey(key), Date.now());
+      this.db
+        .prepare(`INSERT INTO api_keys (name, hash, created_at) VALUES (?, ?, ?)`)
+        .run(name, hashKey(key), Date.now());
     } catch (err) {
       if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
-        throw new PaddockError("conflict", `a key named "${name}" exists; revoke it or pick another name`);
+        throw new PaddockError(
+          "conflict",
+          `a key named "${name}" exists; revoke it or pick another name`,
+        );
       }
       throw err;
     }
@@ -37,7 +42,8 @@ export class KeyStore {
   }
 
   get(name: string): KeyInfo | undefined {
-    const row = this.db.prepare(`SELECT * FROM api_keys WHERE name = ?`).get(name) as Row | undefined;
+    const row = this.db.prepare(`SELECT * FROM api_keys WHERE name = ?`).get(name) as
+      Row | undefined;
     return row && info(row);
   }
 
@@ -47,13 +53,18 @@ export class KeyStore {
 
   /** The name of the live key with this secret, if any. */
   nameFor(key: string): string | undefined {
-    const row = this.db.prepare(`SELECT name FROM api_keys WHERE hash = ? AND revoked_at IS NULL`).get(hashKey(key)) as { name: string } | undefined;
+    const row = this.db
+      .prepare(`SELECT name FROM api_keys WHERE hash = ? AND revoked_at IS NULL`)
+      .get(hashKey(key)) as { name: string } | undefined;
     return row?.name;
   }
 
   revoke(name: string): KeyInfo {
-    const changes = this.db.prepare(`UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL`).run(Date.now(), name).changes;
-    if (changes === 0 && !this.get(name)) throw new PaddockError("not_found", `no key named "${name}"`);
+    const changes = this.db
+      .prepare(`UPDATE api_keys SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL`)
+      .run(Date.now(), name).changes;
+    if (changes === 0 && !this.get(name))
+      throw new PaddockError("not_found", `no key named "${name}"`);
     return this.get(name)!;
   }
 }

@@ -312,3 +312,37 @@ describe.each(RUNTIMES)("files on %s", (runtime) => {
     );
   });
 });
+
+describe.each(RUNTIMES)("file edge cases on %s", (runtime) => {
+  it("reads pseudo-files whose size stat does not know (/proc), to their end", async () => {
+    const sandbox = await Sandbox.create({ ...daemon.client, runtime });
+    try {
+      const text = await sandbox.fs.readFile("/proc/version");
+      expect(text).toMatch(/\S/);
+      const cat = await (await sandbox.process.exec("cat", "/proc/version")).output();
+      expect(text).toBe(cat.stdout);
+    } finally {
+      await sandbox.terminate();
+    }
+  });
+
+  it("/tmp fills with a clear 507 inside the sandbox, not a dead sandbox", async () => {
+    const sandbox = await Sandbox.create({ ...daemon.client, runtime, memoryMiB: 256 });
+    try {
+      const tmp = await (await sandbox.process.exec("df", "-k", "/tmp")).output();
+      const freeKiB = Number(tmp.stdout.trim().split("\n").pop()!.split(/\s+/)[3]);
+      if (runtime === "runsc") {
+        expect(freeKiB).toBeLessThanOrEqual(128 * 1024);
+        const err = await sandbox.fs
+          .uploadFile(Buffer.alloc(200 * 1024 * 1024, 1), "/tmp/too-big.bin")
+          .catch((e: unknown) => e);
+        expect(err).toMatchObject({ code: "insufficient_storage" });
+        expect((await sandbox.fs.listFiles("/tmp")).map((e) => e.name)).toEqual([]);
+      }
+      expect((await sandbox.info()).state).toBe("running");
+      expect((await (await sandbox.process.exec("echo", "alive")).output()).stdout).toBe("alive\n");
+    } finally {
+      await sandbox.terminate();
+    }
+  });
+});

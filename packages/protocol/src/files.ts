@@ -106,3 +106,6 @@ export const ReplaceResultSchema = z.object({ changed: z.array(z.string()) });
 
 /** The agent's own directory: no file operation may touch it. */
 export const RESERVED_PREFIX = "/.paddock";
+
+/** A download's size as stat saw it when it started: a hint for progress, not a length. */
+export const SIZE_HINT_HEADER = "x-paddock-size";

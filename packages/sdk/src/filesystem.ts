@@ -6,6 +6,7 @@ import {
   FileListSchema,
   FindResultSchema,
   ReplaceResultSchema,
+  SIZE_HINT_HEADER,
   type BatchResult,
   type FileEntry,
   type FindMatch,
@@ -127,14 +128,25 @@ export class Filesystem {
     options: { format?: "text" | "bytes"; signal?: AbortSignal } = {},
   ): Promise<string | Uint8Array> {
     const res = await this.http.send("GET", this.base, { query: { path }, signal: options.signal });
-    const size = Number(res.headers.get("content-length") ?? 0);
+    const size = Number(res.headers.get(SIZE_HINT_HEADER) ?? 0);
     if (size > READ_FILE_LIMIT) {
       await res.body?.cancel();
       throw new RangeError(
         `${path} is ${size} bytes; use downloadFile for files over ${READ_FILE_LIMIT} bytes`,
       );
     }
-    const bytes = new Uint8Array(await res.arrayBuffer());
+    // The size is only a hint (pseudo-files report none), so the cap is kept while reading.
+    const chunks: Uint8Array[] = [];
+    let read = 0;
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      read += chunk.length;
+      if (read > READ_FILE_LIMIT) {
+        await res.body?.cancel().catch(() => {});
+        throw new RangeError(`${path} is over ${READ_FILE_LIMIT} bytes; use downloadFile`);
+      }
+      chunks.push(chunk);
+    }
+    const bytes = new Uint8Array(Buffer.concat(chunks));
     return options.format === "bytes" ? bytes : new TextDecoder().decode(bytes);
   }
 
@@ -155,7 +167,7 @@ export class Filesystem {
       query: { path: remotePath },
       signal: options.signal,
     });
-    const total = Number(res.headers.get("content-length") ?? Number.NaN);
+    const total = Number(res.headers.get(SIZE_HINT_HEADER) ?? Number.NaN);
     const body = withProgress(
       res.body!,
       options.onProgress &&

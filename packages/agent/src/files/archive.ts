@@ -44,6 +44,9 @@ async function writeEntry(
     case "symlink":
       await drain(entry);
       await onPath(target, () => mkdir(path.posix.dirname(target), { recursive: true }));
+      if ((await lstat(target).catch(() => undefined))?.isDirectory()) {
+        throw new AgentError("conflict", `${target} is a directory; a symlink cannot replace it`);
+      }
       await rm(target, { force: true });
       return onPath(target, () => symlink(header.linkname ?? "", target));
     default:

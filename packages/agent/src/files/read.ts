@@ -2,6 +2,7 @@ import { constants } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import type { ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
+import { SIZE_HINT_HEADER } from "@paddock/protocol";
 import { AgentError } from "../router.js";
 import { onPath } from "./errno.js";
 
@@ -28,17 +29,18 @@ export async function openRegularFile(p: string): Promise<{ handle: FileHandle; 
   }
 }
 
-/** Streams an opened file as the response body, with its length. */
+/**
+ * Streams an opened file as the response body, read to its end. The size from stat is only a
+ * hint (`x-paddock-size`, for progress): /proc and /sys files report 0 or 4096 whatever they
+ * hold, and a file may shrink or grow while it is read.
+ */
 export async function sendFile(
   res: ServerResponse,
   file: { handle: FileHandle; size: number },
 ): Promise<void> {
-  res.writeHead(200, { "content-type": "application/octet-stream", "content-length": file.size });
+  res.writeHead(200, { "content-type": "application/octet-stream", [SIZE_HINT_HEADER]: file.size });
   // The file was opened non-blocking for the check; reads of a regular file never block anyway.
-  await pipeline(
-    file.handle.createReadStream({ end: Math.max(0, file.size - 1), autoClose: true }),
-    res,
-  ).catch(() => {
+  await pipeline(file.handle.createReadStream({ autoClose: true }), res).catch(() => {
     res.destroy();
   });
 }

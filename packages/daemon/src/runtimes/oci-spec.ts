@@ -143,6 +143,21 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       readonlyPaths: ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
     },
   };
+  // gVisor puts an in-memory tmpfs on /tmp by itself, sized by the host; bound it, so filling
+  // /tmp is ENOSPC inside the sandbox and not the host's OOM killer ending the sandbox.
+  if (sandbox.runtime === "runsc") {
+    spec.mounts.push({
+      destination: "/tmp",
+      type: "tmpfs",
+      source: "tmpfs",
+      options: [
+        "nosuid",
+        "nodev",
+        "mode=1777",
+        `size=${Math.max(16, Math.floor(sandbox.memoryMiB / 2))}m`,
+      ],
+    });
+  }
   if (sandbox.docker) addDocker(spec, sandbox.runtime);
   return spec;
 }

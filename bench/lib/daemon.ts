@@ -13,6 +13,8 @@ export interface Daemon {
   token: string;
   /** The daemon's own data dir (removed by stop). */
   dataDir: string;
+  /** The daemon's process id (for /proc/<pid>/status). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -63,7 +65,7 @@ export async function startDaemon(): Promise<Daemon> {
       child.once("exit", (code) => reject(new Error(`daemon exited with ${code}: ${stderr}`)));
     });
     const token = (await readFile(path.join(dataDir, "token"), "utf8")).trim();
-    return { url, token, dataDir, stop };
+    return { url, token, dataDir, pid: child.pid!, stop };
   } catch (err) {
     await stop();
     throw err;

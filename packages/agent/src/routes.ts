@@ -7,7 +7,14 @@ import type { Router } from "./router.js";
 /** The environment processes start from: the sandbox's own, less the agent's private settings. */
 function sandboxEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  delete env.PADDOCK_AGENT_SOCKET;
+  for (const name of [
+    "PADDOCK_AGENT_SOCKET",
+    "PADDOCK_MAX_UPLOAD_BYTES",
+    "PADDOCK_MAX_PROCESSES",
+    "PADDOCK_PROCESS_HISTORY_BYTES",
+  ]) {
+    delete env[name];
+  }
   return env;
 }
 
@@ -21,8 +28,11 @@ export function registerRoutes(router: Router): void {
     historyBytes: numberFromEnv("PADDOCK_PROCESS_HISTORY_BYTES", 1024 * 1024),
     killGraceMs: numberFromEnv("PADDOCK_KILL_GRACE_MS", 2000),
     keepEnded: 64,
+    maxRunning: numberFromEnv("PADDOCK_MAX_PROCESSES", 256),
   });
   registerProcessRoutes(router, table);
-  registerFileRoutes(router);
+  registerFileRoutes(router, {
+    maxUploadBytes: numberFromEnv("PADDOCK_MAX_UPLOAD_BYTES", 16 * 1024 ** 3),
+  });
   registerPortRoutes(router);
 }

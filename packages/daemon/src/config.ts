@@ -1,6 +1,22 @@
 import path from "node:path";
 import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT } from "@paddock/protocol";
 
+/** Caps enforced inside each sandbox by its agent; exceeding one is a clear 4xx. */
+export interface SandboxLimits {
+  /** Bytes of one uploaded file. */
+  maxUploadBytes: number;
+  /** Processes started through Paddock and running at once. */
+  maxProcesses: number;
+  /** Output kept per process for clients that reattach. */
+  processHistoryBytes: number;
+}
+
+export const DEFAULT_LIMITS: SandboxLimits = {
+  maxUploadBytes: 16 * 1024 ** 3,
+  maxProcesses: 256,
+  processHistoryBytes: 1024 * 1024,
+};
+
 export interface DaemonConfig {
   /** Holds the token, the state database, sandboxes and (by default) images. */
   dataDir: string;
@@ -15,6 +31,8 @@ export interface DaemonConfig {
   reapIntervalMs: number;
   /** How often running sandboxes are checked for a dead agent. */
   monitorIntervalMs: number;
+  /** Caps each sandbox's agent enforces. */
+  limits: SandboxLimits;
 }
 
 export function resolveConfig(input: Partial<DaemonConfig> = {}): DaemonConfig {
@@ -34,5 +52,16 @@ export function resolveConfig(input: Partial<DaemonConfig> = {}): DaemonConfig {
     portBindAddress: input.portBindAddress ?? env.PADDOCK_PORT_BIND_ADDRESS ?? DEFAULT_HOST,
     reapIntervalMs: input.reapIntervalMs ?? 1000,
     monitorIntervalMs: input.monitorIntervalMs ?? Number(env.PADDOCK_MONITOR_INTERVAL_MS ?? 5000),
+    limits: {
+      maxUploadBytes:
+        input.limits?.maxUploadBytes ??
+        Number(env.PADDOCK_MAX_UPLOAD_BYTES ?? DEFAULT_LIMITS.maxUploadBytes),
+      maxProcesses:
+        input.limits?.maxProcesses ??
+        Number(env.PADDOCK_MAX_PROCESSES ?? DEFAULT_LIMITS.maxProcesses),
+      processHistoryBytes:
+        input.limits?.processHistoryBytes ??
+        Number(env.PADDOCK_PROCESS_HISTORY_BYTES ?? DEFAULT_LIMITS.processHistoryBytes),
+    },
   };
 }

@@ -42,7 +42,15 @@ export async function startDaemon(
   const runtimes = createRuntimes(layout);
   const images = new ImageStore(config.imagesDir);
   const agentRuntimeDir = await ensureAgentRuntime(layout.agentRuntimesDir);
-  const sandboxes = new SandboxService({ store, images, runtimes, layout, agentRuntimeDir, log });
+  const sandboxes = new SandboxService({
+    limits: config.limits,
+    store,
+    images,
+    runtimes,
+    layout,
+    agentRuntimeDir,
+    log,
+  });
 
   const ports = new PortService({
     store: new PortStore(db),

@@ -19,6 +19,7 @@ export const ERROR_STATUS = {
   image_in_use: 409,
   image_exists: 409,
   payload_too_large: 413,
+  resource_exhausted: 429,
   image_build_failed: 500,
   runtime_error: 500,
   internal: 500,

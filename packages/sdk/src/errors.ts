@@ -36,6 +36,8 @@ export class SandboxNotRunningError extends ConflictError {}
 export class ImageInUseError extends ConflictError {}
 export class ImageExistsError extends ConflictError {}
 export class PayloadTooLargeError extends PaddockError {}
+/** A sandbox limit (processes, memory) is reached. */
+export class ResourceExhaustedError extends PaddockError {}
 export class ImageBuildFailedError extends PaddockError {}
 export class RuntimeError extends PaddockError {}
 export class InternalError extends PaddockError {}
@@ -67,6 +69,7 @@ export const ERROR_CLASSES: Record<ErrorCode, ErrorClass> = {
   image_in_use: ImageInUseError,
   image_exists: ImageExistsError,
   payload_too_large: PayloadTooLargeError,
+  resource_exhausted: ResourceExhaustedError,
   image_build_failed: ImageBuildFailedError,
   runtime_error: RuntimeError,
   internal: InternalError,

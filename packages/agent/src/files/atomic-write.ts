@@ -23,6 +23,8 @@ export interface WriteOptions {
   /** Permission bits; default: the existing file's, else 0644. */
   mode?: number;
   parents: boolean;
+  /** Refuse (413) and keep nothing once more than this many bytes arrive. */
+  maxBytes?: number;
 }
 
 /**
@@ -43,7 +45,7 @@ export async function atomicWrite(
   // A short fixed-length name, so a target name near NAME_MAX still gets a temporary sibling.
   const tmp = path.posix.join(dir, `.paddock-${randomBytes(8).toString("hex")}.tmp`);
   try {
-    await pipeline(source, new FileSink(tmp));
+    await pipeline(source, new FileSink(tmp, 0o600, options.maxBytes));
     await chmod(tmp, mode);
     // Replacing someone's file keeps it theirs.
     if (existing) await chown(tmp, existing.uid, existing.gid);

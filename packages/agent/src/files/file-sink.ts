@@ -1,5 +1,6 @@
 import { closeSync, openSync, writevSync } from "node:fs";
 import { Writable } from "node:stream";
+import { AgentError } from "../router.js";
 
 /**
  * A file writer that writes on the agent's own thread, gathering what arrived meanwhile into
@@ -9,9 +10,12 @@ import { Writable } from "node:stream";
 export class FileSink extends Writable {
   private fd: number | undefined;
 
+  private written = 0;
+
   constructor(
     private readonly path: string,
     private readonly mode = 0o600,
+    private readonly maxBytes = Number.POSITIVE_INFINITY,
   ) {
     super({ highWaterMark: 1024 * 1024 });
   }
@@ -37,6 +41,13 @@ export class FileSink extends Writable {
     try {
       let buffers = chunks.map((c) => c.chunk);
       let left = buffers.reduce((n, b) => n + b.length, 0);
+      this.written += left;
+      if (this.written > this.maxBytes) {
+        throw new AgentError(
+          "payload_too_large",
+          `uploads are limited to ${this.maxBytes} bytes; nothing was kept`,
+        );
+      }
       while (left > 0) {
         const written = writevSync(this.fd!, buffers);
         left -= written;

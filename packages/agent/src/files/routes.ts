@@ -22,12 +22,16 @@ import { findInFiles, replaceInFiles } from "./search.js";
  * File routes. Every one runs here, inside the sandbox, so what is written is what the
  * sandbox's processes see on either runtime, and a symlink can only lead within the sandbox.
  */
-export function registerFileRoutes(router: Router): void {
+export function registerFileRoutes(router: Router, limits: { maxUploadBytes: number }): void {
   router
     .on("PUT", "/files/write", async (req, res, url) => {
       const q = readQuery(url, WriteFileQuerySchema);
       const target = sandboxPath(q.path);
-      await atomicWrite(target, req, { mode: q.mode, parents: q.parents });
+      await atomicWrite(target, req, {
+        mode: q.mode,
+        parents: q.parents,
+        maxBytes: limits.maxUploadBytes,
+      });
       sendJson(res, 200, await entryFor(target));
     })
     .on("GET", "/files/read", async (_req, res, url) => {

@@ -23,6 +23,18 @@ export interface SpawnOptions {
 /** How long output may keep coming after the process exits (grandchildren holding the pipes). */
 const OUTPUT_GRACE_MS = 100;
 const EVENT_SLICE_BYTES = 16 * 1024;
+/** SIGKILL rounds (10 ms apart) for a group that keeps forking. */
+const KILL_ROUNDS = 200;
+
+/** Signals a process group; false once it is empty. */
+function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * One process started by the agent, in its own process group. Its output is published as event
@@ -95,12 +107,16 @@ export class ManagedProcess {
 
   /** Sends a signal to the whole process group. */
   kill(signal: NodeJS.Signals = "SIGKILL"): void {
+    // Once it has exited its pid, and so its group id, may be reused.
     if (!this.running) return;
-    try {
-      process.kill(-this.pid, signal);
-    } catch {
-      // The group is gone already.
-    }
+    if (!signalGroup(this.pid, signal) || signal !== "SIGKILL") return;
+    // Members that were mid-fork (a fork bomb) leave children one signal misses: repeat
+    // SIGKILL until the group is empty.
+    let rounds = 0;
+    const again = setInterval(() => {
+      if (!signalGroup(this.pid, "SIGKILL") || ++rounds >= KILL_ROUNDS) clearInterval(again);
+    }, 10);
+    again.unref();
   }
 
   /**
@@ -236,5 +252,11 @@ function spawnError(err: NodeJS.ErrnoException, file: string, cwd: string | unde
       "permission_denied",
       `cannot run "${file}": permission denied (is it executable?)`,
     );
+  if (err.code === "EAGAIN") {
+    return new AgentError(
+      "resource_exhausted",
+      `cannot run "${file}": the sandbox is at its process limit; wait for processes to end or kill some`,
+    );
+  }
   return new AgentError("internal", `cannot run "${file}": ${err.message}`);
 }

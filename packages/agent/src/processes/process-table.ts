@@ -11,6 +11,8 @@ export interface ProcessTableOptions {
   killGraceMs: number;
   /** Ended processes kept so `wait` and reattach still work after exit. */
   keepEnded: number;
+  /** Processes running at once. */
+  maxRunning: number;
 }
 
 /** The processes of this sandbox, by pid and by tag. */
@@ -21,6 +23,13 @@ export class ProcessTable {
   constructor(private readonly options: ProcessTableOptions) {}
 
   async start(spec: ExecSpec): Promise<ManagedProcess> {
+    const running = this.list().filter((p) => p.running).length;
+    if (running >= this.options.maxRunning) {
+      throw new AgentError(
+        "resource_exhausted",
+        `${running} processes are running in this sandbox, the most allowed; wait for some to end or kill them`,
+      );
+    }
     if (spec.tag && this.find(spec.tag)?.running) {
       throw new AgentError("conflict", `a running process already has tag "${spec.tag}"`);
     }

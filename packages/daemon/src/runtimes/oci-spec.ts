@@ -2,6 +2,16 @@ import { AGENT_RUNTIME_DIR, AGENT_SOCKET_DIR, AGENT_SOCKET_NAME } from "@paddock
 import type { SandboxRecord } from "../state/sandbox-store.js";
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, grantableCapabilities } from "./capabilities.js";
 import { sandboxOpenFilesLimit } from "./rlimits.js";
+import { DEFAULT_LIMITS, type SandboxLimits } from "../config.js";
+
+/** The agent reads its caps from these variables (and removes them from processes' env). */
+function limitEnv(limits: SandboxLimits): string[] {
+  return [
+    `PADDOCK_MAX_UPLOAD_BYTES=${limits.maxUploadBytes}`,
+    `PADDOCK_MAX_PROCESSES=${limits.maxProcesses}`,
+    `PADDOCK_PROCESS_HISTORY_BYTES=${limits.processHistoryBytes}`,
+  ];
+}
 
 /**
  * Under runsc the host cgroup counts gVisor's own threads and per-address-space stubs, not just
@@ -20,6 +30,8 @@ export interface SpecInput {
   /** Where the container's cgroup goes, relative to each controller's root. */
   cgroupsPath: string;
   capabilities?: readonly string[];
+  /** Caps the agent enforces, passed in its environment. */
+  limits?: SandboxLimits;
 }
 
 /**
@@ -39,6 +51,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     ...Object.entries(sandbox.env).map(([k, v]) => `${k}=${v}`),
     `PADDOCK_AGENT_SOCKET=${AGENT_SOCKET_DIR}/${AGENT_SOCKET_NAME}`,
     `PADDOCK_SANDBOX_ID=${sandbox.id}`,
+    ...limitEnv(input.limits ?? DEFAULT_LIMITS),
   ];
   const spec = {
     ociVersion: "1.0.2",

@@ -16,6 +16,7 @@ import type { Runtimes } from "../runtimes/index.js";
 import type { SandboxRecord, SandboxStore } from "../state/sandbox-store.js";
 import { newSandboxId } from "./ids.js";
 import { startDockerd } from "../docker/dockerd.js";
+import type { SandboxLimits } from "../config.js";
 
 /** How long a new sandbox's agent may take to answer; gVisor boots slower than runc. */
 const AGENT_READY_TIMEOUT_MS = { runc: 15_000, runsc: 30_000 } as const;
@@ -27,6 +28,7 @@ export interface SandboxServiceDeps {
   layout: Layout;
   /** Host dir mounted at /.paddock/runtime in every sandbox. */
   agentRuntimeDir: string;
+  limits?: SandboxLimits;
   log: Logger;
 }
 
@@ -100,6 +102,7 @@ export class SandboxService {
       agentRuntimeDir: this.deps.agentRuntimeDir,
       socketDir: paths.socketDir,
       cgroupsPath: `/paddock/${record.id}`,
+      limits: this.deps.limits,
     });
     await writeFile(paths.config, JSON.stringify(spec));
     const target = { id: record.id, paths, docker: record.docker };

@@ -290,7 +290,7 @@ benchMain(
         ]),
       ],
       [
-        `${SANDBOXES} ${IMAGE} sandboxes (${mode}, memoryMiB ${MEMORY_MIB}), ${CLIENTS} clients for ${result.seconds} s (bound ${LOAD_SECONDS} s, ${MAX_OPS} ops); count and latency are of successful ops`,
+        `${SANDBOXES} ${IMAGE} sandboxes (${mode}, memoryMiB ${MEMORY_MIB}), ${CLIENTS} clients for ${result.seconds.toFixed(1)} s (bound ${LOAD_SECONDS} s, ${MAX_OPS} ops); count and latency are of successful ops`,
         `exec = exec("echo", "x").output(); upload = writeFile of ${UPLOAD_BYTES / 1024} KiB random bytes; download = readFile of the client's own upload, compared; stat = statFile of it`,
         `errors: ${total.errors} (target 0) ${passMiss(total.errors === 0)}`,
         `daemon RSS: ${result.rss.idleMiB} MiB idle, ${result.rss.startMiB} MiB at start with ${SANDBOXES} sandboxes, peak ${result.rss.peakMiB} MiB (${RSS_INTERVAL_MS} ms samples), ${result.rss.endMiB} MiB at end; VmHWM ${result.rss.hwmMiB} MiB`,

@@ -50,6 +50,9 @@ export function proxyToAgent(
         "cache-control": "no-store",
       };
       if (res.headers["content-length"]) out["content-length"] = res.headers["content-length"];
+      // The agent answered (a refusal, say) before the upload was all read: the rest of it is
+      // still on the client's connection, so that connection must not be reused.
+      if (req.body instanceof Readable && !req.body.readableEnded) out.connection = "close";
       downstream.writeHead(res.statusCode ?? 502, out);
       downstream.socket?.setNoDelay(true);
       pipeline(res, downstream)

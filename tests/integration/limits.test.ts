@@ -1,0 +1,103 @@
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PayloadTooLargeError, ResourceExhaustedError, Sandbox } from "paddock";
+import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
+import { RUNTIMES } from "../helpers/paths.js";
+
+let daemon: TestDaemon;
+beforeAll(async () => {
+  daemon = await startDaemon(undefined, {
+    PADDOCK_MAX_UPLOAD_BYTES: String(1 << 20),
+    PADDOCK_MAX_PROCESSES: "4",
+  });
+});
+afterAll(async () => {
+  await daemon?.stop();
+});
+
+describe.each(RUNTIMES)("limits that hold on %s", (runtime) => {
+  let sandbox: Sandbox;
+  beforeAll(async () => {
+    sandbox = await Sandbox.create({ ...daemon.client, runtime, cpu: 0.5, memoryMiB: 128 });
+  });
+  afterAll(async () => {
+    await sandbox?.terminate();
+  });
+
+  it("an upload over the cap is a 413 and leaves nothing", async () => {
+    await sandbox.fs.writeFile("/data/small.bin", Buffer.alloc(1000));
+    const err = await sandbox.fs
+      .uploadFile(Buffer.alloc(2 << 20), "/data/big.bin")
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PayloadTooLargeError);
+    expect((await sandbox.fs.listFiles("/data")).map((e) => e.name)).toEqual(["small.bin"]);
+  });
+
+  it("processes past the cap are a 429, and the sandbox runs more once they end", async () => {
+    const sleepers = await Promise.all(
+      Array.from({ length: 4 }, () => sandbox.process.exec(["sleep", "100"], { background: true })),
+    );
+    await expect(sandbox.process.exec("true")).rejects.toBeInstanceOf(ResourceExhaustedError);
+    for (const s of sleepers) await s.kill();
+    await Promise.all(sleepers.map((s) => s.wait()));
+    expect((await (await sandbox.process.exec("echo", "ok")).output()).stdout).toBe("ok\n");
+  });
+
+  it("a JSON body over 1 MiB is a 413", async () => {
+    const res = await daemon.api("POST", `/v1/sandboxes/${sandbox.id}/processes`, {
+      argv: ["echo", "x".repeat(2 << 20)],
+    });
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe(
+      "payload_too_large",
+    );
+  });
+
+  it("a busy loop limited to 0.5 cpu gets about half a core", async () => {
+    const usage = () =>
+      Number(readFileSync(`/sys/fs/cgroup/cpuacct/paddock/${sandbox.id}/cpuacct.usage`, "utf8"));
+    const loop = await sandbox.process.run("while :; do :; done", { timeoutMs: 4000 });
+    await new Promise((r) => setTimeout(r, 1000));
+    const before = usage();
+    const started = process.hrtime.bigint();
+    await new Promise((r) => setTimeout(r, 2000));
+    const cores = (usage() - before) / Number(process.hrtime.bigint() - started);
+    await loop.wait();
+    expect(cores).toBeGreaterThan(0.3);
+    expect(cores).toBeLessThan(0.7);
+  });
+});
+
+describe.each(RUNTIMES)("memory past the limit on %s", (runtime) => {
+  it("the allocating process is killed (runc) or the sandbox ends cleanly (runsc); the daemon and other sandboxes keep going", async () => {
+    const sandbox = await Sandbox.create({ ...daemon.client, runtime, memoryMiB: 128 });
+    const other = await Sandbox.create({ ...daemon.client, runtime });
+    try {
+      const hog = await sandbox.process.run("x=a; while true; do x=$x$x; done", {
+        timeoutMs: 30_000,
+      });
+      const exit = await hog.wait().catch(() => undefined);
+      expect((await fetch(`${daemon.url}/health`)).status).toBe(200);
+      if (runtime === "runc") {
+        // The kernel's OOM killer picks the hog inside the sandbox's cgroup; the agent lives.
+        expect(exit?.signal).toBe("SIGKILL");
+        expect((await (await sandbox.process.exec("echo", "still")).output()).stdout).toBe(
+          "still\n",
+        );
+      } else {
+        // Under gVisor the host cgroup holds the whole sandbox: past the limit the sandbox is
+        // what gets killed. The monitor marks it failed and cleans it up.
+        let state = (await sandbox.info()).state;
+        for (let i = 0; i < 100 && state === "running"; i++) {
+          await new Promise((r) => setTimeout(r, 200));
+          state = (await sandbox.info()).state;
+        }
+        expect(["running", "failed"]).toContain(state);
+      }
+      expect((await (await other.process.exec("echo", "fine")).output()).stdout).toBe("fine\n");
+    } finally {
+      await sandbox.terminate();
+      await other.terminate();
+    }
+  });
+});

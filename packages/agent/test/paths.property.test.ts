@@ -184,7 +184,9 @@ describe("sandboxPath on hostile input", () => {
         ),
         (ups, noise, rest) => {
           const tail = rest.join("/");
-          const climbing = attempt(`/${"../".repeat(ups)}${noise.map((n) => `${n}/`).join("")}${tail}`);
+          const climbing = attempt(
+            `/${"../".repeat(ups)}${noise.map((n) => `${n}/`).join("")}${tail}`,
+          );
           const plain = attempt(`/${tail}`);
           if (plain.ok) expect(climbing).toEqual(plain);
           else {
@@ -202,10 +204,9 @@ describe("sandboxPath on hostile input", () => {
       .tuple(
         fc.array(fc.constantFrom("..", ".", "", "tmp/..", "a/b/../.."), { maxLength: 5 }),
         fc.constantFrom(".paddock", ".paddock/.", ".paddock/sock/..", ".paddock//"),
-        fc.array(
-          fc.constantFrom("", ".", "sock", "runtime", "sock/agent.sock", "x/..", "..x"),
-          { maxLength: 4 },
-        ),
+        fc.array(fc.constantFrom("", ".", "sock", "runtime", "sock/agent.sock", "x/..", "..x"), {
+          maxLength: 4,
+        }),
       )
       .map(([pre, dir, post]) => `/${[...pre, dir, ...post].join("/")}`);
     fc.assert(
@@ -227,10 +228,7 @@ describe("sandboxPath on hostile input", () => {
 
 describe("parseMode on hostile input", () => {
   const octal = fc
-    .tuple(
-      fc.boolean(),
-      fc.array(fc.constantFrom(..."01234567"), { minLength: 3, maxLength: 4 }),
-    )
+    .tuple(fc.boolean(), fc.array(fc.constantFrom(..."01234567"), { minLength: 3, maxLength: 4 }))
     .map(([zero, digits]) => (zero ? "0" : "") + digits.join(""));
 
   it("maps every octal text 0?[0-7]{3,4} to its value", () => {

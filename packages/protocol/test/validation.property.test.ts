@@ -366,10 +366,7 @@ describe("ExecRequestSchema on hostile argv", () => {
 
 describe("ModeSchema", () => {
   const octal = fc
-    .tuple(
-      fc.boolean(),
-      fc.array(fc.constantFrom(..."01234567"), { minLength: 3, maxLength: 4 }),
-    )
+    .tuple(fc.boolean(), fc.array(fc.constantFrom(..."01234567"), { minLength: 3, maxLength: 4 }))
     .map(([zero, digits]) => (zero ? "0" : "") + digits.join(""));
 
   it('maps every text matching "0?[0-7]{3,4}" to its octal value', () => {

@@ -1,6 +1,7 @@
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { SandboxStore } from "../state/sandbox-store.js";
+import { every } from "./periodic.js";
 import type { SandboxService } from "./sandbox-service.js";
 
 /**
@@ -14,28 +15,15 @@ export function startMonitor(
   intervalMs: number,
   log: Logger,
 ): () => void {
-  let busy = false;
-  const tick = async () => {
-    if (busy) return;
-    busy = true;
-    try {
-      for (const record of store.inStates(["running"])) {
-        if (await service.isAlive(record)) continue;
-        log.warn({ id: record.id }, "sandbox died: its agent is gone and its container exited");
-        await service
-          .end(record, "failed", "the sandbox's agent died and its container exited")
-          .catch((err: unknown) =>
-            log.error(
-              { id: record.id, err: errorMessage(err) },
-              "cleanup of a dead sandbox failed",
-            ),
-          );
-      }
-    } finally {
-      busy = false;
+  return every(intervalMs, async () => {
+    for (const record of store.inStates(["running"])) {
+      if (await service.isAlive(record)) continue;
+      log.warn({ id: record.id }, "sandbox died: its agent is gone and its container exited");
+      await service
+        .end(record, "failed", "the sandbox's agent died and its container exited")
+        .catch((err: unknown) =>
+          log.error({ id: record.id, err: errorMessage(err) }, "cleanup of a dead sandbox failed"),
+        );
     }
-  };
-  const timer = setInterval(() => void tick(), intervalMs);
-  timer.unref();
-  return () => clearInterval(timer);
+  });
 }

@@ -1,6 +1,7 @@
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { SandboxStore } from "../state/sandbox-store.js";
+import { every } from "./periodic.js";
 import type { SandboxService } from "./sandbox-service.js";
 
 /** Ended sandboxes stay visible to `get` this long. */
@@ -13,27 +14,17 @@ export function startReaper(
   intervalMs: number,
   log: Logger,
 ): () => void {
-  let busy = false;
-  const tick = async () => {
-    if (busy) return;
-    busy = true;
-    try {
-      const now = Date.now();
-      await Promise.all(
-        store
-          .expired(now)
-          .map((id) =>
-            service
-              .terminate(id, "timeout")
-              .catch((err: unknown) => log.error({ id, err: errorMessage(err) }, "reaping failed")),
-          ),
-      );
-      store.pruneEnded(now - KEEP_ENDED_MS);
-    } finally {
-      busy = false;
-    }
-  };
-  const timer = setInterval(() => void tick(), intervalMs);
-  timer.unref();
-  return () => clearInterval(timer);
+  return every(intervalMs, async () => {
+    const now = Date.now();
+    await Promise.all(
+      store
+        .expired(now)
+        .map((id) =>
+          service
+            .terminate(id, "timeout")
+            .catch((err: unknown) => log.error({ id, err: errorMessage(err) }, "reaping failed")),
+        ),
+    );
+    store.pruneEnded(now - KEEP_ENDED_MS);
+  });
 }

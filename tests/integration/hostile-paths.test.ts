@@ -373,15 +373,12 @@ describe.each(RUNTIMES)("hostile paths on %s", (runtime) => {
     await stillAlive();
   });
 
-  knownBug(
-    "BUG: /proc/self/mem on download is a clear 400, not a 503 that blames a dead agent",
-    async () => {
-      const err = await failure(sandbox.fs.readFile("/proc/self/mem"));
-      expect(err).toMatchObject({ code: "invalid_request", status: 400 });
-    },
-  );
+  it("/proc/self/mem on download is a clear 400, not a 503 that blames a dead agent", async () => {
+    const err = await failure(sandbox.fs.readFile("/proc/self/mem"));
+    expect(err).toMatchObject({ code: "invalid_request", status: 400 });
+  });
 
-  knownBug("BUG: /dev/tty and a unix socket on download are a clear 400, not a 500", async () => {
+  it("/dev/tty and a unix socket on download are a clear 400, not a 500", async () => {
     await sh("[ -S /dev/log ] || syslogd; sleep 0.3");
     for (const p of ["/dev/tty", "/dev/log"])
       expect(await failure(sandbox.fs.readFile(p)), p).toMatchObject({
@@ -390,33 +387,27 @@ describe.each(RUNTIMES)("hostile paths on %s", (runtime) => {
       });
   });
 
-  knownBug(
-    "BUG: find and replace over /proc/self/mem answer a 4xx or nothing, not a 500",
-    async () => {
-      const find = await timed(sandbox.fs.findInFiles("/proc/self/mem", "x"));
-      if (!find.ok) expect(find.error.status).toBeLessThan(500);
-      const replace = await timed(sandbox.fs.replaceInFiles(["/proc/self/mem"], "x", "y"));
-      expect(replace.ok).toBe(false);
-      if (!replace.ok) expect(replace.error.status).toBeLessThan(500);
-    },
-  );
+  it("find and replace over /proc/self/mem answer a 4xx or nothing, not a 500", async () => {
+    const find = await timed(sandbox.fs.findInFiles("/proc/self/mem", "x"));
+    if (!find.ok) expect(find.error.status).toBeLessThan(500);
+    const replace = await timed(sandbox.fs.replaceInFiles(["/proc/self/mem"], "x", "y"));
+    expect(replace.ok).toBe(false);
+    if (!replace.ok) expect(replace.error.status).toBeLessThan(500);
+  });
 
-  knownBug(
-    "BUG: a symlink to /.paddock does not open the agent's directory to the API",
-    async () => {
-      await sh("ln -sfn /.paddock /tmp/pd");
-      try {
-        expect(await failure(sandbox.fs.listFiles("/tmp/pd/sock"))).toBeInstanceOf(
-          PermissionDeniedError,
-        );
-        expect(await failure(sandbox.fs.writeFile("/tmp/pd/sock/planted", "x"))).toBeInstanceOf(
-          PermissionDeniedError,
-        );
-      } finally {
-        await sh("rm -f /tmp/pd /.paddock/sock/planted");
-      }
-    },
-  );
+  it("a symlink to /.paddock does not open the agent's directory to the API", async () => {
+    await sh("ln -sfn /.paddock /tmp/pd");
+    try {
+      expect(await failure(sandbox.fs.listFiles("/tmp/pd/sock"))).toBeInstanceOf(
+        PermissionDeniedError,
+      );
+      expect(await failure(sandbox.fs.writeFile("/tmp/pd/sock/planted", "x"))).toBeInstanceOf(
+        PermissionDeniedError,
+      );
+    } finally {
+      await sh("rm -f /tmp/pd /.paddock/sock/planted");
+    }
+  });
 
   knownBug(
     "BUG: a path within the 4096-character limit but too long for a URL gets a clear 400",

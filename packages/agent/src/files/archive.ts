@@ -8,7 +8,7 @@ import type { BatchResult } from "@paddock/protocol";
 import { AgentError } from "../router.js";
 import { atomicWrite, atomicWriteSmall, SMALL_FILE_BYTES } from "./atomic-write.js";
 import { fileError, onPath } from "./errno.js";
-import { sandboxPath } from "./paths.js";
+import { realSandboxPath } from "./paths.js";
 
 async function drain(entry: AsyncIterable<unknown>): Promise<void> {
   for await (const _ of entry) {
@@ -73,7 +73,7 @@ export async function extractInto(dir: string, body: Readable): Promise<BatchRes
   for await (const entry of extract) {
     let target = path.posix.join(dir, entry.header.name);
     try {
-      target = sandboxPath(target);
+      target = await realSandboxPath(target);
       await writeEntry(target, entry.header, Readable.from(entry), knownDirs);
       results.push({ path: target, ok: true });
     } catch (err) {

@@ -25,6 +25,12 @@ const ERRNO: Record<string, [ErrorCode, (path: string) => string]> = {
   EXDEV: ["invalid_request", (p) => `${p} cannot be moved across filesystems`],
   EBUSY: ["conflict", (p) => `${p} is busy (a mount point?)`],
   EINVAL: ["invalid_request", (p) => `invalid operation on ${p}`],
+  EIO: ["invalid_request", (p) => `${p} cannot be read (an I/O error: a special file?)`],
+  ENXIO: [
+    "invalid_request",
+    (p) => `${p} is not a regular file (a socket or a device with nothing behind it)`,
+  ],
+  ERR_FS_EISDIR: ["invalid_request", (p) => `${p} is a directory`],
 };
 
 /** Turns a filesystem error into an AgentError; other errors pass through unchanged. */

@@ -4,7 +4,7 @@ import type { ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 import { SIZE_HINT_HEADER } from "@paddock/protocol";
 import { AgentError } from "../router.js";
-import { onPath } from "./errno.js";
+import { fileError, onPath } from "./errno.js";
 
 /**
  * Opens a regular file for download. Checked before any header is sent, so a missing file is a
@@ -30,16 +30,32 @@ export async function openRegularFile(p: string): Promise<{ handle: FileHandle; 
 }
 
 /**
- * Streams an opened file as the response body, read to its end. The size from stat is only a
- * hint (`x-paddock-size`, for progress): /proc and /sys files report 0 or 4096 whatever they
- * hold, and a file may shrink or grow while it is read.
+ * Streams an opened file as the response body, read to its end. The first read happens before
+ * the headers go out, so a file that cannot be read (/proc/self/mem: EIO) is a clear 4xx and
+ * not a broken 200. The size from stat is only a hint (`x-paddock-size`, for progress): /proc
+ * and /sys files report 0 or 4096 whatever they hold, and a file may change while it is read.
  */
 export async function sendFile(
   res: ServerResponse,
   file: { handle: FileHandle; size: number },
+  p: string,
 ): Promise<void> {
+  const first = Buffer.allocUnsafe(64 * 1024);
+  let got: number;
+  try {
+    got = (await file.handle.read(first, 0, first.length, null)).bytesRead;
+  } catch (err) {
+    await file.handle.close();
+    throw fileError(err, p);
+  }
   res.writeHead(200, { "content-type": "application/octet-stream", [SIZE_HINT_HEADER]: file.size });
-  // The file was opened non-blocking for the check; reads of a regular file never block anyway.
+  res.write(first.subarray(0, got));
+  if (got === 0) {
+    await file.handle.close();
+    res.end();
+    return;
+  }
+  // The rest, from where the first read left off.
   await pipeline(file.handle.createReadStream({ autoClose: true }), res).catch(() => {
     res.destroy();
   });

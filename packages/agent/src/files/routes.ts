@@ -14,7 +14,9 @@ import { extractInto, packDirectory, requireDirectory } from "./archive.js";
 import { atomicWrite } from "./atomic-write.js";
 import { entryFor } from "./entry.js";
 import * as ops from "./operations.js";
-import { sandboxPath } from "./paths.js";
+import { realSandboxPath } from "./paths.js";
+
+const follow = { followFinal: true };
 import { openRegularFile, sendFile } from "./read.js";
 import { findInFiles, replaceInFiles } from "./search.js";
 
@@ -26,7 +28,7 @@ export function registerFileRoutes(router: Router, limits: { maxUploadBytes: num
   router
     .on("PUT", "/files/write", async (req, res, url) => {
       const q = readQuery(url, WriteFileQuerySchema);
-      const target = sandboxPath(q.path);
+      const target = await realSandboxPath(q.path);
       await atomicWrite(target, req, {
         mode: q.mode,
         parents: q.parents,
@@ -35,39 +37,51 @@ export function registerFileRoutes(router: Router, limits: { maxUploadBytes: num
       sendJson(res, 200, await entryFor(target));
     })
     .on("GET", "/files/read", async (_req, res, url) => {
-      await sendFile(res, await openRegularFile(sandboxPath(readQuery(url, PathQuerySchema).path)));
+      const p = await realSandboxPath(readQuery(url, PathQuerySchema).path, follow);
+      await sendFile(res, await openRegularFile(p), p);
     })
     .on("GET", "/files/stat", async (_req, res, url) => {
-      sendJson(res, 200, await ops.stat(sandboxPath(readQuery(url, PathQuerySchema).path)));
+      sendJson(
+        res,
+        200,
+        await ops.stat(await realSandboxPath(readQuery(url, PathQuerySchema).path)),
+      );
     })
     .on("GET", "/files/list", async (_req, res, url) => {
       sendJson(res, 200, {
-        entries: await ops.list(sandboxPath(readQuery(url, PathQuerySchema).path)),
+        entries: await ops.list(
+          await realSandboxPath(readQuery(url, PathQuerySchema).path, follow),
+        ),
       });
     })
     .on("DELETE", "/files", async (_req, res, url) => {
       const q = readQuery(url, DeleteFileQuerySchema);
-      await ops.remove(sandboxPath(q.path), q.recursive);
-      sendJson(res, 200, { deleted: sandboxPath(q.path) });
+      const target = await realSandboxPath(q.path);
+      await ops.remove(target, q.recursive);
+      sendJson(res, 200, { deleted: target });
     })
     .on("POST", "/files/mkdir", async (_req, res, url) => {
       const q = readQuery(url, MkdirQuerySchema);
-      sendJson(res, 200, await ops.makeDirectory(sandboxPath(q.path), q.mode, q.parents));
+      sendJson(res, 200, await ops.makeDirectory(await realSandboxPath(q.path), q.mode, q.parents));
     })
     .on("POST", "/files/rename", async (req, res) => {
       const body = await readJson(req, RenameRequestSchema);
-      sendJson(res, 200, await ops.move(sandboxPath(body.from), sandboxPath(body.to)));
+      sendJson(
+        res,
+        200,
+        await ops.move(await realSandboxPath(body.from), await realSandboxPath(body.to)),
+      );
     })
     .on("POST", "/files/chmod", async (req, res) => {
       const body = await readJson(req, ChmodRequestSchema);
-      sendJson(res, 200, await ops.changeMode(sandboxPath(body.path), body.mode));
+      sendJson(res, 200, await ops.changeMode(await realSandboxPath(body.path), body.mode));
     })
     .on("PUT", "/files/archive", async (req, res, url) => {
-      const dir = sandboxPath(readQuery(url, PathQuerySchema).path);
+      const dir = await realSandboxPath(readQuery(url, PathQuerySchema).path);
       sendJson(res, 200, { results: await extractInto(dir, req) });
     })
     .on("GET", "/files/archive", async (_req, res, url) => {
-      const dir = sandboxPath(readQuery(url, PathQuerySchema).path);
+      const dir = await realSandboxPath(readQuery(url, PathQuerySchema).path, follow);
       await requireDirectory(dir);
       res.writeHead(200, { "content-type": "application/x-tar" });
       await packDirectory(dir, res).catch(() => res.destroy());
@@ -77,7 +91,12 @@ export function registerFileRoutes(router: Router, limits: { maxUploadBytes: num
       sendJson(
         res,
         200,
-        await findInFiles(sandboxPath(body.path), body.pattern, body.glob, body.maxMatches),
+        await findInFiles(
+          await realSandboxPath(body.path, follow),
+          body.pattern,
+          body.glob,
+          body.maxMatches,
+        ),
       );
     })
     .on("POST", "/files/replace", async (req, res) => {

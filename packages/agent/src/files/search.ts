@@ -8,7 +8,7 @@ import { FIND_LIMITS, type FindMatch } from "@paddock/protocol";
 import { AgentError } from "../router.js";
 import { atomicWrite } from "./atomic-write.js";
 import { onPath } from "./errno.js";
-import { sandboxPath } from "./paths.js";
+import { realSandboxPath } from "./paths.js";
 
 function compile(pattern: string, flags: string): RegExp {
   try {
@@ -58,18 +58,26 @@ export async function findInFiles(
     : walkFiles(root);
   const matches: FindMatch[] = [];
   for await (const file of files) {
-    if (!accept(file.rel) || file.size > FIND_LIMITS.fileBytes || (await looksBinary(file.full)))
-      continue;
+    // Files that cannot be read (/proc/self/mem, a socket) are skipped, as grep -s does.
+    const skip =
+      !accept(file.rel) ||
+      file.size > FIND_LIMITS.fileBytes ||
+      (await looksBinary(file.full).catch(() => true));
+    if (skip) continue;
     const lines = createInterface({ input: createReadStream(file.full), crlfDelay: Infinity });
     let n = 0;
-    for await (const line of lines) {
-      n++;
-      if (!regex.test(line)) continue;
-      if (matches.length >= maxMatches) {
-        lines.close();
-        return { matches, truncated: true };
+    try {
+      for await (const line of lines) {
+        n++;
+        if (!regex.test(line)) continue;
+        if (matches.length >= maxMatches) {
+          lines.close();
+          return { matches, truncated: true };
+        }
+        matches.push({ file: file.full, line: n, text: line.slice(0, FIND_LIMITS.lineLength) });
       }
-      matches.push({ file: file.full, line: n, text: line.slice(0, FIND_LIMITS.lineLength) });
+    } catch {
+      continue;
     }
   }
   return { matches, truncated: false };
@@ -84,7 +92,7 @@ export async function replaceInFiles(
   const regex = compile(pattern, "g");
   const changed: string[] = [];
   for (const raw of paths) {
-    const p = sandboxPath(raw);
+    const p = await realSandboxPath(raw);
     const st = await onPath(p, () => lstat(p));
     if (!st.isFile()) throw new AgentError("invalid_request", `${p} is not a regular file`);
     if (st.size > FIND_LIMITS.fileBytes)

@@ -6,10 +6,15 @@ import { health } from "./health.js";
 
 const socketPath = process.env.PADDOCK_AGENT_SOCKET ?? `${AGENT_SOCKET_DIR}/${AGENT_SOCKET_NAME}`;
 
-const router = new Router().on("GET", "/health", health);
-// Health answers first; the other routes (and zod, which they validate with) load right after,
-// so a new sandbox is ready sooner and the first real call rarely waits.
-router.loading(import("./routes.js").then((m) => m.registerRoutes(router)));
+// Health answers first; the other routes (and zod, which they validate with) load only once the
+// first health answer is out: loading them takes tens of ms under gVisor, and create waits for
+// that first answer. A request for another route before then loads them itself.
+const router: Router = new Router()
+  .lazy(async () => (await import("./routes.js")).registerRoutes(router))
+  .on("GET", "/health", (req, res, url) => {
+    health(req, res, url);
+    res.once("finish", () => setImmediate(() => void router.loadNow()));
+  });
 
 const server = createServer((req, res) => void router.handle(req, res));
 // Tunnels to ports inside the sandbox arrive as HTTP upgrades.

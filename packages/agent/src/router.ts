@@ -44,18 +44,24 @@ export class Router {
     return this;
   }
 
-  private pending: Promise<unknown> | undefined;
+  private load: (() => Promise<unknown>) | undefined;
+  private loaded: Promise<unknown> | undefined;
 
-  /** Routes still being loaded: requests for an unknown route wait for them first. */
-  loading(ready: Promise<unknown>): this {
-    this.pending = ready;
+  /** Routes loaded on first need (or when `loadNow` is called); until then, requests wait. */
+  lazy(load: () => Promise<unknown>): this {
+    this.load = load;
     return this;
+  }
+
+  loadNow(): Promise<unknown> | undefined {
+    if (!this.loaded && this.load) this.loaded = this.load();
+    return this.loaded;
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://agent");
     const key = `${req.method} ${url.pathname}`;
-    if (!this.routes.has(key) && this.pending) await this.pending;
+    if (!this.routes.has(key)) await this.loadNow();
     const handler = this.routes.get(key);
     try {
       if (!handler)

@@ -4,6 +4,7 @@ import {
   copyFile,
   link,
   mkdir,
+  readdir,
   readFile,
   realpath,
   rename,
@@ -71,7 +72,9 @@ export async function ensureAgentRuntime(baseDir: string): Promise<string> {
     const st = await stat(file);
     hash.update(`${file}:${st.size}:${st.mtimeMs}\n`);
   }
-  hash.update(await readFile(src.agent));
+  const bundle = path.dirname(src.agent);
+  const bundleFiles = (await readdir(bundle)).filter((f) => f.endsWith(".js")).sort();
+  for (const f of bundleFiles) hash.update(`${f}\n`).update(await readFile(path.join(bundle, f)));
   const dir = path.join(baseDir, hash.digest("hex").slice(0, 16));
   try {
     await stat(path.join(dir, "agent.js"));
@@ -86,7 +89,9 @@ export async function ensureAgentRuntime(baseDir: string): Promise<string> {
   await placeFile(src.loader, path.join(tmp, LOADER_NAME));
   for (const lib of src.libs) await placeFile(lib, path.join(tmp, "lib", path.basename(lib)));
   await placeFile(src.tini, path.join(tmp, "tini"));
-  await writeFile(path.join(tmp, "agent.js"), await readFile(src.agent));
+  // The agent's entry (agent.js) and the chunks it loads later.
+  for (const f of bundleFiles)
+    await writeFile(path.join(tmp, f), await readFile(path.join(bundle, f)));
   try {
     await rename(tmp, dir);
   } catch (err) {

@@ -106,7 +106,9 @@ export class SandboxService {
     });
     await writeFile(paths.config, JSON.stringify(spec));
     const target = { id: record.id, paths, docker: record.docker };
+    const t0 = performance.now();
     await runtime.start(target);
+    const t1 = performance.now();
     const health = await waitForAgent(
       this.client(record.id),
       AGENT_READY_TIMEOUT_MS[record.runtime],
@@ -114,6 +116,10 @@ export class SandboxService {
         const state = await runtime.state(target);
         return state?.status === "running";
       },
+    );
+    this.deps.log.info(
+      { id: record.id, startMs: Math.round(t1 - t0), agentMs: Math.round(performance.now() - t1) },
+      "sandbox started",
     );
     if (record.docker) await startDockerd(this.client(record.id), record.runtime);
     return health.version;

@@ -11,7 +11,8 @@ started=""
 if ! curl -fsS "$PADDOCK_URL/health" >/dev/null 2>&1; then
   echo "==> starting paddock serve (data dir $PADDOCK_DATA_DIR, log $PADDOCK_DATA_DIR/daemon.log)"
   mkdir -p "$PADDOCK_DATA_DIR"
-  npx paddock serve --data-dir "$PADDOCK_DATA_DIR" --port "${PADDOCK_URL##*:}" >"$PADDOCK_DATA_DIR/daemon.log" 2>&1 &
+  # node directly (not npx), so $! is the daemon itself and the trap below stops it.
+  node packages/cli/dist/main.js serve --data-dir "$PADDOCK_DATA_DIR" --port "${PADDOCK_URL##*:}" >"$PADDOCK_DATA_DIR/daemon.log" 2>&1 &
   started=$!
   trap '[ -n "$started" ] && kill "$started" 2>/dev/null; wait "$started" 2>/dev/null || true' EXIT
   for _ in $(seq 1 100); do

@@ -26,5 +26,5 @@ await build({
   logLevel: "warning",
 });
 
-// npm links the bin before the first build exists, so it cannot set the mode itself.
+// The bin (packages/cli/bin/paddock.js) imports dist/main.js; keep main.js runnable directly too.
 await chmod("packages/cli/dist/main.js", 0o755);

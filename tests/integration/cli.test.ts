@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { paddock } from "../helpers/cli.js";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { leftovers } from "../helpers/host.js";
-import { RUNTIMES, TEST_IMAGES_DIR } from "../helpers/paths.js";
+import { REPO, RUNTIMES, TEST_IMAGES_DIR } from "../helpers/paths.js";
 
 let daemon: TestDaemon;
 let scratch: string;
@@ -141,5 +141,12 @@ describe("paddock image import", () => {
     const res = await paddock(daemon, ["image", "import", "busybox", source]);
     expect(res.code).toBe(1);
     expect(res.stderr).toMatch(/\[image_exists\]/);
+  });
+});
+
+describe("npx paddock", () => {
+  it("runs from the repository root", () => {
+    const out = execFileSync("npx", ["paddock", "--version"], { cwd: REPO, encoding: "utf8" });
+    expect(out.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
 });

@@ -88,7 +88,7 @@ describe.each(RUNTIMES)("memory past the limit on %s", (runtime) => {
         // Under gVisor the host cgroup holds the whole sandbox: past the limit the sandbox is
         // what gets killed. The monitor marks it failed and cleans it up.
         let state = (await sandbox.info()).state;
-        for (let i = 0; i < 100 && state === "running"; i++) {
+        for (let i = 0; i < 100 && (state === "running" || state === "terminating"); i++) {
           await new Promise((r) => setTimeout(r, 200));
           state = (await sandbox.info()).state;
         }

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { RESERVED_PREFIX } from "@paddock/protocol";
-import { parseMode, sandboxPath } from "../src/files/paths.js";
+import { sandboxPath } from "../src/files/paths.js";
 import { AgentError } from "../src/router.js";
 
 /**
@@ -223,56 +223,5 @@ describe("sandboxPath on hostile input", () => {
     for (const p of ["/.paddockx", "/.paddock.bak", "/x/.paddock", "/.paddock/../etc", "/.Paddock"])
       expect(attempt(p).ok).toBe(true);
     expect(sandboxPath("/.paddock/../.paddockx/..")).toBe("/");
-  });
-});
-
-describe("parseMode on hostile input", () => {
-  const octal = fc
-    .tuple(fc.boolean(), fc.array(fc.constantFrom(..."01234567"), { minLength: 3, maxLength: 4 }))
-    .map(([zero, digits]) => (zero ? "0" : "") + digits.join(""));
-
-  it("maps every octal text 0?[0-7]{3,4} to its value", () => {
-    fc.assert(
-      fc.property(octal, (text) => {
-        const mode = parseMode(text, undefined);
-        expect(mode).toBe(parseInt(text, 8));
-        expect(mode).toBeGreaterThanOrEqual(0);
-        expect(mode).toBeLessThanOrEqual(0o7777);
-      }),
-      RUNS,
-    );
-  });
-
-  it("refuses any other non-empty text with invalid_request", () => {
-    fc.assert(
-      fc.property(
-        fc.oneof(
-          fc.string({ unit: "binary" }),
-          octal.map((o) => `${o}\n`),
-          octal.map((o) => ` ${o}`),
-          octal.map((o) => `${o}8`),
-          octal.map((o) => `0x${o}`),
-          octal.map((o) => `-${o}`),
-          fc.constantFrom("0o755", "755.0", "1e3", "00755", "77777", "88", "０７５５"),
-        ),
-        (text) => {
-          fc.pre(text !== "" && !/^0?[0-7]{3,4}$/.test(text));
-          let thrown: unknown;
-          try {
-            parseMode(text, 0o644);
-          } catch (err) {
-            thrown = err;
-          }
-          expect(thrown).toBeInstanceOf(AgentError);
-          expect((thrown as AgentError).code).toBe("invalid_request");
-        },
-      ),
-      RUNS,
-    );
-  });
-
-  it("falls back only for no mode at all", () => {
-    expect(parseMode(null, 0o600)).toBe(0o600);
-    expect(parseMode("", undefined)).toBeUndefined();
   });
 });

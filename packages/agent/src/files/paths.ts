@@ -52,13 +52,3 @@ export async function realSandboxPath(
   refuseReserved(real);
   return resolved;
 }
-
-export function parseMode(text: string | null, fallback: number | undefined): number | undefined {
-  if (text === null || text === "") return fallback;
-  if (!/^0?[0-7]{3,4}$/.test(text))
-    throw new AgentError("invalid_request", "mode is octal, like 644 or 0755");
-  return parseInt(text, 8);
-}
-
-export const flag = (text: string | null, fallback: boolean): boolean =>
-  text === null ? fallback : text === "true";

@@ -14,17 +14,26 @@ export class AgentClient {
 
   constructor(readonly socketPath: string) {}
 
-  requestJson(
+  /**
+   * One request to the agent, its answer read whole (at most `limit` bytes): for the daemon's
+   * own small calls (a timeout of 0 waits as long as it takes). Users' streams go through
+   * proxyToAgent instead.
+   */
+  private call(
     method: string,
     path: string,
-    timeoutMs = 10_000,
-    json?: unknown,
-  ): Promise<AgentResponse> {
-    const body = json === undefined ? undefined : JSON.stringify(json);
+    options: {
+      body?: string | Buffer;
+      contentType?: string;
+      timeoutMs?: number;
+      limit?: number;
+    } = {},
+  ): Promise<{ status: number; body: Buffer }> {
+    const { body, contentType, timeoutMs = 10_000, limit = 1024 * 1024 } = options;
     const headers =
       body === undefined
         ? {}
-        : { "content-type": "application/json", "content-length": Buffer.byteLength(body) };
+        : { "content-type": contentType, "content-length": Buffer.byteLength(body) };
     return new Promise((resolve, reject) => {
       const req = http.request(
         {
@@ -37,15 +46,22 @@ export class AgentClient {
         },
         (res) => {
           const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () => {
-            try {
-              const text = Buffer.concat(chunks).toString("utf8");
-              resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : null });
-            } catch (err) {
-              reject(err);
-            }
+          let size = 0;
+          res.on("data", (c: Buffer) => {
+            size += c.length;
+            if (size > limit) {
+              res.destroy();
+              reject(
+                new PaddockError(
+                  "payload_too_large",
+                  `the agent's answer to ${path} is over ${limit} bytes`,
+                ),
+              );
+            } else chunks.push(c);
           });
+          res.on("end", () =>
+            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }),
+          );
           res.on("error", reject);
         },
       );
@@ -57,67 +73,36 @@ export class AgentClient {
     });
   }
 
+  async requestJson(
+    method: string,
+    path: string,
+    timeoutMs = 10_000,
+    json?: unknown,
+  ): Promise<AgentResponse> {
+    const body = json === undefined ? undefined : JSON.stringify(json);
+    const res = await this.call(method, path, { body, contentType: "application/json", timeoutMs });
+    const text = res.body.toString("utf8");
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  }
+
   /** Reads a small file in the sandbox (at most `limit` bytes) through the agent. */
-  readFile(path: string, limit = 1024 * 1024): Promise<Buffer> {
-    return new Promise((resolve, reject) => {
-      const req = http.request(
-        {
-          socketPath: this.socketPath,
-          agent: this.httpAgent,
-          method: "GET",
-          path: `/files/read?${new URLSearchParams({ path })}`,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on("data", (c: Buffer) => {
-            size += c.length;
-            if (size > limit) {
-              res.destroy();
-              reject(new PaddockError("payload_too_large", `${path} is over ${limit} bytes`));
-            } else chunks.push(c);
-          });
-          res.on("end", () => {
-            const body = Buffer.concat(chunks);
-            if (res.statusCode === 200) return resolve(body);
-            reject(agentError(res.statusCode ?? 500, body));
-          });
-          res.on("error", reject);
-        },
-      );
-      req.on("error", reject);
-      req.end();
+  async readFile(path: string, limit = 1024 * 1024): Promise<Buffer> {
+    const res = await this.call("GET", `/files/read?${new URLSearchParams({ path })}`, {
+      limit,
+      timeoutMs: 0,
     });
+    if (res.status !== 200) throw agentError(res.status, res.body);
+    return res.body;
   }
 
   /** Writes a small file in the sandbox through the agent (atomically, parents made). */
-  writeFile(path: string, data: string | Buffer): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const req = http.request(
-        {
-          socketPath: this.socketPath,
-          agent: this.httpAgent,
-          method: "PUT",
-          path: `/files/write?${new URLSearchParams({ path })}`,
-          headers: {
-            "content-type": "application/octet-stream",
-            "content-length": Buffer.byteLength(data),
-          },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () =>
-            res.statusCode === 200
-              ? resolve()
-              : reject(agentError(res.statusCode ?? 500, Buffer.concat(chunks))),
-          );
-          res.on("error", reject);
-        },
-      );
-      req.on("error", reject);
-      req.end(data);
+  async writeFile(path: string, data: string | Buffer): Promise<void> {
+    const res = await this.call("PUT", `/files/write?${new URLSearchParams({ path })}`, {
+      body: data,
+      contentType: "application/octet-stream",
+      timeoutMs: 0,
     });
+    if (res.status !== 200) throw agentError(res.status, res.body);
   }
 
   async health(timeoutMs = 2000): Promise<Health> {

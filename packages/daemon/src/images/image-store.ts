@@ -55,8 +55,8 @@ export class ImageStore {
     return images.filter((i): i is ImageInfo => i !== undefined);
   }
 
-  /** The rootfs of a stored image, building a built-in one first if it is not there yet. */
-  async require(name: string, progress: Progress = () => {}): Promise<string> {
+  /** An image's description; image_not_found (with what to do) if there is none. */
+  async describe(name: string): Promise<ImageInfo> {
     const info = await this.get(name);
     if (!info) {
       throw new PaddockError(
@@ -64,6 +64,12 @@ export class ImageStore {
         `no image named "${name}"; list them with \`paddock image ls\` or import one with \`paddock image import\``,
       );
     }
+    return info;
+  }
+
+  /** The rootfs of a stored image, building a built-in one first if it is not there yet. */
+  async require(name: string, progress: Progress = () => {}): Promise<string> {
+    const info = await this.describe(name);
     if (!info.ready) await this.build(name as Builtin, progress);
     return this.rootfs(name);
   }

@@ -61,9 +61,11 @@ export class SandboxService {
     );
     const id = newSandboxId();
     const record = store.insert(id, spec, Date.now(), owner);
+    let timings: { startMs: number; agentMs: number };
     try {
-      const version = await this.launch(record, imageRootfs);
-      store.setRunning(id, version);
+      const launched = await this.launch(record, imageRootfs);
+      store.setRunning(id, launched.version);
+      timings = launched.timings;
     } catch (err) {
       const logTail = await this.readLogTail(id);
       await this.teardown(record).catch((e: unknown) =>
@@ -86,11 +88,15 @@ export class SandboxService {
         { cause: err },
       );
     }
-    log.info({ id, runtime: spec.runtime, image: spec.image }, "sandbox created");
+    log.info({ id, runtime: spec.runtime, image: spec.image, ...timings }, "sandbox created");
     return toInfo(this.get(id));
   }
 
-  private async launch(record: SandboxRecord, imageRootfs: string): Promise<string> {
+  /** Starts the container and waits for its agent; returns the agent's version and how long each took. */
+  private async launch(
+    record: SandboxRecord,
+    imageRootfs: string,
+  ): Promise<{ version: string; timings: { startMs: number; agentMs: number } }> {
     const { layout, runtimes } = this.deps;
     const runtime = runtimes[record.runtime];
     const paths = layout.sandbox(record.id);
@@ -117,12 +123,9 @@ export class SandboxService {
         return state?.status === "running";
       },
     );
-    this.deps.log.info(
-      { id: record.id, startMs: Math.round(t1 - t0), agentMs: Math.round(performance.now() - t1) },
-      "sandbox started",
-    );
+    const timings = { startMs: Math.round(t1 - t0), agentMs: Math.round(performance.now() - t1) };
     if (record.docker) await startDockerd(this.client(record.id), record.runtime);
-    return health.version;
+    return { version: health.version, timings };
   }
 
   /** The record, or undefined. */

@@ -35,12 +35,7 @@ export function imageRoutes(images: ImageStore): FastifyPluginAsyncZod {
           response: { 200: ImageSchema, "4xx": ErrorBodySchema },
         },
       },
-      async (request) => {
-        const image = await images.get(request.params.name);
-        if (!image)
-          throw new PaddockError("image_not_found", `no image named "${request.params.name}"`);
-        return image;
-      },
+      (request) => images.describe(request.params.name),
     );
 
     app.post(

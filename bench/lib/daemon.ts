@@ -80,6 +80,6 @@ export async function startDaemon(): Promise<Daemon> {
 export function sandboxRuntimeArgs(daemon: Daemon, runtime: Runtime, id: string): string[] {
   const root = path.join(daemon.dataDir, "state", runtime);
   if (runtime === "runc") return ["--root", root];
-  const overlay = path.join(daemon.dataDir, "sandboxes", id, "overlay");
+  const overlay = path.join(daemon.dataDir, "sandboxes", id, "disk", "overlay");
   return ["--root", root, "--network=none", "--host-uds=create", `--overlay2=root:dir=${overlay}`];
 }

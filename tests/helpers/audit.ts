@@ -4,7 +4,7 @@ import path from "node:path";
 
 const CONTROLLERS = ["memory", "pids", "cpu", "cpuset", "devices", "freezer", "blkio"];
 
-/** What Paddock has on this machine now: sandbox cgroups, agent processes, test data dirs, mounts. */
+/** What Paddock has on this machine now: sandbox cgroups, agent processes, test data dirs, mounts, loop devices. */
 export function snapshot(): Set<string> {
   const found = new Set<string>();
   for (const c of CONTROLLERS) {
@@ -28,6 +28,14 @@ export function snapshot(): Set<string> {
   for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
     const point = line.split(" ")[4] ?? "";
     if (point.includes("/paddock-test-")) found.add(`mount ${point}`);
+  }
+  for (const dev of readdirSync("/sys/block").filter((d) => d.startsWith("loop"))) {
+    try {
+      const backing = readFileSync(`/sys/block/${dev}/loop/backing_file`, "utf8");
+      if (backing.includes("/paddock-test-")) found.add(`loop device ${dev}: ${backing.trim()}`);
+    } catch {
+      // not attached
+    }
   }
   return found;
 }

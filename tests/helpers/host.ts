@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 
 /** Mount points at or below `dir`, from the host's mount table. */
@@ -8,6 +8,20 @@ export function mountsUnder(dir: string): string[] {
     .split("\n")
     .map((l) => l.split(" ")[4] ?? "")
     .filter((p) => p === dir || p.startsWith(`${dir}/`));
+}
+
+/** Loop devices whose backing file is at or below `dir` (a sandbox's disk still attached). */
+export function loopDevicesUnder(dir: string): string[] {
+  const found: string[] = [];
+  for (const dev of readdirSync("/sys/block").filter((d) => d.startsWith("loop"))) {
+    try {
+      const backing = readFileSync(`/sys/block/${dev}/loop/backing_file`, "utf8").trim();
+      if (backing.startsWith(`${dir}/`)) found.push(`${dev} on ${backing}`);
+    } catch {
+      // not attached
+    }
+  }
+  return found;
 }
 
 /** Container ids the runtime knows under the daemon's root for it. */
@@ -33,6 +47,7 @@ export function leftovers(dataDir: string, runtime: "runc" | "runsc", id: string
   const dir = path.join(dataDir, "sandboxes", id);
   if (existsSync(dir)) found.push(`directory ${dir}`);
   for (const m of mountsUnder(dir)) found.push(`mount ${m}`);
+  for (const l of loopDevicesUnder(dir)) found.push(`loop device ${l}`);
   if (runtimeContainers(dataDir, runtime).includes(id)) found.push(`${runtime} container ${id}`);
   if (cgroupExists(id)) found.push(`cgroup paddock/${id}`);
   return found;
@@ -54,7 +69,7 @@ export function runtimeExec(
           path.join(dataDir, "state", "runsc"),
           "--network=none",
           "--host-uds=create",
-          `--overlay2=root:dir=${path.join(sandboxDir, "overlay")}`,
+          `--overlay2=root:dir=${path.join(sandboxDir, "disk", "overlay")}`,
         ];
   return execFileSync(runtime, [...global, "exec", id, ...argv], { encoding: "utf8" });
 }

@@ -1,7 +1,15 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PayloadTooLargeError, ResourceExhaustedError, Sandbox } from "paddock";
+import {
+  InsufficientStorageError,
+  NotFoundError,
+  PayloadTooLargeError,
+  ResourceExhaustedError,
+  Sandbox,
+} from "paddock";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
+import { leftovers } from "../helpers/host.js";
 import { RUNTIMES } from "../helpers/paths.js";
 
 let daemon: TestDaemon;
@@ -99,5 +107,44 @@ describe.each(RUNTIMES)("memory past the limit on %s", (runtime) => {
       await sandbox.terminate();
       await other.terminate();
     }
+  });
+});
+
+describe.each(RUNTIMES)("disk quota on %s", (runtime) => {
+  it("writing past diskMiB is ENOSPC inside, costs the host no more, and the sandbox recovers", async () => {
+    const sandbox = await Sandbox.create({ ...daemon.client, runtime, diskMiB: 64 });
+    const other = await Sandbox.create({ ...daemon.client, runtime, diskMiB: 64 });
+    try {
+      const fill = await (
+        await sandbox.process.exec(["dd", "if=/dev/zero", "of=/fill.bin", "bs=1M", "count=200"])
+      ).output();
+      expect(fill.exitCode).not.toBe(0);
+      expect(fill.stderr).toMatch(/no space left on device/i);
+      // The host holds no more than the quota for it: the disk image is sparse and capped.
+      const image = statSync(path.join(daemon.dataDir, "sandboxes", sandbox.id, "disk.img"));
+      expect(image.blocks * 512).toBeLessThanOrEqual(72 * 2 ** 20);
+      // An upload into the full disk is a 507 and leaves no file.
+      const err = await sandbox.fs
+        .uploadFile(Buffer.alloc(512 << 10, 1), "/more.bin")
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InsufficientStorageError);
+      await expect(sandbox.fs.statFile("/more.bin")).rejects.toBeInstanceOf(NotFoundError);
+      // Another sandbox's disk is its own.
+      const elsewhere = await (
+        await other.process.exec(["dd", "if=/dev/zero", "of=/ok.bin", "bs=1M", "count=20"])
+      ).output();
+      expect(elsewhere.exitCode).toBe(0);
+      // Deleting the file frees the space again.
+      await sandbox.fs.deleteFile("/fill.bin");
+      const again = await (
+        await sandbox.process.exec(["dd", "if=/dev/zero", "of=/again.bin", "bs=1M", "count=20"])
+      ).output();
+      expect(again.exitCode).toBe(0);
+      expect((await sandbox.fs.statFile("/again.bin")).size).toBe(20 << 20);
+    } finally {
+      await sandbox.terminate();
+      await other.terminate();
+    }
+    expect(leftovers(daemon.dataDir, runtime, sandbox.id)).toEqual([]);
   });
 });

@@ -65,7 +65,7 @@ describe.each(RUNTIMES)("on %s", (runtime) => {
       global.push(
         "--network=none",
         "--host-uds=create",
-        `--overlay2=root:dir=${path.join(first.dataDir, "sandboxes", sandbox.id, "overlay")}`,
+        `--overlay2=root:dir=${path.join(first.dataDir, "sandboxes", sandbox.id, "disk", "overlay")}`,
       );
     }
     execFileSync(runtime, [...global, "delete", "--force", sandbox.id]);

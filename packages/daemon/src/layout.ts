@@ -31,9 +31,11 @@ export class Layout {
       bundle: dir,
       config: path.join(dir, "config.json"),
       rootfs: path.join(dir, "rootfs"),
-      upper: path.join(dir, "upper"),
-      work: path.join(dir, "work"),
-      overlayStore: path.join(dir, "overlay"),
+      diskImage: path.join(dir, "disk.img"),
+      disk: path.join(dir, "disk"),
+      upper: path.join(dir, "disk", "upper"),
+      work: path.join(dir, "disk", "work"),
+      overlayStore: path.join(dir, "disk", "overlay"),
       socketDir: path.join(dir, "sock"),
       socket: path.join(dir, "sock", AGENT_SOCKET_NAME),
       log: path.join(dir, "agent.log"),
@@ -47,9 +49,13 @@ export interface SandboxPaths {
   config: string;
   /** runc: the overlay mount point. runsc uses the image's rootfs directly. */
   rootfs: string;
+  /** The sparse file holding the sandbox's writable filesystem, and where it is mounted. */
+  diskImage: string;
+  disk: string;
+  /** runc: overlay upper and work dirs, on the disk. */
   upper: string;
   work: string;
-  /** runsc: where gVisor keeps its rootfs overlay filestore, outside the image. */
+  /** runsc: where gVisor keeps its rootfs overlay filestore, on the disk, outside the image. */
   overlayStore: string;
   socketDir: string;
   socket: string;

@@ -43,6 +43,8 @@ describe("SandboxStore", () => {
       cpu: 0.5,
       memoryMiB: 512,
       pidsLimit: 1024,
+      diskMiB: 10240,
+      oomKills: 0,
       timeoutSeconds: 300,
       labels: { team: "ml" },
       env: { K: "v" },

@@ -81,6 +81,8 @@ export const SANDBOX_DEFAULTS = {
   cpu: 1,
   memoryMiB: 512,
   pidsLimit: 1024,
+  /** The writable layer's size; sparse, so the host pays only for what is written. */
+  diskMiB: 10 * 1024,
   timeoutSeconds: 300,
 } as const;
 
@@ -103,6 +105,13 @@ export const CreateSandboxRequestSchema = z.strictObject({
     .min(8)
     .max(1 << 20)
     .default(SANDBOX_DEFAULTS.pidsLimit),
+  /** Size of the sandbox's writable filesystem; writing past it is ENOSPC inside. */
+  diskMiB: z
+    .number()
+    .int()
+    .min(64, "diskMiB must be at least 64")
+    .max(1024 * 1024)
+    .default(SANDBOX_DEFAULTS.diskMiB),
   /** The sandbox is terminated this long after creation. */
   timeoutSeconds: z
     .number()
@@ -128,6 +137,9 @@ export const SandboxSchema = z.object({
   cpu: z.number(),
   memoryMiB: z.number(),
   pidsLimit: z.number(),
+  diskMiB: z.number(),
+  /** Processes inside killed for going past memoryMiB. */
+  oomKills: z.number(),
   timeoutSeconds: z.number(),
   labels: z.record(z.string(), z.string()),
   createdAt: z.string(),

@@ -20,6 +20,7 @@ describe("CreateSandboxRequestSchema", () => {
       cpu: 1,
       memoryMiB: 512,
       pidsLimit: 1024,
+      diskMiB: 10240,
       timeoutSeconds: 300,
       labels: {},
       docker: false,

@@ -16,6 +16,8 @@ const INFO = {
   cpu: 1,
   memoryMiB: 512,
   pidsLimit: 1024,
+  diskMiB: 10240,
+  oomKills: 0,
   timeoutSeconds: 600,
   labels: { team: "ml" },
   createdAt: "2025-01-01T00:00:00.000Z",

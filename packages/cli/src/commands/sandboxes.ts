@@ -20,6 +20,8 @@ function describe(info: SandboxInfo): string {
     ["cpu", String(info.cpu)],
     ["memory", `${info.memoryMiB} MiB`],
     ["pids", String(info.pidsLimit)],
+    ["disk", `${info.diskMiB} MiB`],
+    ["oom kills", String(info.oomKills)],
     ["created", info.createdAt],
     ["expires", info.expiresAt],
     [
@@ -58,6 +60,12 @@ export function registerSandboxCommands(program: Command): void {
     .option("--memory <MiB>", "memory limit in MiB", num("--memory"), SANDBOX_DEFAULTS.memoryMiB)
     .option("--pids <n>", "process limit", num("--pids"), SANDBOX_DEFAULTS.pidsLimit)
     .option(
+      "--disk <MiB>",
+      "size of the writable filesystem in MiB",
+      num("--disk"),
+      SANDBOX_DEFAULTS.diskMiB,
+    )
+    .option(
       "--timeout <seconds>",
       "terminate after this many seconds",
       num("--timeout"),
@@ -77,6 +85,7 @@ export function registerSandboxCommands(program: Command): void {
         cpu: opts.cpu,
         memoryMiB: opts.memory,
         pidsLimit: opts.pids,
+        diskMiB: opts.disk,
         timeoutSeconds: opts.timeout,
         env: parsePairs(opts.env, "--env"),
         labels: parsePairs(opts.label, "--label"),

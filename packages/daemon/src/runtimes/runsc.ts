@@ -2,10 +2,11 @@ import { mkdir } from "node:fs/promises";
 import type { SandboxPaths } from "../layout.js";
 import { OciRuntime, type RuntimeTarget } from "./runtime.js";
 import { unmountAll } from "./mounts.js";
+import { mountDisk } from "./disk.js";
 
 /**
  * runsc: the image directory is the read-only lower layer and gVisor keeps its own rootfs
- * overlay inside the sandbox, with the filestore in the sandbox's dir, never in the image.
+ * overlay inside the sandbox, with the filestore on the sandbox's disk, never in the image.
  */
 export class RunscRuntime extends OciRuntime {
   readonly name = "runsc" as const;
@@ -19,7 +20,8 @@ export class RunscRuntime extends OciRuntime {
     return args;
   }
 
-  async prepareRootfs(paths: SandboxPaths, imageRootfs: string): Promise<string> {
+  async prepareRootfs(paths: SandboxPaths, imageRootfs: string, diskMiB: number): Promise<string> {
+    await mountDisk(paths, diskMiB);
     await mkdir(paths.overlayStore, { recursive: true });
     return imageRootfs;
   }

@@ -31,8 +31,15 @@ export abstract class OciRuntime {
   /** Flags that must be the same on every call for one sandbox (runsc insists on it). */
   protected abstract globalArgs(target: RuntimeTarget | undefined): string[];
 
-  /** Makes the root filesystem the container starts from; returns the path for the spec. */
-  abstract prepareRootfs(paths: SandboxPaths, imageRootfs: string): Promise<string>;
+  /**
+   * Makes the root filesystem the container starts from, its writes going to a disk of
+   * `diskMiB`; returns the path for the spec.
+   */
+  abstract prepareRootfs(
+    paths: SandboxPaths,
+    imageRootfs: string,
+    diskMiB: number,
+  ): Promise<string>;
 
   /** Undoes prepareRootfs; safe to call when it never ran or already ran. */
   abstract releaseRootfs(paths: SandboxPaths): Promise<void>;

@@ -101,7 +101,7 @@ export class SandboxService {
     const runtime = runtimes[record.runtime];
     const paths = layout.sandbox(record.id);
     await mkdir(paths.socketDir, { recursive: true, mode: 0o700 });
-    const rootfs = await runtime.prepareRootfs(paths, imageRootfs);
+    const rootfs = await runtime.prepareRootfs(paths, imageRootfs, record.diskMiB);
     const spec = buildSpec({
       sandbox: record,
       rootfs,

@@ -36,6 +36,8 @@ const MIGRATIONS: string[] = [
      revoked_at INTEGER
    )`,
   `ALTER TABLE sandboxes ADD COLUMN owner TEXT`,
+  `ALTER TABLE sandboxes ADD COLUMN disk_mib INTEGER NOT NULL DEFAULT 10240`,
+  `ALTER TABLE sandboxes ADD COLUMN oom_kills INTEGER NOT NULL DEFAULT 0`,
 ];
 
 /** Opens the state database and brings its schema up to date (user_version counts migrations). */

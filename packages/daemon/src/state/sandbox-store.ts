@@ -21,6 +21,8 @@ interface Row {
   cpu: number;
   memory_mib: number;
   pids_limit: number;
+  disk_mib: number;
+  oom_kills: number;
   timeout_seconds: number;
   labels: string;
   env: string;
@@ -44,6 +46,8 @@ function fromRow(row: Row): SandboxRecord {
     cpu: row.cpu,
     memoryMiB: row.memory_mib,
     pidsLimit: row.pids_limit,
+    diskMiB: row.disk_mib,
+    oomKills: row.oom_kills,
     timeoutSeconds: row.timeout_seconds,
     labels: JSON.parse(row.labels) as Record<string, string>,
     env: JSON.parse(row.env) as Record<string, string>,
@@ -69,9 +73,9 @@ export class SandboxStore {
   ): SandboxRecord {
     this.db
       .prepare(
-        `INSERT INTO sandboxes (id, image, runtime, state, cpu, memory_mib, pids_limit,
+        `INSERT INTO sandboxes (id, image, runtime, state, cpu, memory_mib, pids_limit, disk_mib,
            timeout_seconds, labels, env, created_at, expires_at, docker, owner)
-         VALUES (?, ?, ?, 'creating', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         VALUES (?, ?, ?, 'creating', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         id,
@@ -80,6 +84,7 @@ export class SandboxStore {
         spec.cpu,
         spec.memoryMiB,
         spec.pidsLimit,
+        spec.diskMiB,
         spec.timeoutSeconds,
         JSON.stringify(spec.labels),
         JSON.stringify(spec.env),

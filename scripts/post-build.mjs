@@ -1,4 +1,5 @@
 // Steps after `tsc -b`: bundle the agent and make the CLI executable.
+import { execFileSync } from "node:child_process";
 import { chmod, rm } from "node:fs/promises";
 import { build } from "esbuild";
 
@@ -25,6 +26,19 @@ await build({
   },
   logLevel: "warning",
 });
+
+// The agent starts processes through a small static helper that vforks (see spawner.c); static,
+// so it runs in any image.
+execFileSync("gcc", [
+  "-O2",
+  "-static",
+  "-Wall",
+  "-Wextra",
+  "-Werror",
+  "-o",
+  "packages/agent/dist/bundle/paddock-spawner",
+  "packages/agent/native/spawner.c",
+]);
 
 // The bin (packages/cli/bin/paddock.js) imports dist/main.js; keep main.js runnable directly too.
 await chmod("packages/cli/dist/main.js", 0o755);

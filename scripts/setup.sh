@@ -32,7 +32,7 @@ SRC
 fi
 
 need=()
-for pkg in runc tini busybox-static debootstrap e2fsprogs iproute2 util-linux curl tar; do
+for pkg in runc tini busybox-static debootstrap e2fsprogs iproute2 util-linux curl tar gcc libc6-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 runsc_ok=0

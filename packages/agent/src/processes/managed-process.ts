@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import type { Readable } from "node:stream";
 import type { ExecSpec, ProcessEvent, ProcessExit, ProcessInfo } from "@paddock/protocol";
 import { AgentError } from "../router.js";
 import { EventHistory } from "./event-history.js";
+import { Spawner, type SpawnedChild } from "./spawner.js";
 
 /** Where event lines go; `write` returning false means "slow down". */
 export interface EventSink {
@@ -52,7 +52,7 @@ export class ManagedProcess {
   private resolveDone!: (exit: ProcessExit) => void;
 
   private constructor(
-    private readonly child: ChildProcess,
+    private readonly child: SpawnedChild,
     readonly pid: number,
     readonly spec: ExecSpec,
     private readonly options: SpawnOptions,
@@ -64,23 +64,26 @@ export class ManagedProcess {
   /** Starts the process; rejects with a clear error if it cannot start at all. */
   static async start(spec: ExecSpec, options: SpawnOptions): Promise<ManagedProcess> {
     const [file, ...args] = spec.argv as [string, ...string[]];
-    const child = spawn(file, args, {
-      cwd: spec.cwd,
-      env: options.env,
-      uid: options.uid,
-      gid: options.gid,
-      stdio: [spec.stdin ? "pipe" : "ignore", "pipe", "pipe"],
-      // Its own process group, so a timeout or kill reaches everything it started.
-      detached: true,
-    });
-    await new Promise<void>((resolve, reject) => {
-      child.once("spawn", resolve);
-      child.once("error", (err: NodeJS.ErrnoException) => reject(spawnError(err, file, spec.cwd)));
-    });
+    // The child gets its own session and so process group: a timeout or kill reaches
+    // everything it started.
+    const child = await Spawner.get()
+      .spawn({
+        file,
+        args,
+        cwd: spec.cwd,
+        env: options.env,
+        uid: options.uid,
+        gid: options.gid,
+        stdin: Boolean(spec.stdin),
+      })
+      .catch((err: NodeJS.ErrnoException) => {
+        throw spawnError(err, file, spec.cwd);
+      });
     // After a successful spawn, errors (e.g. EPIPE on stdin) must not crash the agent.
-    child.on("error", () => {});
     child.stdin?.on("error", () => {});
-    const proc = new ManagedProcess(child, child.pid!, spec, options);
+    child.stdout.on("error", () => {});
+    child.stderr.on("error", () => {});
+    const proc = new ManagedProcess(child, child.pid, spec, options);
     proc.wire();
     return proc;
   }
@@ -153,8 +156,8 @@ export class ManagedProcess {
         this.broadcast(line);
       }
     };
-    child.stdout!.on("data", forward("stdout"));
-    child.stderr!.on("data", forward("stderr"));
+    child.stdout.on("data", forward("stdout"));
+    child.stderr.on("data", forward("stderr"));
 
     if (this.spec.timeoutMs) {
       const timer = setTimeout(() => {
@@ -166,8 +169,8 @@ export class ManagedProcess {
       void this.done.then(() => clearTimeout(timer));
     }
 
-    child.once("exit", (code, signal) => {
-      void this.drainOutput([child.stdout!, child.stderr!]).then(() => {
+    void child.exited.then(({ code, signal }) => {
+      void this.drainOutput([child.stdout, child.stderr]).then(() => {
         this.exit = { exitCode: code, signal, timedOut: this.timedOut };
         const line = publish({ type: "exit", ...this.exit });
         this.history.exit = line;

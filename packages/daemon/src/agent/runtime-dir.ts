@@ -10,13 +10,14 @@ import {
   rename,
   rm,
   stat,
-  writeFile,
 } from "node:fs/promises";
 import path from "node:path";
 import { run } from "../exec.js";
 
 const TINI = "/usr/bin/tini-static";
 const LOADER_NAME = "ld-linux-x86-64.so.2";
+/** The agent's static process helper, built into its bundle. */
+const SPAWNER_NAME = "paddock-spawner";
 
 interface Sources {
   node: string;
@@ -73,7 +74,9 @@ export async function ensureAgentRuntime(baseDir: string): Promise<string> {
     hash.update(`${file}:${st.size}:${st.mtimeMs}\n`);
   }
   const bundle = path.dirname(src.agent);
-  const bundleFiles = (await readdir(bundle)).filter((f) => f.endsWith(".js")).sort();
+  const bundleFiles = (await readdir(bundle))
+    .filter((f) => f.endsWith(".js") || f === SPAWNER_NAME)
+    .sort();
   for (const f of bundleFiles) hash.update(`${f}\n`).update(await readFile(path.join(bundle, f)));
   const dir = path.join(baseDir, hash.digest("hex").slice(0, 16));
   try {
@@ -89,9 +92,8 @@ export async function ensureAgentRuntime(baseDir: string): Promise<string> {
   await placeFile(src.loader, path.join(tmp, LOADER_NAME));
   for (const lib of src.libs) await placeFile(lib, path.join(tmp, "lib", path.basename(lib)));
   await placeFile(src.tini, path.join(tmp, "tini"));
-  // The agent's entry (agent.js) and the chunks it loads later.
-  for (const f of bundleFiles)
-    await writeFile(path.join(tmp, f), await readFile(path.join(bundle, f)));
+  // The agent's entry (agent.js), the chunks it loads later and its process helper.
+  for (const f of bundleFiles) await copyFile(path.join(bundle, f), path.join(tmp, f));
   try {
     await rename(tmp, dir);
   } catch (err) {

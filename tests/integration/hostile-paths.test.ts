@@ -19,12 +19,7 @@ import { RUNTIMES } from "../helpers/paths.js";
 /**
  * The attack list: hostile paths and hostile files inside the sandbox, each with the clear error
  * code it must get or the safe outcome it must have. Whatever happens, nothing on the host moves.
- *
- * Tests declared with `knownBug` are bugs found by this list: they state the behaviour wanted
- * and fail today (`it.fails`); when one is fixed vitest says so, and it becomes a plain `it`.
- * PADDOCK_SHOW_BUGS=1 runs them as plain tests, to see how they fail.
  */
-const knownBug = process.env.PADDOCK_SHOW_BUGS ? it : it.fails;
 
 let daemon: TestDaemon;
 let localDir: string;
@@ -409,15 +404,12 @@ describe.each(RUNTIMES)("hostile paths on %s", (runtime) => {
     }
   });
 
-  knownBug(
-    "BUG: a path within the 4096-character limit but too long for a URL gets a clear 400",
-    async () => {
-      // 4000 two-byte letters: 8000 bytes, 24 KB once percent-encoded in the query string.
-      const p = pathOfLength(4000, "é", 100);
-      const err = await failure(sandbox.fs.statFile(p));
-      expect(err).toMatchObject({ code: "invalid_request", status: 400 });
-    },
-  );
+  it("a path within the 4096-character limit but past PATH_MAX in bytes gets a clear 400", async () => {
+    // 4000 two-byte letters: 8000 bytes, 24 KB once percent-encoded in the query string.
+    const p = pathOfLength(4000, "é", 100);
+    const err = await failure(sandbox.fs.statFile(p));
+    expect(err).toMatchObject({ code: "invalid_request", status: 400 });
+  });
 
   it("an upload onto a device only replaces the sandbox's own node", async () => {
     // Uploads rename a new file over the target, whatever it was: the sandbox's /dev/null

@@ -1,6 +1,6 @@
 import { createServer } from "node:http";
 import { rmSync } from "node:fs";
-import { AGENT_SOCKET_DIR, AGENT_SOCKET_NAME } from "@paddock/protocol";
+import { AGENT_SOCKET_DIR, AGENT_SOCKET_NAME, MAX_HEADER_BYTES } from "@paddock/protocol";
 import { Router } from "./router.js";
 import { health } from "./health.js";
 
@@ -16,7 +16,10 @@ const router: Router = new Router()
     res.once("finish", () => setImmediate(() => void router.loadNow()));
   });
 
-const server = createServer((req, res) => void router.handle(req, res));
+const server = createServer(
+  { maxHeaderSize: MAX_HEADER_BYTES },
+  (req, res) => void router.handle(req, res),
+);
 // Tunnels to ports inside the sandbox arrive as HTTP upgrades.
 server.on("upgrade", (req, socket, head) => {
   void import("./ports/tunnel.js").then((m) => m.handleTunnel(req, socket, head));

@@ -10,3 +10,9 @@ export const PROTOCOL_VERSION = "0.1.0";
 export const DEFAULT_PORT = 7423;
 export const DEFAULT_HOST = "127.0.0.1";
 export const DEFAULT_DATA_DIR = "/var/lib/paddock";
+
+/**
+ * Request headers the daemon and the agent accept. Paths travel in query strings: a path of
+ * 4096 four-byte characters is 48 KiB once percent-encoded, past Node's 16 KiB default.
+ */
+export const MAX_HEADER_BYTES = 96 * 1024;

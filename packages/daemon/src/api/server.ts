@@ -5,7 +5,7 @@ import {
   serializerCompiler,
   validatorCompiler,
 } from "fastify-type-provider-zod";
-import { PROTOCOL_VERSION } from "@paddock/protocol";
+import { PROTOCOL_VERSION, MAX_HEADER_BYTES } from "@paddock/protocol";
 import type { ImageStore } from "../images/image-store.js";
 import type { Logger } from "../logger.js";
 import type { PortService } from "../ports/port-service.js";
@@ -38,7 +38,12 @@ export interface ApiDeps {
 /** The HTTP API: routes parse and validate, services do the work. */
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   // forceCloseConnections: a long exec or log stream must not hold a shutdown open.
-  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024, forceCloseConnections: true });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 1024 * 1024,
+    forceCloseConnections: true,
+    http: { maxHeaderSize: MAX_HEADER_BYTES },
+  });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   await app.register(swagger, {

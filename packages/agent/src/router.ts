@@ -32,6 +32,12 @@ export function sendError(res: ServerResponse, err: unknown): void {
   sendJson(res, ERROR_STATUS[code], { error: { code, message } });
 }
 
+function hasBody(req: IncomingMessage): boolean {
+  return (
+    req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"]) > 0
+  );
+}
+
 /**
  * Exact-match routing on "METHOD /path". The agent has a handful of fixed routes and starts on
  * every sandbox create, where a framework's load time (tens of ms under gVisor) is paid each time.
@@ -68,6 +74,17 @@ export class Router {
         throw new AgentError("route_not_found", `no agent route ${req.method} ${url.pathname}`);
       await handler(req, res, url);
     } catch (err) {
+      // A refusal mid-body (full disk, too large) leaves the rest of the body unread and the
+      // connection paused: Node would never parse its next request. Close it instead, gently:
+      // an abrupt close with unread bytes is a reset, which can cost the peer the answer.
+      if (hasBody(req) && !req.readableEnded) {
+        res.shouldKeepAlive = false;
+        const socket = res.socket; // detached from res by the time it finishes
+        res.once("finish", () => {
+          socket?.end();
+          setTimeout(() => socket?.destroy(), 5000).unref();
+        });
+      }
       sendError(res, err);
     }
   }

@@ -1,7 +1,9 @@
 import { registerFileRoutes } from "./files/routes.js";
+import { registerMemoryRoutes } from "./memory/oom-kill.js";
 import { registerPortRoutes } from "./ports/tunnel.js";
 import { registerProcessRoutes } from "./processes/routes.js";
 import { ProcessTable } from "./processes/process-table.js";
+import { Spawner } from "./processes/spawner.js";
 import type { Router } from "./router.js";
 
 /** The environment processes start from: the sandbox's own, less the agent's private settings. */
@@ -35,4 +37,5 @@ export function registerRoutes(router: Router): void {
     maxUploadBytes: numberFromEnv("PADDOCK_MAX_UPLOAD_BYTES", 16 * 1024 ** 3),
   });
   registerPortRoutes(router);
+  registerMemoryRoutes(router, () => Spawner.helperPids());
 }

@@ -31,6 +31,8 @@ export interface DaemonConfig {
   reapIntervalMs: number;
   /** How often running sandboxes are checked for a dead agent. */
   monitorIntervalMs: number;
+  /** How often sandboxes' memory is looked at (gVisor's OOM killer acts on what it sees). */
+  memoryGuardIntervalMs: number;
   /** Caps each sandbox's agent enforces. */
   limits: SandboxLimits;
 }
@@ -52,6 +54,7 @@ export function resolveConfig(input: Partial<DaemonConfig> = {}): DaemonConfig {
     portBindAddress: input.portBindAddress ?? env.PADDOCK_PORT_BIND_ADDRESS ?? DEFAULT_HOST,
     reapIntervalMs: input.reapIntervalMs ?? 1000,
     monitorIntervalMs: input.monitorIntervalMs ?? Number(env.PADDOCK_MONITOR_INTERVAL_MS ?? 5000),
+    memoryGuardIntervalMs: input.memoryGuardIntervalMs ?? 100,
     limits: {
       maxUploadBytes:
         input.limits?.maxUploadBytes ??

@@ -12,6 +12,7 @@ import { createRuntimes } from "./runtimes/index.js";
 import { recover } from "./sandboxes/recovery.js";
 import { startReaper } from "./sandboxes/reaper.js";
 import { startMonitor } from "./sandboxes/monitor.js";
+import { startMemoryGuard } from "./sandboxes/memory-guard.js";
 import { SandboxService } from "./sandboxes/sandbox-service.js";
 import { openDatabase } from "./state/database.js";
 import { SandboxStore } from "./state/sandbox-store.js";
@@ -65,6 +66,7 @@ export async function startDaemon(
   await ports.restore();
   const stopReaper = startReaper(store, sandboxes, config.reapIntervalMs, log);
   const stopMonitor = startMonitor(store, sandboxes, config.monitorIntervalMs, log);
+  const stopMemoryGuard = startMemoryGuard(store, sandboxes, config.memoryGuardIntervalMs, log);
 
   const app = await buildApi({
     token,
@@ -88,6 +90,7 @@ export async function startDaemon(
     async close() {
       stopReaper();
       stopMonitor();
+      stopMemoryGuard();
       await ports.closeAll();
       await app.close();
       sandboxes.closeClients();

@@ -73,6 +73,12 @@ export class Spawner {
 
   private static current: Spawner | undefined;
 
+  /** The helper's pid while it runs (none before the first process). */
+  static helperPids(): number[] {
+    const pid = Spawner.current?.alive ? Spawner.current.helper.pid : undefined;
+    return pid === undefined ? [] : [pid];
+  }
+
   /** The running helper, started (again, if the last one died) on demand. */
   static get(): Spawner {
     if (!Spawner.current?.alive) {

@@ -105,6 +105,14 @@ export class AgentClient {
     if (res.status !== 200) throw agentError(res.status, res.body);
   }
 
+  /** Has the agent kill the sandbox's largest process (gVisor's OOM killer); what it killed. */
+  async oomKill(): Promise<{ pid: number; rssBytes: number; command: string } | null> {
+    const res = await this.requestJson("POST", "/memory/oom-kill", 5000);
+    if (res.status !== 200) throw new Error(`the agent's OOM kill answered ${res.status}`);
+    return (res.body as { killed: { pid: number; rssBytes: number; command: string } | null })
+      .killed;
+  }
+
   async health(timeoutMs = 2000): Promise<Health> {
     const res = await this.requestJson("GET", "/health", timeoutMs);
     if (res.status !== 200) throw new Error(`agent health answered ${res.status}`);

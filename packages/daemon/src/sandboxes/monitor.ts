@@ -2,6 +2,7 @@ import { errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { SandboxStore } from "../state/sandbox-store.js";
 import { every } from "./periodic.js";
+import { kernelOomKills } from "./cgroup-memory.js";
 import type { SandboxService } from "./sandbox-service.js";
 
 /**
@@ -18,9 +19,13 @@ export function startMonitor(
   return every(intervalMs, async () => {
     for (const record of store.inStates(["running"])) {
       if (await service.isAlive(record)) continue;
-      log.warn({ id: record.id }, "sandbox died: its agent is gone and its container exited");
+      const outOfMemory = (await kernelOomKills(record.id)) > 0;
+      const reason = outOfMemory
+        ? "the sandbox ran out of memory and was killed whole; give it more memoryMiB"
+        : "the sandbox's agent died and its container exited";
+      log.warn({ id: record.id, reason }, "sandbox died");
       await service
-        .end(record, "failed", "the sandbox's agent died and its container exited")
+        .end(record, "failed", reason)
         .catch((err: unknown) =>
           log.error({ id: record.id, err: errorMessage(err) }, "cleanup of a dead sandbox failed"),
         );

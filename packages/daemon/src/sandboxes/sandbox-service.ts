@@ -16,6 +16,7 @@ import type { Runtimes } from "../runtimes/index.js";
 import type { SandboxRecord, SandboxStore } from "../state/sandbox-store.js";
 import { newSandboxId } from "./ids.js";
 import { startDockerd } from "../docker/dockerd.js";
+import { applyGvisorHardLimit } from "./memory-guard.js";
 import type { SandboxLimits } from "../config.js";
 
 /** How long a new sandbox's agent may take to answer; gVisor boots slower than runc. */
@@ -114,6 +115,7 @@ export class SandboxService {
     const target = { id: record.id, paths, docker: record.docker };
     const t0 = performance.now();
     await runtime.start(target);
+    if (record.runtime === "runsc") await applyGvisorHardLimit(record);
     const t1 = performance.now();
     const health = await waitForAgent(
       this.client(record.id),

@@ -149,6 +149,13 @@ export class SandboxStore {
       .run(state, reason, ended ? 1 : 0, now, id);
   }
 
+  /** Raises the OOM kill count to `count` (it never goes down). */
+  setOomKills(id: string, count: number): void {
+    this.db
+      .prepare(`UPDATE sandboxes SET oom_kills = MAX(oom_kills, ?) WHERE id = ?`)
+      .run(count, id);
+  }
+
   delete(id: string): void {
     this.db.prepare(`DELETE FROM sandboxes WHERE id = ?`).run(id);
   }

@@ -99,4 +99,45 @@ describe.each(RUNTIMES)("a sandbox cannot reach what is not its own on %s", (run
       await two.terminate();
     }
   });
+
+  it("swapping its agent socket for a symlink to another sandbox's never reaches that one", async () => {
+    const one = await Sandbox.create({ ...daemon.client, runtime });
+    const two = await Sandbox.create({ ...daemon.client, runtime });
+    try {
+      await two.fs.writeFile("/only-in-two", "secret");
+      const twoSocket = path.join(daemon.dataDir, "sandboxes", two.id, "sock", "agent.sock");
+      const swap = await (
+        await one.process.exec([
+          "sh",
+          "-c",
+          'ln -s "$1" /.paddock/sock/next && mv -f /.paddock/sock/next /.paddock/sock/agent.sock',
+          "sh",
+          twoSocket,
+        ])
+      ).output();
+      expect(swap.exitCode, swap.stderr).toBe(0);
+      // The running daemon holds the socket it found at create; a restarted one looks again
+      // and must refuse the symlink rather than follow it into two.
+      for (const when of ["running", "restarted"]) {
+        if (when === "restarted") {
+          await daemon.kill9();
+          daemon = await daemon.restart();
+        }
+        const oneNow = await Sandbox.connect(one.id, daemon.client);
+        const seen = await oneNow.fs.statFile("/only-in-two").catch((e: unknown) => e);
+        expect(seen, when).toBeInstanceOf(Error);
+        const twoNow = await Sandbox.connect(two.id, daemon.client);
+        expect(await twoNow.fs.readFile("/only-in-two"), when).toBe("secret");
+      }
+    } finally {
+      await Sandbox.connect(one.id, daemon.client).then(
+        (s) => s.terminate(),
+        () => {},
+      );
+      await Sandbox.connect(two.id, daemon.client).then(
+        (s) => s.terminate(),
+        () => {},
+      );
+    }
+  });
 });

@@ -56,7 +56,6 @@ export async function startDaemon(
   const ports = new PortService({
     store: new PortStore(db),
     sandboxes,
-    layout,
     bindAddress: config.portBindAddress,
     log,
   });

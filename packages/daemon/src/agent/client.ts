@@ -1,3 +1,4 @@
+import { closeSync, constants, fstatSync, openSync } from "node:fs";
 import http from "node:http";
 import { ErrorBodySchema, HealthSchema, type Health } from "@paddock/protocol";
 import { PaddockError, errorMessage } from "../errors.js";
@@ -7,12 +8,35 @@ export interface AgentResponse {
   body: unknown;
 }
 
+/** Linux's O_PATH, which Node does not name: a handle on a file that opens nothing. */
+const O_PATH = 0o10000000;
+
 /** Speaks HTTP to one sandbox's agent over its Unix socket, reusing connections. */
 export class AgentClient {
   /** Kept-alive connections; no cap, since every live exec stream holds one. */
   readonly httpAgent = new http.Agent({ keepAlive: true });
+  private pinned: number | undefined;
 
-  constructor(readonly socketPath: string) {}
+  constructor(private readonly path: string) {}
+
+  /**
+   * The agent's socket, as a path nothing in the sandbox can redirect. The socket's directory
+   * is writable from inside (the agent makes the socket there), so its name could be swapped
+   * for a symlink to another sandbox's socket. The daemon holds the socket file it first found
+   * (when the agent first answers, before any user code runs), refusing a symlink, and
+   * connects through /proc/self/fd. Throws until the agent has made its socket.
+   */
+  get socketPath(): string {
+    if (this.pinned === undefined) {
+      const fd = openSync(this.path, O_PATH | constants.O_NOFOLLOW);
+      if (!fstatSync(fd).isSocket()) {
+        closeSync(fd);
+        throw new PaddockError("agent_unavailable", "the sandbox's agent socket is not a socket");
+      }
+      this.pinned = fd;
+    }
+    return `/proc/self/fd/${this.pinned}`;
+  }
 
   /**
    * One request to the agent, its answer read whole (at most `limit` bytes): for the daemon's
@@ -121,6 +145,8 @@ export class AgentClient {
 
   close(): void {
     this.httpAgent.destroy();
+    if (this.pinned !== undefined) closeSync(this.pinned);
+    this.pinned = undefined;
   }
 }
 

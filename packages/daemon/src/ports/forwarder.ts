@@ -9,7 +9,8 @@ export interface ForwarderOptions {
   bindAddress: string;
   hostPort: number;
   /** The sandbox agent's socket. */
-  agentSocket: string;
+  /** The sandbox's agent socket path, asked at each connection (it throws once the sandbox is gone). */
+  agentSocket: () => string;
   token: string | null;
   log: Logger;
 }
@@ -57,8 +58,15 @@ export class PortForwarder {
       if (!read) return;
       head = read;
     }
+    let socketPath: string;
+    try {
+      socketPath = agentSocket();
+    } catch {
+      client.destroy();
+      return;
+    }
     const request = http.request({
-      socketPath: agentSocket,
+      socketPath,
       path: `/tunnel?port=${port}`,
       headers: { connection: "upgrade", upgrade: "paddock-tcp" },
       agent: false,

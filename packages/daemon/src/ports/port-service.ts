@@ -2,7 +2,6 @@ import { randomBytes } from "node:crypto";
 import { isIP } from "node:net";
 import type { ExposedPort } from "@paddock/protocol";
 import { PaddockError, errorMessage } from "../errors.js";
-import type { Layout } from "../layout.js";
 import type { Logger } from "../logger.js";
 import type { SandboxService } from "../sandboxes/sandbox-service.js";
 import type { PortRecord, PortStore } from "../state/port-store.js";
@@ -22,7 +21,6 @@ export class PortService {
     private readonly deps: {
       store: PortStore;
       sandboxes: SandboxService;
-      layout: Layout;
       bindAddress: string;
       log: Logger;
     },
@@ -55,7 +53,7 @@ export class PortService {
         port: record.port,
         bindAddress: record.bindAddress,
         hostPort: record.hostPort,
-        agentSocket: this.deps.layout.sandbox(record.sandboxId).socket,
+        agentSocket: () => this.deps.sandboxes.agent(record.sandboxId).socketPath,
         token: record.token,
         log: this.deps.log,
       });

@@ -35,8 +35,10 @@ describe.each(RUNTIMES)("faults on %s", (runtime) => {
     daemons.push(daemon);
     const sandbox = await Sandbox.create({ ...daemon.client, runtime });
     const long = await sandbox.process.exec("sleep", "1000");
-    // The agent is the parent of the processes it starts.
-    await sandbox.process.run("kill -9 $PPID").catch(() => undefined);
+    // Processes are children of the agent's spawn helper, itself the agent's child.
+    await sandbox.process
+      .run("kill -9 $(awk '/^PPid/ { print $2 }' /proc/$PPID/status)")
+      .catch(() => undefined);
     await expect(long.wait()).rejects.toThrow();
     const info = await until("the sandbox to be marked failed", async () => {
       const i = await sandbox.info();

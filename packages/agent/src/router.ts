@@ -74,16 +74,12 @@ export class Router {
         throw new AgentError("route_not_found", `no agent route ${req.method} ${url.pathname}`);
       await handler(req, res, url);
     } catch (err) {
-      // A refusal mid-body (full disk, too large) leaves the rest of the body unread and the
-      // connection paused: Node would never parse its next request. Close it instead, gently:
-      // an abrupt close with unread bytes is a reset, which can cost the peer the answer.
+      // A refusal mid-body (full disk, too large) leaves the rest of the body unread, and Node
+      // parses the connection's next request only once it is read: discard it. A body stream
+      // already destroyed cannot be read on; then the connection is closed after the answer.
       if (hasBody(req) && !req.readableEnded) {
-        res.shouldKeepAlive = false;
-        const socket = res.socket; // detached from res by the time it finishes
-        res.once("finish", () => {
-          socket?.end();
-          setTimeout(() => socket?.destroy(), 5000).unref();
-        });
+        if (req.destroyed) res.shouldKeepAlive = false;
+        else req.resume();
       }
       sendError(res, err);
     }

@@ -161,16 +161,22 @@ export async function waitForAgent(
 ): Promise<Health> {
   const deadline = Date.now() + timeoutMs;
   let lastError = "no answer";
+  let tries = 0;
   for (let attempt = 0; Date.now() < deadline; attempt++) {
+    let noSocketYet = false;
     try {
       return await client.health(Math.max(100, deadline - Date.now()));
     } catch (err) {
       lastError = errorMessage(err);
+      noSocketYet = (err as NodeJS.ErrnoException).code === "ENOENT";
     }
-    if (attempt % 20 === 19 && !(await alive())) {
+    if (attempt % 200 === 199 && !(await alive())) {
       throw new PaddockError("agent_unavailable", "the sandbox exited before its agent started");
     }
-    await new Promise((r) => setTimeout(r, Math.min(5 + attempt, 25)));
+    // Until the agent has made its socket, looking again is one cheap stat: look often, since
+    // every create waits for this. After that, back off.
+    const delay = noSocketYet ? 2 : Math.min(5 + tries++, 25);
+    await new Promise((r) => setTimeout(r, delay));
   }
   throw new PaddockError(
     "agent_unavailable",

@@ -62,7 +62,7 @@ export class SandboxService {
     );
     const id = newSandboxId();
     const record = store.insert(id, spec, Date.now(), owner);
-    let timings: { startMs: number; agentMs: number };
+    let timings: { rootfsMs: number; startMs: number; agentMs: number };
     try {
       const launched = await this.launch(record, imageRootfs);
       store.setRunning(id, launched.version);
@@ -97,10 +97,14 @@ export class SandboxService {
   private async launch(
     record: SandboxRecord,
     imageRootfs: string,
-  ): Promise<{ version: string; timings: { startMs: number; agentMs: number } }> {
+  ): Promise<{
+    version: string;
+    timings: { rootfsMs: number; startMs: number; agentMs: number };
+  }> {
     const { layout, runtimes } = this.deps;
     const runtime = runtimes[record.runtime];
     const paths = layout.sandbox(record.id);
+    const tr = performance.now();
     await mkdir(paths.socketDir, { recursive: true, mode: 0o700 });
     const rootfs = await runtime.prepareRootfs(paths, imageRootfs, record.diskMiB);
     const spec = buildSpec({
@@ -114,6 +118,7 @@ export class SandboxService {
     await writeFile(paths.config, JSON.stringify(spec));
     const target = { id: record.id, paths, docker: record.docker };
     const t0 = performance.now();
+    const rootfsMs = Math.round(t0 - tr);
     await runtime.start(target);
     if (record.runtime === "runsc") await applyGvisorHardLimit(record);
     const t1 = performance.now();
@@ -125,7 +130,11 @@ export class SandboxService {
         return state?.status === "running";
       },
     );
-    const timings = { startMs: Math.round(t1 - t0), agentMs: Math.round(performance.now() - t1) };
+    const timings = {
+      rootfsMs,
+      startMs: Math.round(t1 - t0),
+      agentMs: Math.round(performance.now() - t1),
+    };
     if (record.docker) await startDockerd(this.client(record.id), record.runtime);
     return { version: health.version, timings };
   }

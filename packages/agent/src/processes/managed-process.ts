@@ -49,6 +49,8 @@ export class ManagedProcess {
   private readonly sinks = new Set<EventSink>();
   private readonly waiting = new Set<EventSink>();
   private timedOut = false;
+  /** Restarts the wait for output after exit (set while draining): output resumed. */
+  private rearmDrain: (() => void) | undefined;
   private resolveDone!: (exit: ProcessExit) => void;
 
   private constructor(
@@ -193,19 +195,29 @@ export class ManagedProcess {
       let open = streams.filter((s) => !s.closed).length;
       if (open === 0) return resolve();
       let timer: NodeJS.Timeout;
+      let armed = 0;
       const finish = () => {
         clearTimeout(timer);
+        this.rearmDrain = undefined;
         resolve();
       };
       const arm = () => {
         clearTimeout(timer);
+        const generation = ++armed;
         timer = setTimeout(() => {
           // Still paused by a slow reader: the data is not lost, only waiting.
           if (this.waiting.size > 0) return arm();
-          for (const s of streams) s.destroy();
-          finish();
+          // Timers run before the loop polls for I/O: on a busy loop the last output (or the
+          // pipes' end) may be ready but unread. Let one poll pass before giving up on them.
+          setImmediate(() => {
+            if (generation !== armed || open === 0) return;
+            for (const s of streams) s.destroy();
+            finish();
+          });
         }, OUTPUT_GRACE_MS);
       };
+      // A pipe resumed after a slow reader may take a moment to deliver what it holds.
+      this.rearmDrain = arm;
       for (const s of streams) {
         s.on("data", arm);
         s.once("close", () => {
@@ -232,6 +244,7 @@ export class ManagedProcess {
 
   private resumeIfDrained(): void {
     if (this.waiting.size === 0) {
+      this.rearmDrain?.();
       this.child.stdout?.resume();
       this.child.stderr?.resume();
     }

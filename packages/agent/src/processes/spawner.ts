@@ -131,7 +131,7 @@ export class Spawner {
       const [id, pid, stdinFd, stdoutFd, stderrFd] = [rest[0]!, n[1]!, n[2]!, n[3]!, n[4]!];
       const pending = this.pending.get(id);
       this.pending.delete(id);
-      if (!pending) return;
+      if (!pending) return this.send(["close", id]);
       try {
         const child = new HelperChild(
           pid,

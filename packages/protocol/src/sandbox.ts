@@ -96,7 +96,8 @@ export const CreateSandboxRequestSchema = z.strictObject({
   memoryMiB: z
     .number()
     .int()
-    .min(16, "memoryMiB must be at least 16")
+    // Below this the sandbox's own agent (~20-30 MiB) does not fit and every call fails.
+    .min(64, "memoryMiB must be at least 64: the sandbox's agent alone needs about 30 MiB")
     .max(256 * 1024)
     .default(SANDBOX_DEFAULTS.memoryMiB),
   pidsLimit: z

@@ -54,14 +54,14 @@ describe("CreateSandboxRequestSchema", () => {
     expect(issue?.message).toBe("runtime must be one of: runsc, runc");
   });
 
-  it.each([-1, 0, 15, 15.5])("rejects memoryMiB %s", (memoryMiB) => {
+  it.each([-1, 0, 16, 63, 64.5])("rejects memoryMiB %s", (memoryMiB) => {
     const result = CreateSandboxRequestSchema.safeParse({ memoryMiB });
     expect(result.success).toBe(false);
     expect(issues(result)[0]?.path).toEqual(["memoryMiB"]);
   });
 
   it("accepts the smallest memory", () => {
-    expect(CreateSandboxRequestSchema.parse({ memoryMiB: 16 }).memoryMiB).toBe(16);
+    expect(CreateSandboxRequestSchema.parse({ memoryMiB: 64 }).memoryMiB).toBe(64);
   });
 
   it.each([0, -0.5])("rejects cpu %s", (cpu) => {

@@ -168,7 +168,7 @@ const createBody = fc.record(
     env: field(fc.dictionary(fc.stringMatching(/^[A-Z_][A-Z0-9_]{0,6}$/), fc.string()), env),
     cpu: field(fc.double({ min: 0.01, max: 64, noNaN: true }), fc.oneof(fc.double(), wild)),
     memoryMiB: field(
-      fc.integer({ min: 16, max: 256 * 1024 }),
+      fc.integer({ min: 64, max: 256 * 1024 }),
       fc.oneof(fc.integer({ min: -10, max: 300 * 1024 }), fc.double(), wild),
     ),
     pidsLimit: field(fc.integer({ min: 8, max: 1 << 20 }), fc.oneof(fc.integer(), wild)),
@@ -199,7 +199,7 @@ function checkSpec(data: unknown) {
   };
   expect(RUNTIMES).toContain(spec.runtime);
   expect(Number.isInteger(spec.memoryMiB)).toBe(true);
-  expect(spec.memoryMiB).toBeGreaterThanOrEqual(16);
+  expect(spec.memoryMiB).toBeGreaterThanOrEqual(64);
   expect(spec.memoryMiB).toBeLessThanOrEqual(256 * 1024);
   expect(Number.isInteger(spec.pidsLimit)).toBe(true);
   expect(Number.isInteger(spec.timeoutSeconds)).toBe(true);

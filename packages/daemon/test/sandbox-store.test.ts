@@ -29,6 +29,17 @@ describe("SandboxStore", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it("counts OOM kills: its own one by one, the kernel's count never lowered", () => {
+    store.insert("sb_m", spec({ diskMiB: 64 }), T0);
+    store.addOomKill("sb_m");
+    store.addOomKill("sb_m");
+    expect(store.get("sb_m")?.oomKills).toBe(2);
+    store.setOomKills("sb_m", 1);
+    expect(store.get("sb_m")?.oomKills).toBe(2);
+    store.setOomKills("sb_m", 5);
+    expect(store.get("sb_m")).toMatchObject({ oomKills: 5, diskMiB: 64 });
+  });
+
   it("inserts a creating row and reads it back", () => {
     const inserted = store.insert(
       "sb_a",

@@ -38,6 +38,17 @@ export function startMemoryGuard(
   log: Logger,
 ): () => void {
   const quietUntil = new Map<string, number>();
+  /** A kill waits on the agent; it must not hold up the other sandboxes' checks. */
+  const kill = async (record: SandboxRecord, used: number) => {
+    const killed = await service.agent(record.id).oomKill();
+    quietUntil.set(record.id, Date.now() + COOLDOWN_MS);
+    if (!killed) return;
+    store.addOomKill(record.id);
+    log.warn(
+      { id: record.id, usedMiB: Math.round(used / MiB), limitMiB: record.memoryMiB, ...killed },
+      "out of memory: killed the largest process in the sandbox",
+    );
+  };
   const check = async (record: SandboxRecord) => {
     if (record.runtime === "runc") {
       const kills = await kernelOomKills(record.id);
@@ -47,14 +58,12 @@ export function startMemoryGuard(
     const used = await workingSetBytes(record.id);
     if (used === undefined || used <= record.memoryMiB * MiB) return;
     if ((quietUntil.get(record.id) ?? 0) > Date.now()) return;
-    quietUntil.set(record.id, Date.now() + COOLDOWN_MS);
-    const killed = await service.agent(record.id).oomKill();
-    if (!killed) return;
-    store.setOomKills(record.id, record.oomKills + 1);
-    log.warn(
-      { id: record.id, usedMiB: Math.round(used / MiB), limitMiB: record.memoryMiB, ...killed },
-      "out of memory: killed the largest process in the sandbox",
-    );
+    // Quiet until the kill has answered, then for the cool-down.
+    quietUntil.set(record.id, Infinity);
+    void kill(record, used).catch((err: unknown) => {
+      quietUntil.set(record.id, Date.now() + COOLDOWN_MS);
+      log.warn({ id: record.id, err: errorMessage(err) }, "out of memory, and the kill failed");
+    });
   };
   return every(intervalMs, async () => {
     const running = store.inStates(["running"]);

@@ -156,6 +156,10 @@ export class SandboxStore {
       .run(count, id);
   }
 
+  addOomKill(id: string): void {
+    this.db.prepare(`UPDATE sandboxes SET oom_kills = oom_kills + 1 WHERE id = ?`).run(id);
+  }
+
   delete(id: string): void {
     this.db.prepare(`DELETE FROM sandboxes WHERE id = ?`).run(id);
   }

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { loopDevices } from "./host.js";
 
 const CONTROLLERS = ["memory", "pids", "cpu", "cpuset", "devices", "freezer", "blkio"];
 
@@ -29,14 +30,8 @@ export function snapshot(): Set<string> {
     const point = line.split(" ")[4] ?? "";
     if (point.includes("/paddock-test-")) found.add(`mount ${point}`);
   }
-  for (const dev of readdirSync("/sys/block").filter((d) => d.startsWith("loop"))) {
-    try {
-      const backing = readFileSync(`/sys/block/${dev}/loop/backing_file`, "utf8");
-      if (backing.includes("/paddock-test-")) found.add(`loop device ${dev}: ${backing.trim()}`);
-    } catch {
-      // not attached
-    }
-  }
+  for (const { dev, backing } of loopDevices())
+    if (backing.includes("/paddock-test-")) found.add(`loop device ${dev}: ${backing}`);
   return found;
 }
 

@@ -10,13 +10,13 @@ export function mountsUnder(dir: string): string[] {
     .filter((p) => p === dir || p.startsWith(`${dir}/`));
 }
 
-/** Loop devices whose backing file is at or below `dir` (a sandbox's disk still attached). */
-export function loopDevicesUnder(dir: string): string[] {
-  const found: string[] = [];
+/** Attached loop devices and the files behind them (a sandbox's disk while it is mounted). */
+export function loopDevices(): { dev: string; backing: string }[] {
+  const found: { dev: string; backing: string }[] = [];
   for (const dev of readdirSync("/sys/block").filter((d) => d.startsWith("loop"))) {
     try {
       const backing = readFileSync(`/sys/block/${dev}/loop/backing_file`, "utf8").trim();
-      if (backing.startsWith(`${dir}/`)) found.push(`${dev} on ${backing}`);
+      found.push({ dev, backing });
     } catch {
       // not attached
     }
@@ -47,7 +47,8 @@ export function leftovers(dataDir: string, runtime: "runc" | "runsc", id: string
   const dir = path.join(dataDir, "sandboxes", id);
   if (existsSync(dir)) found.push(`directory ${dir}`);
   for (const m of mountsUnder(dir)) found.push(`mount ${m}`);
-  for (const l of loopDevicesUnder(dir)) found.push(`loop device ${l}`);
+  for (const { dev, backing } of loopDevices())
+    if (backing.startsWith(`${dir}/`)) found.push(`loop device ${dev} on ${backing}`);
   if (runtimeContainers(dataDir, runtime).includes(id)) found.push(`${runtime} container ${id}`);
   if (cgroupExists(id)) found.push(`cgroup paddock/${id}`);
   return found;

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from "node:http";
+import type { Readable, Writable } from "node:stream";
 import type { z } from "zod";
 import { AgentError } from "./router.js";
 
@@ -45,4 +46,27 @@ export function readQuery<S extends z.ZodType>(url: URL, schema: S): z.output<S>
     throw new AgentError("invalid_request", `invalid request: ${issues.join("; ")}`);
   }
   return parsed.data;
+}
+
+/**
+ * Pipes a request body into `sink`. Unlike pipeline, a failure leaves the body stream whole, so
+ * the router can read its rest and the connection stays usable. With `end: false` the sink is
+ * left open and the promise settles when the body has ended.
+ */
+export function pipeBody(body: Readable, sink: Writable, { end = true } = {}): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const fail = (err: Error) => {
+      body.unpipe(sink);
+      sink.destroy();
+      reject(err);
+    };
+    body.once("error", fail);
+    body.once("close", () => {
+      if (!body.readableEnded) fail(new Error("the request body was cut off"));
+    });
+    sink.once("error", fail);
+    if (end) sink.once("finish", resolve);
+    else body.once("end", resolve);
+    body.pipe(sink, { end });
+  });
 }

@@ -32,10 +32,18 @@ export function sendError(res: ServerResponse, err: unknown): void {
   sendJson(res, ERROR_STATUS[code], { error: { code, message } });
 }
 
-function hasBody(req: IncomingMessage): boolean {
-  return (
-    req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"]) > 0
-  );
+/**
+ * A handler that stopped reading midway (a refused upload, a process that closed its stdin)
+ * leaves the rest of the body unread, and Node parses the connection's next request only once
+ * it is read: discard it. A body stream already destroyed cannot be read on; then the
+ * connection is closed after the answer (effective while the answer has not started).
+ */
+function discardRest(req: IncomingMessage, res: ServerResponse): void {
+  const hasBody =
+    req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"]) > 0;
+  if (!hasBody || req.readableEnded) return;
+  if (req.destroyed) res.shouldKeepAlive = false;
+  else req.resume();
 }
 
 /**
@@ -74,14 +82,10 @@ export class Router {
         throw new AgentError("route_not_found", `no agent route ${req.method} ${url.pathname}`);
       await handler(req, res, url);
     } catch (err) {
-      // A refusal mid-body (full disk, too large) leaves the rest of the body unread, and Node
-      // parses the connection's next request only once it is read: discard it. A body stream
-      // already destroyed cannot be read on; then the connection is closed after the answer.
-      if (hasBody(req) && !req.readableEnded) {
-        if (req.destroyed) res.shouldKeepAlive = false;
-        else req.resume();
-      }
+      discardRest(req, res);
       sendError(res, err);
+      return;
     }
+    discardRest(req, res);
   }
 }

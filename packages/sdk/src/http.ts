@@ -36,18 +36,13 @@ export class HttpClient {
       headers["content-type"] = req.contentType ?? "application/octet-stream";
       body = req.body as RequestInit["body"];
     }
-    // A refused upload is answered before its body is all sent; aborting then drops the
-    // connection that still carries the rest of it, which could not be reused anyway.
-    const streamed = req.body instanceof ReadableStream;
-    const abort = new AbortController();
-    const signal = req.signal ? AbortSignal.any([req.signal, abort.signal]) : abort.signal;
     let res: Response;
     try {
       res = await this.options.fetch(url, {
         method,
         headers,
         body,
-        signal: streamed ? signal : req.signal,
+        signal: req.signal,
         ...(req.body instanceof ReadableStream ? { duplex: "half" } : {}),
       } as RequestInit);
     } catch (err) {
@@ -64,7 +59,6 @@ export class HttpClient {
     if (!res.ok) {
       releaseBody(req.body);
       const text = await res.text();
-      if (streamed) abort.abort();
       let parsed: unknown = undefined;
       try {
         parsed = JSON.parse(text);

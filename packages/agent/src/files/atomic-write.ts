@@ -12,7 +12,8 @@ import {
 import { FileSink } from "./file-sink.js";
 import { chmod, chown, mkdir, rename, stat, unlink } from "node:fs/promises";
 import path from "node:path";
-import type { Readable, Writable } from "node:stream";
+import type { Readable } from "node:stream";
+import { pipeBody } from "../http-body.js";
 import { AgentError } from "../router.js";
 import { fileError, onPath } from "./errno.js";
 
@@ -44,7 +45,7 @@ export async function atomicWrite(
   // A short fixed-length name, so a target name near NAME_MAX still gets a temporary sibling.
   const tmp = path.posix.join(dir, `.paddock-${randomBytes(8).toString("hex")}.tmp`);
   try {
-    await pipeKeepingSource(source, new FileSink(tmp, 0o600, options.maxBytes));
+    await pipeBody(source, new FileSink(tmp, 0o600, options.maxBytes));
     await chmod(tmp, mode);
     // Replacing someone's file keeps it theirs.
     if (existing) await chown(tmp, existing.uid, existing.gid);
@@ -53,27 +54,6 @@ export async function atomicWrite(
     await unlink(tmp).catch(() => {});
     throw fileError(err, target);
   }
-}
-
-/**
- * Pipes `source` into `sink`; unlike pipeline, a failure of the sink leaves `source` whole, so
- * an HTTP request body can still be read to its end (and its connection reused).
- */
-function pipeKeepingSource(source: Readable, sink: Writable): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const fail = (err: Error) => {
-      source.unpipe(sink);
-      sink.destroy();
-      reject(err);
-    };
-    source.once("error", fail);
-    source.once("close", () => {
-      if (!source.readableEnded) fail(new Error("the upload was cut off"));
-    });
-    sink.once("error", fail);
-    sink.once("finish", resolve);
-    source.pipe(sink);
-  });
 }
 
 /** Files up to this size are gathered whole and written in one go (batch uploads). */

@@ -1,4 +1,4 @@
-import type { Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import type { ExecSpec, ProcessEvent, ProcessExit, ProcessInfo } from "@paddock/protocol";
 import { AgentError } from "../router.js";
 import { EventHistory } from "./event-history.js";
@@ -94,7 +94,7 @@ export class ManagedProcess {
     return this.exit === null;
   }
 
-  get stdin(): NodeJS.WritableStream | null {
+  get stdin(): Writable | null {
     return this.child.stdin;
   }
 

@@ -1,7 +1,6 @@
-import { pipeline } from "node:stream/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ExecRequestSchema, KillRequestSchema } from "@paddock/protocol";
-import { queryParam, readJson } from "../http-body.js";
+import { pipeBody, queryParam, readJson } from "../http-body.js";
 import { AgentError, sendJson, type Router } from "../router.js";
 import type { ManagedProcess } from "./managed-process.js";
 import type { ProcessTable } from "./process-table.js";
@@ -64,7 +63,7 @@ export function registerProcessRoutes(router: Router, table: ProcessTable): void
       );
     if (!proc.running) throw new AgentError("conflict", "the process has exited");
     const close = url.searchParams.get("close") === "true";
-    await pipeline(req, stdin, { end: close }).catch((err: NodeJS.ErrnoException) => {
+    await pipeBody(req, stdin, { end: close }).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== "EPIPE" && err.code !== "ERR_STREAM_DESTROYED") throw err;
     });
     sendJson(res, 200, proc.info());

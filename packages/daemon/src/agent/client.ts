@@ -161,8 +161,9 @@ export async function waitForAgent(
 ): Promise<Health> {
   const deadline = Date.now() + timeoutMs;
   let lastError = "no answer";
-  let tries = 0;
-  for (let attempt = 0; Date.now() < deadline; attempt++) {
+  let backoff = 5;
+  let nextAliveCheck = Date.now() + 300;
+  while (Date.now() < deadline) {
     let noSocketYet = false;
     try {
       return await client.health(Math.max(100, deadline - Date.now()));
@@ -170,12 +171,15 @@ export async function waitForAgent(
       lastError = errorMessage(err);
       noSocketYet = (err as NodeJS.ErrnoException).code === "ENOENT";
     }
-    if (attempt % 200 === 199 && !(await alive())) {
-      throw new PaddockError("agent_unavailable", "the sandbox exited before its agent started");
+    if (Date.now() >= nextAliveCheck) {
+      if (!(await alive()))
+        throw new PaddockError("agent_unavailable", "the sandbox exited before its agent started");
+      nextAliveCheck = Date.now() + 300;
     }
     // Until the agent has made its socket, looking again is one cheap stat: look often, since
     // every create waits for this. After that, back off.
-    const delay = noSocketYet ? 2 : Math.min(5 + tries++, 25);
+    const delay = noSocketYet ? 2 : backoff;
+    if (!noSocketYet) backoff = Math.min(backoff + 1, 25);
     await new Promise((r) => setTimeout(r, delay));
   }
   throw new PaddockError(

@@ -52,15 +52,7 @@ export function proxyToAgent(
       if (res.headers["content-length"]) out["content-length"] = res.headers["content-length"];
       // The agent answered (a refusal, say) before the upload was all read: the rest of it is
       // still on the client's connection, so that connection must not be reused.
-      if (req.body instanceof Readable && !req.body.readableEnded) {
-        out.connection = "close";
-        // Close it once the answer is out (not abruptly: a reset can cost the client the answer).
-        const socket = downstream.socket;
-        downstream.once("finish", () => {
-          socket?.end();
-          setTimeout(() => socket?.destroy(), 5000).unref();
-        });
-      }
+      if (req.body instanceof Readable && !req.body.readableEnded) out.connection = "close";
       downstream.writeHead(res.statusCode ?? 502, out);
       downstream.socket?.setNoDelay(true);
       pipeline(res, downstream)

@@ -27,18 +27,23 @@ await build({
   logLevel: "warning",
 });
 
-// The agent starts processes through a small static helper that vforks (see spawner.c); static,
-// so it runs in any image.
-execFileSync("gcc", [
-  "-O2",
-  "-static",
-  "-Wall",
-  "-Wextra",
-  "-Werror",
-  "-o",
-  "packages/agent/dist/bundle/paddock-spawner",
-  "packages/agent/native/spawner.c",
-]);
+// The agent's native helpers (see packages/agent/native): paddock-spawner starts processes
+// with vfork, paddock-copy moves large uploads into files. Static, so they run in any image.
+for (const [source, name] of [
+  ["spawner.c", "paddock-spawner"],
+  ["copy.c", "paddock-copy"],
+]) {
+  execFileSync("gcc", [
+    "-O2",
+    "-static",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-o",
+    `packages/agent/dist/bundle/${name}`,
+    `packages/agent/native/${source}`,
+  ]);
+}
 
 // The bin (packages/cli/bin/paddock.js) imports dist/main.js; keep main.js runnable directly too.
 await chmod("packages/cli/dist/main.js", 0o755);

@@ -18,6 +18,7 @@ import {
   symlink,
   writeFile,
 } from "node:fs/promises";
+import http from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
@@ -255,45 +256,73 @@ describe.each(RUNTIMES)("file transfers on %s", (runtime) => {
     expect((await exec("ls", remote)).exitCode).not.toBe(0);
   }, 600_000);
 
-  /** Starts an upload that sends 8 MiB then stalls; aborts it once the agent holds the 8 MiB. */
-  async function abortHalfway(target: string): Promise<void> {
+  /**
+   * Starts an upload that sends 8 MiB then stalls, and aborts it once the agent holds the 8 MiB.
+   * "stream": the SDK with a stream of unknown length (the agent's Node reads it); "known
+   * length": a request that announces 64 MiB (large uploads of known length go to the agent's
+   * native copier).
+   */
+  async function abortHalfway(target: string, kind: "stream" | "known length"): Promise<void> {
     const dir = path.posix.dirname(target);
-    const controller = new AbortController();
-    let sent = false;
-    const source = new Readable({
-      read() {
-        if (!sent) this.push(randomBytes(8 * MiB));
-        sent = true; // then nothing more, and no end: a stalled client
-      },
-    });
-    const upload = sandbox.fs.uploadFile(source, target, { signal: controller.signal });
-    const outcome = upload.then(
-      () => "finished",
-      (err: Error) => err.name,
-    );
+    let abort: () => void;
+    let outcome: Promise<string>;
+    if (kind === "stream") {
+      const controller = new AbortController();
+      let sent = false;
+      const source = new Readable({
+        read() {
+          if (!sent) this.push(randomBytes(8 * MiB));
+          sent = true; // then nothing more, and no end: a stalled client
+        },
+      });
+      outcome = sandbox.fs.uploadFile(source, target, { signal: controller.signal }).then(
+        () => "finished",
+        (err: Error) => err.name,
+      );
+      abort = () => controller.abort();
+    } else {
+      const url = new URL(`${daemon.url}/v1/sandboxes/${sandbox.id}/files`);
+      url.searchParams.set("path", target);
+      const request = http.request(url, {
+        method: "PUT",
+        headers: {
+          authorization: `Bearer ${daemon.token}`,
+          "content-type": "application/octet-stream",
+          "content-length": 64 * MiB,
+        },
+      });
+      outcome = new Promise((resolve) => {
+        request.on("response", () => resolve("answered"));
+        request.on("error", () => resolve("AbortError"));
+      });
+      request.write(randomBytes(8 * MiB));
+      abort = () => request.destroy();
+    }
     const received = await until(async () => (await temporaries(dir)).includes(8 * MiB), 15_000);
     expect(received).toBe(true);
-    controller.abort();
+    abort();
     expect(await outcome).toBe("AbortError");
     // The agent sees the connection go and removes its temporary file.
     expect(await until(async () => (await temporaries(dir)).length === 0, 3000)).toBe(true);
   }
 
-  it("an aborted upload of a new file leaves nothing behind", async () => {
-    await sandbox.fs.createDirectory("/tmp/abort-new");
-    await abortHalfway("/tmp/abort-new/target.bin");
-    expect((await exec("ls", "-A", "/tmp/abort-new")).stdout).toBe("");
-  });
-
-  it("an aborted upload over a file keeps its old content", async () => {
-    await sandbox.fs.writeFile("/tmp/abort-old/target.bin", "old content\n", { mode: 0o640 });
-    await abortHalfway("/tmp/abort-old/target.bin");
-    expect(await exec("cat", "/tmp/abort-old/target.bin")).toMatchObject({
-      stdout: "old content\n",
+  for (const kind of ["stream", "known length"] as const) {
+    it(`an aborted upload (${kind}) of a new file leaves nothing behind`, async () => {
+      const dir = `/tmp/abort-new-${kind.replace(" ", "-")}`;
+      await sandbox.fs.createDirectory(dir);
+      await abortHalfway(`${dir}/target.bin`, kind);
+      expect((await exec("ls", "-A", dir)).stdout).toBe("");
     });
-    expect((await exec("ls", "-A", "/tmp/abort-old")).stdout).toBe("target.bin\n");
-    expect((await sandbox.fs.statFile("/tmp/abort-old/target.bin")).mode).toBe(0o640);
-  });
+
+    it(`an aborted upload (${kind}) over a file keeps its old content`, async () => {
+      const file = `/tmp/abort-old-${kind.replace(" ", "-")}/target.bin`;
+      await sandbox.fs.writeFile(file, "old content\n", { mode: 0o640 });
+      await abortHalfway(file, kind);
+      expect(await exec("cat", file)).toMatchObject({ stdout: "old content\n" });
+      expect((await exec("ls", "-A", path.posix.dirname(file))).stdout).toBe("target.bin\n");
+      expect((await sandbox.fs.statFile(file)).mode).toBe(0o640);
+    });
+  }
 
   it("a full disk is a 507 and leaves no partial file", async () => {
     // /dev/shm is a 64 MiB tmpfs in every sandbox.

@@ -20,10 +20,8 @@ const server = createServer(
   { maxHeaderSize: MAX_HEADER_BYTES },
   (req, res) => void router.handle(req, res),
 );
-// Tunnels to ports inside the sandbox arrive as HTTP upgrades.
-server.on("upgrade", (req, socket, head) => {
-  void import("./ports/tunnel.js").then((m) => m.handleTunnel(req, socket, head));
-});
+// Tunnels to ports inside the sandbox and large uploads arrive as HTTP upgrades.
+server.on("upgrade", (req, socket, head) => void router.handleUpgrade(req, socket, head));
 // The daemon keeps connections alive across calls; never time them out from this side.
 server.keepAliveTimeout = 0;
 server.requestTimeout = 0;

@@ -1,7 +1,15 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import { ERROR_STATUS, type ErrorCode } from "@paddock/protocol";
 
 export type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void;
+
+/** Takes over a connection upgraded to one protocol (`head`: bytes read past the headers). */
+export type UpgradeHandler = (
+  req: IncomingMessage,
+  connection: Duplex,
+  head: Buffer,
+) => Promise<void> | void;
 
 /** An error the agent reports with a stable code; anything else becomes `internal`. */
 export class AgentError extends Error {
@@ -22,14 +30,31 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(data);
 }
 
-export function sendError(res: ServerResponse, err: unknown): void {
+/** The status and body an error is answered with. */
+export function errorAnswer(err: unknown): { status: number; body: unknown } {
   const code: ErrorCode = err instanceof AgentError ? err.code : "internal";
   const message = err instanceof Error ? err.message : String(err);
+  return { status: ERROR_STATUS[code], body: { error: { code, message } } };
+}
+
+export function sendError(res: ServerResponse, err: unknown): void {
   if (res.headersSent) {
-    res.destroy(err instanceof Error ? err : new Error(message));
+    res.destroy(err instanceof Error ? err : new Error(String(err)));
     return;
   }
-  sendJson(res, ERROR_STATUS[code], { error: { code, message } });
+  const { status, body } = errorAnswer(err);
+  sendJson(res, status, body);
+}
+
+/** Answers an upgrade request that was not switched: a plain HTTP answer, then the close. */
+export function refuseUpgrade(
+  connection: Duplex,
+  { status, body }: { status: number; body: unknown },
+): void {
+  const data = JSON.stringify(body);
+  connection.end(
+    `HTTP/1.1 ${status} Upgrade Refused\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(data)}\r\nconnection: close\r\n\r\n${data}`,
+  );
 }
 
 /**
@@ -58,6 +83,14 @@ export class Router {
     return this;
   }
 
+  private readonly upgrades = new Map<string, UpgradeHandler>();
+
+  /** Connections upgraded to `protocol` (the Upgrade header) go to `handler`. */
+  onUpgrade(protocol: string, handler: UpgradeHandler): this {
+    this.upgrades.set(protocol, handler);
+    return this;
+  }
+
   private load: (() => Promise<unknown>) | undefined;
   private loaded: Promise<unknown> | undefined;
 
@@ -70,6 +103,19 @@ export class Router {
   loadNow(): Promise<unknown> | undefined {
     if (!this.loaded && this.load) this.loaded = this.load();
     return this.loaded;
+  }
+
+  async handleUpgrade(req: IncomingMessage, connection: Duplex, head: Buffer): Promise<void> {
+    const protocol = req.headers.upgrade ?? "";
+    if (!this.upgrades.has(protocol)) await this.loadNow();
+    const handler = this.upgrades.get(protocol);
+    try {
+      if (!handler) throw new AgentError("invalid_request", `no agent upgrade to "${protocol}"`);
+      await handler(req, connection, head);
+    } catch (err) {
+      if (connection.writable) refuseUpgrade(connection, errorAnswer(err));
+      else connection.destroy();
+    }
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -50,6 +50,17 @@ export const WriteFileQuerySchema = z.strictObject({
   parents: boolText.default(true),
 });
 
+/** The agent's side of a bulk upload (see BULK_UPLOAD_BYTES): the write, and its exact length. */
+export const BulkWriteQuerySchema = WriteFileQuerySchema.extend({
+  length: z.coerce.number().int().nonnegative(),
+});
+
+/** What the agent sends back, as one JSON line, once a bulk upload is written or refused. */
+export interface BulkWriteAnswer {
+  status: number;
+  body: unknown;
+}
+
 export const DeleteFileQuerySchema = z.strictObject({
   path: SandboxPathSchema,
   recursive: boolText.default(false),

@@ -43,7 +43,6 @@ export interface BatchUpload {
 }
 
 const READ_FILE_LIMIT = 64 * 1024 * 1024;
-const tarBody = (r: Readable) => Readable.toWeb(r) as ReadableStream<Uint8Array>;
 
 /**
  * Files in one sandbox: `sandbox.fs`. Every operation is done by the agent inside the sandbox,
@@ -89,6 +88,7 @@ export class Filesystem {
         parents: String(options.createParents ?? true),
       },
       body,
+      contentLength: opened.size,
       signal: options.signal,
     });
   }
@@ -349,7 +349,7 @@ export class Filesystem {
   ): Promise<BatchResult[]> {
     const res = await this.http.json("PUT", `${this.base}/archive`, BatchResultsSchema, {
       query: { path: remoteDir },
-      body: tarBody(tar),
+      body: tar,
       contentType: "application/x-tar",
       signal,
     });

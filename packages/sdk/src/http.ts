@@ -1,4 +1,7 @@
+import { Readable } from "node:stream";
 import type { z } from "zod";
+import type { Body } from "./sources.js";
+import { streamRequest } from "./stream-request.js";
 import { errorFromResponse, InvalidResponseError, NetworkError } from "./errors.js";
 import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from "./config.js";
 
@@ -6,8 +9,10 @@ export interface RequestOptions {
   query?: Record<string, string | string[] | undefined>;
   json?: unknown;
   /** A streamed body; sent with `duplex: "half"` so it is never buffered whole. */
-  body?: ReadableStream<Uint8Array> | Uint8Array;
+  body?: Body;
   contentType?: string;
+  /** The body's length when known: large uploads of known length take the daemon's fast path. */
+  contentLength?: number;
   signal?: AbortSignal;
 }
 
@@ -34,17 +39,24 @@ export class HttpClient {
       body = JSON.stringify(req.json);
     } else if (req.body !== undefined) {
       headers["content-type"] = req.contentType ?? "application/octet-stream";
+      if (req.contentLength !== undefined) headers["content-length"] = String(req.contentLength);
       body = req.body as RequestInit["body"];
     }
     let res: Response;
     try {
-      res = await this.options.fetch(url, {
-        method,
-        headers,
-        body,
-        signal: req.signal,
-        ...(req.body instanceof ReadableStream ? { duplex: "half" } : {}),
-      } as RequestInit);
+      // Node streams go by node:http unless a fetch of one's own was given (see streamRequest).
+      res =
+        req.body instanceof Readable && this.options.fetch === globalThis.fetch
+          ? await streamRequest(url, { method, headers, body: req.body, signal: req.signal })
+          : await this.options.fetch(url, {
+              method,
+              headers,
+              body,
+              signal: req.signal,
+              ...(req.body instanceof Uint8Array || req.body === undefined
+                ? {}
+                : { duplex: "half" }),
+            } as RequestInit);
     } catch (err) {
       releaseBody(req.body);
       if (req.signal?.aborted) throw err;
@@ -110,4 +122,5 @@ export async function* ndjson(body: ReadableStream<Uint8Array> | null): AsyncGen
 /** A failed request stops reading its streamed body, so the source is closed, not drained on. */
 function releaseBody(body: RequestOptions["body"]): void {
   if (body instanceof ReadableStream) body.cancel().catch(() => {});
+  else if (body instanceof Readable) body.destroy();
 }

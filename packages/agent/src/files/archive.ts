@@ -8,7 +8,7 @@ import type { BatchResult } from "@paddock/protocol";
 import { AgentError } from "../router.js";
 import { atomicWrite, atomicWriteSmall, SMALL_FILE_BYTES } from "./atomic-write.js";
 import { fileError, onPath } from "./errno.js";
-import { realSandboxPath } from "./paths.js";
+import { realSandboxPath, type RealPathCache } from "./paths.js";
 
 async function drain(entry: AsyncIterable<unknown>): Promise<void> {
   for await (const _ of entry) {
@@ -26,7 +26,7 @@ async function gather(entry: AsyncIterable<Buffer>): Promise<Buffer> {
 async function writeEntry(
   target: string,
   header: tar.Header,
-  entry: Readable,
+  entry: AsyncIterable<Buffer>,
   knownDirs: Set<string>,
 ): Promise<void> {
   const mode = header.mode === undefined ? undefined : header.mode & 0o7777;
@@ -35,7 +35,7 @@ async function writeEntry(
     case "contiguous-file":
       if ((header.size ?? 0) <= SMALL_FILE_BYTES)
         return atomicWriteSmall(target, await gather(entry), mode, knownDirs);
-      return atomicWrite(target, entry, { mode, parents: true });
+      return atomicWrite(target, Readable.from(entry), { mode, parents: true });
     case "directory":
       await onPath(target, () => mkdir(target, { recursive: true }));
       knownDirs.add(target);
@@ -70,11 +70,14 @@ export async function extractInto(dir: string, body: Readable): Promise<BatchRes
   );
   const results: BatchResult[] = [];
   const knownDirs = new Set<string>();
+  const realDirs: RealPathCache = new Map();
   for await (const entry of extract) {
     let target = path.posix.join(dir, entry.header.name);
     try {
-      target = await realSandboxPath(target);
-      await writeEntry(target, entry.header, Readable.from(entry), knownDirs);
+      target = realSandboxPath(target, { cache: realDirs });
+      // A new symlink can change where any later path leads.
+      if (entry.header.type === "symlink") realDirs.clear();
+      await writeEntry(target, entry.header, entry as AsyncIterable<Buffer>, knownDirs);
       results.push({ path: target, ok: true });
     } catch (err) {
       await drain(entry).catch(() => {});

@@ -27,14 +27,18 @@ export interface WriteOptions {
   maxBytes?: number;
 }
 
+/** Fills the temporary file at `tmp` (creating it, mode 0600, exclusively); throws to give up. */
+export type Fill = (tmp: string) => Promise<void>;
+
 /**
- * Streams `source` into a temporary file beside `target`, then renames it into place: a reader
- * sees the old file or the new one, never a partial one. On any failure (the client went away,
- * the disk filled) the temporary file is removed and the target is untouched.
+ * Streams `source` (or lets `fill` write) into a temporary file beside `target`, then renames
+ * it into place: a reader sees the old file or the new one, never a partial one. On any failure
+ * (the client went away, the disk filled) the temporary file is removed and the target is
+ * untouched.
  */
 export async function atomicWrite(
   target: string,
-  source: Readable,
+  source: Readable | Fill,
   options: WriteOptions,
 ): Promise<void> {
   const dir = path.posix.dirname(target);
@@ -45,7 +49,8 @@ export async function atomicWrite(
   // A short fixed-length name, so a target name near NAME_MAX still gets a temporary sibling.
   const tmp = path.posix.join(dir, `.paddock-${randomBytes(8).toString("hex")}.tmp`);
   try {
-    await pipeBody(source, new FileSink(tmp, 0o600, options.maxBytes));
+    if (typeof source === "function") await source(tmp);
+    else await pipeBody(source, new FileSink(tmp, 0o600, options.maxBytes));
     await chmod(tmp, mode);
     // Replacing someone's file keeps it theirs.
     if (existing) await chown(tmp, existing.uid, existing.gid);

@@ -1,4 +1,4 @@
-import { realpath } from "node:fs/promises";
+import { realpathSync } from "node:fs";
 import path from "node:path";
 import { RESERVED_PREFIX } from "@paddock/protocol";
 import { AgentError } from "../router.js";
@@ -22,31 +22,43 @@ function refuseReserved(p: string): void {
   }
 }
 
+/**
+ * Real paths of directories already resolved, kept for one batch: a batch of a thousand files
+ * in ten directories resolves ten parents, not a thousand. Cleared when the batch makes a symlink.
+ */
+export type RealPathCache = Map<string, string>;
+
 /** The real path of the deepest existing ancestor of `p`, with the rest appended. */
-async function realAncestor(p: string): Promise<string> {
+function realAncestor(p: string, cache?: RealPathCache): string {
+  const known = cache?.get(p);
+  if (known !== undefined) return known;
+  let real: string;
   try {
-    return await realpath(p);
+    real = realpathSync.native(p);
   } catch {
     const parent = path.posix.dirname(p);
     if (parent === p) return p;
-    return path.posix.join(await realAncestor(parent), path.posix.basename(p));
+    real = path.posix.join(realAncestor(parent, cache), path.posix.basename(p));
   }
+  cache?.set(p, real);
+  return real;
 }
 
 /**
  * sandboxPath, and also refused when a symlink among its parents leads into the agent's own
  * directory (`ln -s /.paddock /tmp/pd`, then /tmp/pd/sock). The final component is followed
  * only for operations that follow it (read, list, find); others act on a link itself.
+ * Synchronous on purpose: under gVisor a few direct calls cost less than one thread-pool hop.
  */
-export async function realSandboxPath(
+export function realSandboxPath(
   p: string,
-  options: { followFinal?: boolean } = {},
-): Promise<string> {
+  options: { followFinal?: boolean; cache?: RealPathCache } = {},
+): string {
   const resolved = sandboxPath(p);
   const real = options.followFinal
-    ? await realAncestor(resolved)
+    ? realAncestor(resolved)
     : path.posix.join(
-        await realAncestor(path.posix.dirname(resolved)),
+        realAncestor(path.posix.dirname(resolved), options.cache),
         path.posix.basename(resolved),
       );
   refuseReserved(real);

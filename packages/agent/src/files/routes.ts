@@ -1,4 +1,5 @@
 import {
+  BULK_UPGRADE,
   ChmodRequestSchema,
   DeleteFileQuerySchema,
   FindRequestSchema,
@@ -12,6 +13,7 @@ import { readJson, readQuery } from "../http-body.js";
 import { sendJson, type Router } from "../router.js";
 import { extractInto, packDirectory, requireDirectory } from "./archive.js";
 import { atomicWrite } from "./atomic-write.js";
+import { bulkWrite } from "./bulk-write.js";
 import { entryFor } from "./entry.js";
 import * as ops from "./operations.js";
 import { realSandboxPath } from "./paths.js";
@@ -26,9 +28,10 @@ import { findInFiles, replaceInFiles } from "./search.js";
  */
 export function registerFileRoutes(router: Router, limits: { maxUploadBytes: number }): void {
   router
+    .onUpgrade(BULK_UPGRADE, bulkWrite(limits))
     .on("PUT", "/files/write", async (req, res, url) => {
       const q = readQuery(url, WriteFileQuerySchema);
-      const target = await realSandboxPath(q.path);
+      const target = realSandboxPath(q.path);
       await atomicWrite(target, req, {
         mode: q.mode,
         parents: q.parents,
@@ -37,51 +40,41 @@ export function registerFileRoutes(router: Router, limits: { maxUploadBytes: num
       sendJson(res, 200, await entryFor(target));
     })
     .on("GET", "/files/read", async (_req, res, url) => {
-      const p = await realSandboxPath(readQuery(url, PathQuerySchema).path, follow);
+      const p = realSandboxPath(readQuery(url, PathQuerySchema).path, follow);
       await sendFile(res, await openRegularFile(p), p);
     })
     .on("GET", "/files/stat", async (_req, res, url) => {
-      sendJson(
-        res,
-        200,
-        await ops.stat(await realSandboxPath(readQuery(url, PathQuerySchema).path)),
-      );
+      sendJson(res, 200, await ops.stat(realSandboxPath(readQuery(url, PathQuerySchema).path)));
     })
     .on("GET", "/files/list", async (_req, res, url) => {
       sendJson(res, 200, {
-        entries: await ops.list(
-          await realSandboxPath(readQuery(url, PathQuerySchema).path, follow),
-        ),
+        entries: await ops.list(realSandboxPath(readQuery(url, PathQuerySchema).path, follow)),
       });
     })
     .on("DELETE", "/files", async (_req, res, url) => {
       const q = readQuery(url, DeleteFileQuerySchema);
-      const target = await realSandboxPath(q.path);
+      const target = realSandboxPath(q.path);
       await ops.remove(target, q.recursive);
       sendJson(res, 200, { deleted: target });
     })
     .on("POST", "/files/mkdir", async (_req, res, url) => {
       const q = readQuery(url, MkdirQuerySchema);
-      sendJson(res, 200, await ops.makeDirectory(await realSandboxPath(q.path), q.mode, q.parents));
+      sendJson(res, 200, await ops.makeDirectory(realSandboxPath(q.path), q.mode, q.parents));
     })
     .on("POST", "/files/rename", async (req, res) => {
       const body = await readJson(req, RenameRequestSchema);
-      sendJson(
-        res,
-        200,
-        await ops.move(await realSandboxPath(body.from), await realSandboxPath(body.to)),
-      );
+      sendJson(res, 200, await ops.move(realSandboxPath(body.from), realSandboxPath(body.to)));
     })
     .on("POST", "/files/chmod", async (req, res) => {
       const body = await readJson(req, ChmodRequestSchema);
-      sendJson(res, 200, await ops.changeMode(await realSandboxPath(body.path), body.mode));
+      sendJson(res, 200, await ops.changeMode(realSandboxPath(body.path), body.mode));
     })
     .on("PUT", "/files/archive", async (req, res, url) => {
-      const dir = await realSandboxPath(readQuery(url, PathQuerySchema).path);
+      const dir = realSandboxPath(readQuery(url, PathQuerySchema).path);
       sendJson(res, 200, { results: await extractInto(dir, req) });
     })
     .on("GET", "/files/archive", async (_req, res, url) => {
-      const dir = await realSandboxPath(readQuery(url, PathQuerySchema).path, follow);
+      const dir = realSandboxPath(readQuery(url, PathQuerySchema).path, follow);
       await requireDirectory(dir);
       res.writeHead(200, { "content-type": "application/x-tar" });
       await packDirectory(dir, res).catch(() => res.destroy());
@@ -92,7 +85,7 @@ export function registerFileRoutes(router: Router, limits: { maxUploadBytes: num
         res,
         200,
         await findInFiles(
-          await realSandboxPath(body.path, follow),
+          realSandboxPath(body.path, follow),
           body.pattern,
           body.glob,
           body.maxMatches,

@@ -92,7 +92,7 @@ export async function replaceInFiles(
   const regex = compile(pattern, "g");
   const changed: string[] = [];
   for (const raw of paths) {
-    const p = await realSandboxPath(raw);
+    const p = realSandboxPath(raw);
     const st = await onPath(p, () => lstat(p));
     if (!st.isFile()) throw new AgentError("invalid_request", `${p} is not a regular file`);
     if (st.size > FIND_LIMITS.fileBytes)

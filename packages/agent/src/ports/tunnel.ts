@@ -1,9 +1,9 @@
 import net from "node:net";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { ERROR_STATUS, WaitForPortQuerySchema } from "@paddock/protocol";
+import { WaitForPortQuerySchema } from "@paddock/protocol";
 import { readQuery } from "../http-body.js";
-import { AgentError, sendJson, type Router } from "../router.js";
+import { AgentError, errorAnswer, refuseUpgrade, sendJson, type Router } from "../router.js";
 
 /** Connects to a port on the sandbox's loopback, IPv4 first, then IPv6. */
 function connectLocal(port: number): Promise<net.Socket> {
@@ -24,17 +24,6 @@ function connectLocal(port: number): Promise<net.Socket> {
   });
 }
 
-function refuse(
-  client: Duplex,
-  code: "file_not_found" | "invalid_request" | "agent_unavailable",
-  message: string,
-): void {
-  const body = JSON.stringify({ error: { code, message } });
-  client.end(
-    `HTTP/1.1 ${ERROR_STATUS[code]} Tunnel Refused\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-  );
-}
-
 /**
  * `GET /tunnel?port=N` with `Upgrade: paddock-tcp`: after the 101, the connection is a plain
  * byte stream to port N on the sandbox's loopback. The sandbox needs no network for this.
@@ -47,16 +36,23 @@ export async function handleTunnel(
   const url = new URL(req.url ?? "/", "http://agent");
   const port = Number(url.searchParams.get("port"));
   if (url.pathname !== "/tunnel" || !Number.isInteger(port) || port < 1 || port > 65535) {
-    return refuse(client, "invalid_request", "tunnels are GET /tunnel?port=1..65535");
+    return refuseUpgrade(
+      client,
+      errorAnswer(new AgentError("invalid_request", "tunnels are GET /tunnel?port=1..65535")),
+    );
   }
   let upstream: net.Socket;
   try {
     upstream = await connectLocal(port);
   } catch (err) {
-    return refuse(
+    return refuseUpgrade(
       client,
-      "agent_unavailable",
-      `nothing accepts connections on port ${port} in the sandbox (${(err as Error).message})`,
+      errorAnswer(
+        new AgentError(
+          "agent_unavailable",
+          `nothing accepts connections on port ${port} in the sandbox (${(err as Error).message})`,
+        ),
+      ),
     );
   }
   client.write(
@@ -78,6 +74,7 @@ export async function handleTunnel(
 
 /** `GET /ports/wait?port=N&timeoutMs=T`: answers once something accepts on port N. */
 export function registerPortRoutes(router: Router): void {
+  router.onUpgrade("paddock-tcp", handleTunnel);
   router.on("GET", "/ports/wait", async (_req, res, url) => {
     const { port, timeoutMs } = readQuery(url, WaitForPortQuerySchema);
     const deadline = Date.now() + timeoutMs;

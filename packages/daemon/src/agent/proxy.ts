@@ -1,5 +1,5 @@
 import http from "node:http";
-import { Readable } from "node:stream";
+import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { FastifyReply } from "fastify";
 import { PaddockError, errorMessage } from "../errors.js";
@@ -36,51 +36,84 @@ export function proxyToAgent(
       path: req.path,
       headers,
     });
-    const downstream = reply.raw;
     let answered = false;
 
-    downstream.on("close", () => {
-      if (!downstream.writableFinished) upstream.destroy();
+    reply.raw.on("close", () => {
+      if (!reply.raw.writableFinished) upstream.destroy();
     });
     upstream.on("response", (res) => {
       answered = true;
-      void reply.hijack();
-      const out: http.OutgoingHttpHeaders = {
-        "content-type": res.headers["content-type"] ?? "application/json",
-        "cache-control": "no-store",
-      };
-      if (res.headers["content-length"]) out["content-length"] = res.headers["content-length"];
-      // The agent answered (a refusal, say) before the upload was all read: the rest of it is
-      // still on the client's connection, so that connection must not be reused.
-      if (req.body instanceof Readable && !req.body.readableEnded) out.connection = "close";
-      downstream.writeHead(res.statusCode ?? 502, out);
-      downstream.socket?.setNoDelay(true);
-      pipeline(res, downstream)
-        .catch(() => {
-          // The sandbox or the client went away mid-stream: end the other side too.
-          upstream.destroy();
-          downstream.destroy();
-        })
-        .finally(resolve);
+      // An answer before the whole body (a refusal): the agent's connection cannot be reused.
+      const early = req.body instanceof Readable && dropRest(req.body, upstream);
+      passOn(res, reply).finally(() => {
+        if (early) upstream.destroy();
+        resolve();
+      });
     });
     upstream.on("error", (err) => {
       if (answered) return;
-      reject(
-        new PaddockError(
-          "agent_unavailable",
-          `the sandbox's agent is not answering: ${errorMessage(err)}`,
-          undefined,
-          { cause: err },
-        ),
-      );
+      reject(agentUnavailable(err));
     });
 
     if (req.body instanceof Readable) {
-      pipeline(req.body, upstream).catch((err: unknown) =>
-        upstream.destroy(err instanceof Error ? err : undefined),
-      );
+      sendBody(req.body, upstream);
     } else {
       upstream.end(req.body);
     }
   });
+}
+
+export function agentUnavailable(err: unknown): PaddockError {
+  return new PaddockError(
+    "agent_unavailable",
+    `the sandbox's agent is not answering: ${errorMessage(err)}`,
+    undefined,
+    { cause: err },
+  );
+}
+
+/** Streams the agent's answer to the client byte for byte; settles when it is through. */
+export function passOn(res: http.IncomingMessage, reply: FastifyReply): Promise<void> {
+  void reply.hijack();
+  const downstream = reply.raw;
+  const out: http.OutgoingHttpHeaders = {
+    "content-type": res.headers["content-type"] ?? "application/json",
+    "cache-control": "no-store",
+  };
+  if (res.headers["content-length"]) out["content-length"] = res.headers["content-length"];
+  downstream.writeHead(res.statusCode ?? 502, out);
+  downstream.socket?.setNoDelay(true);
+  return pipeline(res, downstream).catch(() => {
+    // The sandbox or the client went away mid-stream: end the other side too.
+    res.destroy();
+    downstream.destroy();
+  });
+}
+
+/**
+ * Streams a client's request body to the agent. If the agent stops taking it (it answered
+ * early, a refusal, and closed), the rest is dropped (see dropRest); a client that goes away
+ * mid-body cuts the agent's side off too.
+ */
+export function sendBody(body: Readable, to: Writable, { end = true } = {}): void {
+  body.pipe(to, { end });
+  to.once("error", () => dropRest(body, to));
+  to.once("close", () => dropRest(body, to));
+  body.once("error", () => to.destroy());
+  body.once("close", () => {
+    if (!body.readableEnded) to.destroy();
+  });
+}
+
+/**
+ * Reads and drops what is left of a client's body once nothing takes it (the answer came
+ * early): the client can finish sending and read the answer on a connection that stays
+ * usable. Left paused, the body would hold Node's parser on this connection forever; destroyed,
+ * it would reset the connection under a client still sending. Returns whether any was left.
+ */
+export function dropRest(body: Readable, from?: Writable): boolean {
+  if (body.readableEnded) return false;
+  if (from) body.unpipe(from);
+  body.resume();
+  return true;
 }

@@ -16,8 +16,8 @@ import { run } from "../exec.js";
 
 const TINI = "/usr/bin/tini-static";
 const LOADER_NAME = "ld-linux-x86-64.so.2";
-/** The agent's static process helper, built into its bundle. */
-const SPAWNER_NAME = "paddock-spawner";
+/** The agent's static native helpers, built into its bundle. */
+const NATIVE_HELPERS = new Set(["paddock-spawner", "paddock-copy"]);
 
 interface Sources {
   node: string;
@@ -75,7 +75,7 @@ export async function ensureAgentRuntime(baseDir: string): Promise<string> {
   }
   const bundle = path.dirname(src.agent);
   const bundleFiles = (await readdir(bundle))
-    .filter((f) => f.endsWith(".js") || f === SPAWNER_NAME)
+    .filter((f) => f.endsWith(".js") || NATIVE_HELPERS.has(f))
     .sort();
   for (const f of bundleFiles) hash.update(`${f}\n`).update(await readFile(path.join(bundle, f)));
   const dir = path.join(baseDir, hash.digest("hex").slice(0, 16));

@@ -2,7 +2,8 @@ import type { Readable } from "node:stream";
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { ErrorBodySchema, SandboxIdParamsSchema } from "@paddock/protocol";
+import { BULK_UPLOAD_BYTES, ErrorBodySchema, SandboxIdParamsSchema } from "@paddock/protocol";
+import { bulkUploadToAgent } from "../../agent/bulk-upload.js";
 import { proxyToAgent, type ProxyRequest } from "../../agent/proxy.js";
 import type { SandboxService } from "../../sandboxes/sandbox-service.js";
 
@@ -25,6 +26,8 @@ export interface AgentRoute {
   /** The answer's schema (documentation); streamed answers have none. */
   response?: z.ZodType;
   status?: 200 | 201;
+  /** An upload: large ones of known length go to the agent in bulk (see BULK_UPLOAD_BYTES). */
+  bulkUpload?: boolean;
   /** The agent's path, built from validated values only. */
   agentPath: (params: Params, query: Query) => string;
 }
@@ -70,6 +73,11 @@ export function registerAgentRoutes(
           method: route.method,
           path: route.agentPath(params, (request.query ?? {}) as Query),
         };
+        const length = Number(request.headers["content-length"]);
+        if (route.bulkUpload && length >= BULK_UPLOAD_BYTES) {
+          const body = request.body as Readable;
+          return bulkUploadToAgent(service.agent(params.id), reply, forward.path, body, length);
+        }
         if (raw) {
           forward.body = (request.body as Readable | string | undefined) ?? "";
           forward.contentType = route.rawContentType ?? "application/octet-stream";

@@ -32,6 +32,7 @@ const routes: AgentRoute[] = [
       "Upload a file (the raw body, streamed); written beside the target and renamed into place",
     querystring: WriteFileQuerySchema,
     body: "raw",
+    bulkUpload: true,
     response: FileEntrySchema,
     agentPath: (_p, query) => `/files/write?${q(query)}`,
   },

@@ -60,6 +60,16 @@ describe("toErrorBody", () => {
     expect(toErrorBody(big).body.error.code).toBe("payload_too_large");
   });
 
+  it("says which content-types to send instead of a bare Unsupported Media Type", () => {
+    const media = Object.assign(new Error("Unsupported Media Type"), {
+      code: "FST_ERR_CTP_INVALID_MEDIA_TYPE",
+    });
+    const { status, body } = toErrorBody(media);
+    expect(status).toBe(400);
+    expect(body.error.code).toBe("invalid_request");
+    expect(body.error.message).toContain("application/octet-stream");
+  });
+
   it("does not trust an unrelated error code", () => {
     const err = Object.assign(new Error("EACCES: /secret"), { code: "EACCES" });
     expect(toErrorBody(err)).toMatchObject({ status: 500, body: { error: { code: "internal" } } });

@@ -14,6 +14,12 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_VALIDATION: "invalid_request",
 };
 
+/** Messages that say what to do instead of Fastify's own. */
+const FASTIFY_MESSAGES: Record<string, string> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE:
+    "unsupported content-type: send JSON bodies as application/json, uploads as application/octet-stream (tar archives as application/x-tar)",
+};
+
 export function toErrorBody(err: unknown): { status: number; body: ErrorBody } {
   if (err instanceof PaddockError) {
     const error: ErrorBody["error"] = { code: err.code, message: err.message };
@@ -43,7 +49,7 @@ export function toErrorBody(err: unknown): { status: number; body: ErrorBody } {
   if (code) {
     return {
       status: statusForCode(code),
-      body: { error: { code, message: (err as Error).message } },
+      body: { error: { code, message: FASTIFY_MESSAGES[fastifyCode!] ?? (err as Error).message } },
     };
   }
   return {

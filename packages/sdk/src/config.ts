@@ -10,14 +10,14 @@ export interface ClientOptions {
   url?: string;
   /** The API token; defaults to PADDOCK_TOKEN, then the default data dir's token file if readable. */
   token?: string;
-  /** A fetch to use instead of the global one (for tests, proxies). */
+  /** A fetch to send requests with instead of the SDK's own node:http transport (tests, proxies). */
   fetch?: typeof fetch;
 }
 
 export interface ResolvedClientOptions {
   url: string;
   token: string | undefined;
-  fetch: typeof fetch;
+  fetch: typeof fetch | undefined;
 }
 
 export function resolveClientOptions(options: ClientOptions = {}): ResolvedClientOptions {
@@ -30,5 +30,5 @@ export function resolveClientOptions(options: ClientOptions = {}): ResolvedClien
       token = undefined;
     }
   }
-  return { url, token, fetch: options.fetch ?? globalThis.fetch };
+  return { url, token, fetch: options.fetch };
 }

@@ -1,7 +1,7 @@
 import { Readable } from "node:stream";
 import type { z } from "zod";
 import type { Body } from "./sources.js";
-import { streamRequest } from "./stream-request.js";
+import { nodeRequest } from "./node-request.js";
 import { errorFromResponse, InvalidResponseError, NetworkError } from "./errors.js";
 import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from "./config.js";
 
@@ -33,26 +33,23 @@ export class HttpClient {
     }
     const headers: Record<string, string> = {};
     if (this.options.token) headers.authorization = `Bearer ${this.options.token}`;
-    let body: RequestInit["body"];
+    let body: string | Body | undefined;
     if (req.json !== undefined) {
       headers["content-type"] = "application/json";
       body = JSON.stringify(req.json);
     } else if (req.body !== undefined) {
       headers["content-type"] = req.contentType ?? "application/octet-stream";
       if (req.contentLength !== undefined) headers["content-length"] = String(req.contentLength);
-      body = req.body as RequestInit["body"];
+      body = req.body;
     }
     let res: Response;
     try {
-      // Node streams go by node:http unless a fetch of one's own was given (see streamRequest).
+      const init = { method, headers, body, signal: req.signal };
       res =
-        req.body instanceof Readable && this.options.fetch === globalThis.fetch
-          ? await streamRequest(url, { method, headers, body: req.body, signal: req.signal })
+        this.options.fetch === undefined
+          ? await nodeRequest(url, init)
           : await this.options.fetch(url, {
-              method,
-              headers,
-              body,
-              signal: req.signal,
+              ...init,
               ...(req.body instanceof Uint8Array || req.body === undefined
                 ? {}
                 : { duplex: "half" }),

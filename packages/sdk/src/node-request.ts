@@ -2,19 +2,20 @@ import http from "node:http";
 import https from "node:https";
 import { Readable } from "node:stream";
 
-export interface StreamRequestInit {
+export interface NodeRequestInit {
   method: string;
   headers: Record<string, string>;
-  body: Readable;
+  body?: string | Uint8Array | Readable | ReadableStream<Uint8Array>;
   signal?: AbortSignal;
 }
 
 /**
- * Sends a request whose body is a Node stream with node:http rather than fetch: fetch turns
- * each chunk into a web-stream chunk and copies it, which for a large upload cost more CPU and
- * garbage collection than the sending itself. The answer is a fetch Response like any other.
+ * The SDK's own transport, node:http, answering with a fetch Response. fetch copies every chunk
+ * of a streamed body into a web stream (for a large upload that cost more CPU and garbage
+ * collection than the sending itself) and adds about a millisecond to each call, which is a
+ * tenth of an exec. A fetch given in ClientOptions is used as given instead.
  */
-export function streamRequest(url: URL, init: StreamRequestInit): Promise<Response> {
+export function nodeRequest(url: URL, init: NodeRequestInit): Promise<Response> {
   return new Promise((resolve, reject) => {
     const request = (url.protocol === "https:" ? https : http).request(url, {
       method: init.method,
@@ -33,7 +34,15 @@ export function streamRequest(url: URL, init: StreamRequestInit): Promise<Respon
       resolve(new Response(body, { status, headers }));
     });
     request.once("error", reject);
-    init.body.once("error", (err) => request.destroy(err));
-    init.body.pipe(request);
+    const body =
+      init.body instanceof ReadableStream
+        ? Readable.fromWeb(init.body as import("node:stream/web").ReadableStream<Uint8Array>)
+        : init.body;
+    if (body instanceof Readable) {
+      body.once("error", (err) => request.destroy(err));
+      body.pipe(request);
+    } else {
+      request.end(body);
+    }
   });
 }

@@ -18,7 +18,14 @@ export async function writeLocalAtomic(
       body instanceof Readable
         ? body
         : Readable.fromWeb(body as import("node:stream/web").ReadableStream<Uint8Array>);
-    await pipeline(source, createWriteStream(tmp, { flags: "wx", mode: mode ?? 0o644 }));
+    // A deep buffer: chunks that arrive while one write is out go together in the next (writev),
+    // instead of each 64 KiB waiting its turn with the connection paused.
+    const sink = createWriteStream(tmp, {
+      flags: "wx",
+      mode: mode ?? 0o644,
+      highWaterMark: 4 * 1024 * 1024,
+    });
+    await pipeline(source, sink);
     await rename(tmp, target);
   } catch (err) {
     await unlink(tmp).catch(() => {});

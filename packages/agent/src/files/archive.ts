@@ -1,5 +1,4 @@
-import { createReadStream } from "node:fs";
-import { chmod, lstat, mkdir, readdir, readlink, rm, symlink } from "node:fs/promises";
+import { chmod, lstat, mkdir, open, readdir, readlink, rm, symlink } from "node:fs/promises";
 import path from "node:path";
 import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -8,6 +7,7 @@ import type { BatchResult } from "@paddock/protocol";
 import { AgentError } from "../router.js";
 import { atomicWrite, atomicWriteSmall, SMALL_FILE_BYTES } from "./atomic-write.js";
 import { fileError, onPath } from "./errno.js";
+import { FileSource } from "./file-source.js";
 import { realSandboxPath, type RealPathCache } from "./paths.js";
 
 async function drain(entry: AsyncIterable<unknown>): Promise<void> {
@@ -120,7 +120,7 @@ export async function packDirectory(dir: string, out: Writable): Promise<void> {
         pack.entry({ ...base, type: "symlink", linkname: await readlink(child) });
       } else if (st.isFile()) {
         await pipeline(
-          createReadStream(child),
+          new FileSource(await open(child, "r")),
           pack.entry({ ...base, type: "file", size: st.size }),
         );
       }

@@ -5,6 +5,7 @@ import { pipeline } from "node:stream/promises";
 import { SIZE_HINT_HEADER } from "@paddock/protocol";
 import { AgentError } from "../router.js";
 import { fileError, onPath } from "./errno.js";
+import { FileSource } from "./file-source.js";
 
 /**
  * Opens a regular file for download. Checked before any header is sent, so a missing file is a
@@ -56,7 +57,7 @@ export async function sendFile(
     return;
   }
   // The rest, from where the first read left off.
-  await pipeline(file.handle.createReadStream({ autoClose: true }), res).catch(() => {
+  await pipeline(new FileSource(file.handle), res).catch(() => {
     res.destroy();
   });
 }

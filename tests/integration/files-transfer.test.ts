@@ -324,6 +324,32 @@ describe.each(RUNTIMES)("file transfers on %s", (runtime) => {
     });
   }
 
+  it("a large upload (the native copier's road) keeps every rule of an upload", async () => {
+    const big = randomBytes(9 * MiB);
+    // Mode, parents made, content exact, no temporary left.
+    const entry = await sandbox.fs.uploadFile(big, "/tmp/large/a/b/tool.bin", { mode: 0o755 });
+    expect(entry).toMatchObject({ size: big.length, mode: 0o755, type: "file" });
+    const inside = await exec("sha256sum", "/tmp/large/a/b/tool.bin");
+    expect(inside.stdout.split(" ")[0]).toBe(sha256(big));
+    expect(await temporaries("/tmp/large/a/b")).toEqual([]);
+    // Replacing a file keeps its mode when none is given.
+    await sandbox.fs.uploadFile(randomBytes(9 * MiB), "/tmp/large/a/b/tool.bin");
+    expect((await sandbox.fs.statFile("/tmp/large/a/b/tool.bin")).mode).toBe(0o755);
+    // Refusals come before any byte is taken, with the same errors as small uploads.
+    const refusals: [string, object, string, number][] = [
+      ["/tmp/large/missing/x.bin", { createParents: false }, "file_not_found", 404],
+      ["/tmp/large/a", {}, "invalid_request", 400],
+      ["/.paddock/x.bin", {}, "permission_denied", 403],
+    ];
+    for (const [target, options, code, status] of refusals) {
+      const err = await sandbox.fs.uploadFile(big, target, options).catch((e: unknown) => e);
+      expect(err, target).toMatchObject({ code, status });
+    }
+    // The connection goes on being used after each refusal.
+    expect((await exec("echo", "still here")).stdout).toBe("still here\n");
+    await sandbox.fs.deleteFile("/tmp/large", { recursive: true });
+  });
+
   it("a full disk is a 507 and leaves no partial file", async () => {
     // /dev/shm is a 64 MiB tmpfs in every sandbox.
     const df = await exec("df", "-k", "/dev/shm");

@@ -350,6 +350,37 @@ describe.each(RUNTIMES)("file transfers on %s", (runtime) => {
     await sandbox.fs.deleteFile("/tmp/large", { recursive: true });
   });
 
+  it("a client that leaves right after a large upload's headers leaves no file and no helper", async () => {
+    await sandbox.fs.createDirectory("/tmp/early");
+    for (const waitMs of [0, 20, 200]) {
+      const url = new URL(`${daemon.url}/v1/sandboxes/${sandbox.id}/files`);
+      url.searchParams.set("path", "/tmp/early/x.bin");
+      const request = http.request(url, {
+        method: "PUT",
+        headers: {
+          authorization: `Bearer ${daemon.token}`,
+          "content-type": "application/octet-stream",
+          "content-length": 64 * MiB,
+        },
+      });
+      request.on("error", () => {});
+      request.flushHeaders();
+      await new Promise((r) => setTimeout(r, waitMs));
+      request.destroy();
+    }
+    const copiers = async () => {
+      const script = 'for p in /proc/[0-9]*; do tr "\\0" " " < $p/cmdline; echo; done 2>/dev/null';
+      return (await exec("sh", "-c", script)).stdout
+        .split("\n")
+        .filter((l) => l.includes("paddock-copy"));
+    };
+    expect(await until(async () => (await copiers()).length === 0, 5000)).toBe(true);
+    expect(await until(async () => (await temporaries("/tmp/early")).length === 0, 3000)).toBe(
+      true,
+    );
+    expect((await exec("ls", "-A", "/tmp/early")).stdout).toBe("");
+  });
+
   it("a full disk is a 507 and leaves no partial file", async () => {
     // /dev/shm is a 64 MiB tmpfs in every sandbox.
     const df = await exec("df", "-k", "/dev/shm");

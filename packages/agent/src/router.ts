@@ -106,6 +106,8 @@ export class Router {
   }
 
   async handleUpgrade(req: IncomingMessage, connection: Duplex, head: Buffer): Promise<void> {
+    // Node leaves an upgraded connection without an error listener; a reset must not crash us.
+    connection.on("error", () => {});
     const protocol = req.headers.upgrade ?? "";
     if (!this.upgrades.has(protocol)) await this.loadNow();
     const handler = this.upgrades.get(protocol);

@@ -31,6 +31,7 @@ export function bulkUploadToAgent(
       agent: false,
     });
     let settled = false;
+    const clientGone = () => reply.raw.destroyed || (body.destroyed && !body.readableEnded);
     const settle = (fn: () => void) => {
       if (settled) return;
       settled = true;
@@ -80,14 +81,20 @@ export function bulkUploadToAgent(
       connection.on("close", () =>
         settle(() => {
           // The client went away (and the agent dropped the upload), or the agent did.
-          if (reply.raw.destroyed || body.destroyed) resolve();
+          if (clientGone()) resolve();
           else reject(agentUnavailable(new Error("the connection closed without an answer")));
         }),
       );
       sendBody(body, connection, { end: false });
       onText();
     });
-    request.on("error", (err) => settle(() => reject(agentUnavailable(err))));
+    request.on("error", (err) =>
+      settle(() => (clientGone() ? resolve() : reject(agentUnavailable(err)))),
+    );
+    // A client that leaves before the switch: the agent's side goes too, and drops the upload.
+    reply.raw.once("close", () => {
+      if (!settled) request.destroy();
+    });
     request.end();
   });
 }

@@ -96,6 +96,11 @@ export function passOn(res: http.IncomingMessage, reply: FastifyReply): Promise<
  * mid-body cuts the agent's side off too.
  */
 export function sendBody(body: Readable, to: Writable, { end = true } = {}): void {
+  if (body.destroyed && !body.readableEnded) {
+    // The client left before there was anywhere to send it.
+    to.destroy();
+    return;
+  }
   body.pipe(to, { end });
   to.once("error", () => dropRest(body, to));
   to.once("close", () => dropRest(body, to));

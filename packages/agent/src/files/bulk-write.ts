@@ -46,7 +46,10 @@ function startCopy(connection: Duplex, tmp: string, length: number): Copy {
   if (child.pid === undefined) {
     // Not started (the error event follows): the connection is still the agent's to answer on.
     child.on("error", () => {});
-    throw new Error("paddock-copy could not be started");
+    throw new AgentError(
+      "resource_exhausted",
+      "the sandbox could not start the upload's helper process (is its process limit reached?); end some processes and retry",
+    );
   }
   connection.destroy();
   const report = child.stdio[2] as Readable;

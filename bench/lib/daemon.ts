@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import { sandboxRuntimeFlags } from "../../packages/daemon/src/runtimes/index.js";
 import { CLI, IMAGES_DIR } from "./paths.js";
 
 export type Runtime = "runc" | "runsc";
@@ -72,14 +73,7 @@ export async function startDaemon(): Promise<Daemon> {
   }
 }
 
-/**
- * The global flags the daemon gives the runtime for sandbox `id` (see
- * packages/daemon/src/runtimes/), so `<runtime> <flags> exec <id> ...` reaches the very container
- * the SDK talks to. runsc insists on the same flags on every call for a container.
- */
+/** The flags the daemon gives the runtime for sandbox `id` (see sandboxRuntimeFlags). */
 export function sandboxRuntimeArgs(daemon: Daemon, runtime: Runtime, id: string): string[] {
-  const root = path.join(daemon.dataDir, "state", runtime);
-  if (runtime === "runc") return ["--root", root];
-  const overlay = path.join(daemon.dataDir, "sandboxes", id, "disk", "overlay");
-  return ["--root", root, "--network=none", "--host-uds=create", `--overlay2=root:dir=${overlay}`];
+  return sandboxRuntimeFlags(daemon.dataDir, runtime, id);
 }

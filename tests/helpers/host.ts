@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { sandboxRuntimeFlags } from "../../packages/daemon/src/runtimes/index.js";
 
 /** Mount points at or below `dir`, from the host's mount table. */
 export function mountsUnder(dir: string): string[] {
@@ -61,16 +62,6 @@ export function runtimeExec(
   id: string,
   argv: string[],
 ): string {
-  const sandboxDir = path.join(dataDir, "sandboxes", id);
-  const global =
-    runtime === "runc"
-      ? ["--root", path.join(dataDir, "state", "runc")]
-      : [
-          "--root",
-          path.join(dataDir, "state", "runsc"),
-          "--network=none",
-          "--host-uds=create",
-          `--overlay2=root:dir=${path.join(sandboxDir, "disk", "overlay")}`,
-        ];
+  const global = sandboxRuntimeFlags(dataDir, runtime, id);
   return execFileSync(runtime, [...global, "exec", id, ...argv], { encoding: "utf8" });
 }

@@ -1,5 +1,5 @@
 import type { RuntimeName } from "@paddock/protocol";
-import type { Layout } from "../layout.js";
+import { Layout } from "../layout.js";
 import type { OciRuntime } from "./runtime.js";
 import { RuncRuntime } from "./runc.js";
 import { RunscRuntime } from "./runsc.js";
@@ -11,6 +11,16 @@ export function createRuntimes(layout: Layout): Runtimes {
     runc: new RuncRuntime(layout.runtimeRoot("runc")),
     runsc: new RunscRuntime(layout.runtimeRoot("runsc")),
   };
+}
+
+/**
+ * The global flags a daemon with data dir `dataDir` gives `runtime` for sandbox `id` (not a
+ * Docker one): `<runtime> <flags> exec <id> …` then reaches that very container. For acting on
+ * a sandbox by hand, as the tests and benchmarks do.
+ */
+export function sandboxRuntimeFlags(dataDir: string, runtime: RuntimeName, id: string): string[] {
+  const layout = new Layout(dataDir);
+  return createRuntimes(layout)[runtime].globalArgs({ id, paths: layout.sandbox(id) });
 }
 
 export { OciRuntime } from "./runtime.js";

@@ -12,7 +12,7 @@ export class RuncRuntime extends OciRuntime {
   readonly name = "runc" as const;
   readonly binary = "runc";
 
-  protected globalArgs(): string[] {
+  globalArgs(): string[] {
     return ["--root", this.root];
   }
 

@@ -12,7 +12,7 @@ export class RunscRuntime extends OciRuntime {
   readonly name = "runsc" as const;
   readonly binary = "runsc";
 
-  protected globalArgs(target: RuntimeTarget | undefined): string[] {
+  globalArgs(target: RuntimeTarget | undefined): string[] {
     const args = ["--root", this.root, "--network=none", "--host-uds=create"];
     if (target?.paths) args.push(`--overlay2=root:dir=${target.paths.overlayStore}`);
     // Docker inside gVisor needs raw sockets.

@@ -29,7 +29,7 @@ export abstract class OciRuntime {
   constructor(protected readonly root: string) {}
 
   /** Flags that must be the same on every call for one sandbox (runsc insists on it). */
-  protected abstract globalArgs(target: RuntimeTarget | undefined): string[];
+  abstract globalArgs(target: RuntimeTarget | undefined): string[];
 
   /**
    * Makes the root filesystem the container starts from, its writes going to a disk of

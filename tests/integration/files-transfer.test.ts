@@ -256,6 +256,20 @@ describe.each(RUNTIMES)("file transfers on %s", (runtime) => {
     expect((await exec("ls", remote)).exitCode).not.toBe(0);
   }, 600_000);
 
+  /** An upload request that announces 64 MiB (a known length: the native copier's road). */
+  const announcedUpload = (target: string) => {
+    const url = new URL(`${daemon.url}/v1/sandboxes/${sandbox.id}/files`);
+    url.searchParams.set("path", target);
+    return http.request(url, {
+      method: "PUT",
+      headers: {
+        authorization: `Bearer ${daemon.token}`,
+        "content-type": "application/octet-stream",
+        "content-length": 64 * MiB,
+      },
+    });
+  };
+
   /**
    * Starts an upload that sends 8 MiB then stalls, and aborts it once the agent holds the 8 MiB.
    * "stream": the SDK with a stream of unknown length (the agent's Node reads it); "known
@@ -281,16 +295,7 @@ describe.each(RUNTIMES)("file transfers on %s", (runtime) => {
       );
       abort = () => controller.abort();
     } else {
-      const url = new URL(`${daemon.url}/v1/sandboxes/${sandbox.id}/files`);
-      url.searchParams.set("path", target);
-      const request = http.request(url, {
-        method: "PUT",
-        headers: {
-          authorization: `Bearer ${daemon.token}`,
-          "content-type": "application/octet-stream",
-          "content-length": 64 * MiB,
-        },
-      });
+      const request = announcedUpload(target);
       outcome = new Promise((resolve) => {
         request.on("response", () => resolve("answered"));
         request.on("error", () => resolve("AbortError"));
@@ -353,16 +358,7 @@ describe.each(RUNTIMES)("file transfers on %s", (runtime) => {
   it("a client that leaves right after a large upload's headers leaves no file and no helper", async () => {
     await sandbox.fs.createDirectory("/tmp/early");
     for (const waitMs of [0, 20, 200]) {
-      const url = new URL(`${daemon.url}/v1/sandboxes/${sandbox.id}/files`);
-      url.searchParams.set("path", "/tmp/early/x.bin");
-      const request = http.request(url, {
-        method: "PUT",
-        headers: {
-          authorization: `Bearer ${daemon.token}`,
-          "content-type": "application/octet-stream",
-          "content-length": 64 * MiB,
-        },
-      });
+      const request = announcedUpload("/tmp/early/x.bin");
       request.on("error", () => {});
       request.flushHeaders();
       await new Promise((r) => setTimeout(r, waitMs));

@@ -47,10 +47,8 @@ export function sendError(res: ServerResponse, err: unknown): void {
 }
 
 /** Answers an upgrade request that was not switched: a plain HTTP answer, then the close. */
-export function refuseUpgrade(
-  connection: Duplex,
-  { status, body }: { status: number; body: unknown },
-): void {
+function refuseUpgrade(connection: Duplex, err: unknown): void {
+  const { status, body } = errorAnswer(err);
   const data = JSON.stringify(body);
   connection.end(
     `HTTP/1.1 ${status} Upgrade Refused\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(data)}\r\nconnection: close\r\n\r\n${data}`,
@@ -115,7 +113,7 @@ export class Router {
       if (!handler) throw new AgentError("invalid_request", `no agent upgrade to "${protocol}"`);
       await handler(req, connection, head);
     } catch (err) {
-      if (connection.writable) refuseUpgrade(connection, errorAnswer(err));
+      if (connection.writable) refuseUpgrade(connection, err);
       else connection.destroy();
     }
   }

@@ -8,7 +8,7 @@ import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } 
 export interface RequestOptions {
   query?: Record<string, string | string[] | undefined>;
   json?: unknown;
-  /** A streamed body; sent with `duplex: "half"` so it is never buffered whole. */
+  /** Bytes, or a stream sent as it is read, never buffered whole. */
   body?: Body;
   contentType?: string;
   /** The body's length when known: large uploads of known length take the daemon's fast path. */

@@ -4,7 +4,7 @@ import type { Duplex, Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { BulkWriteQuerySchema, type BulkWriteAnswer } from "@paddock/protocol";
 import { readQuery } from "../http-body.js";
-import { AgentError, errorAnswer, refuseUpgrade, type UpgradeHandler } from "../router.js";
+import { AgentError, errorAnswer, type UpgradeHandler } from "../router.js";
 import { atomicWrite } from "./atomic-write.js";
 import { entryFor } from "./entry.js";
 import { realSandboxPath } from "./paths.js";
@@ -69,8 +69,9 @@ function startCopy(connection: Duplex, tmp: string, length: number): Copy {
 
 /**
  * `PUT /files/write?path=…&length=N` upgraded to paddock-bytes (see BULK_UPLOAD_BYTES): the
- * same atomic write as an ordinary upload, with the bytes moved by paddock-copy. A refusal
- * before the switch is a plain HTTP answer; after it, the answer is one BulkWriteAnswer line.
+ * same atomic write as an ordinary upload, with the bytes moved by paddock-copy. An error before
+ * the switch is thrown, for the router to answer as a plain HTTP refusal; after it, the answer
+ * is one BulkWriteAnswer line.
  */
 export function bulkWrite(limits: { maxUploadBytes: number }): UpgradeHandler {
   return async (req, connection, head) => {
@@ -97,9 +98,10 @@ export function bulkWrite(limits: { maxUploadBytes: number }): UpgradeHandler {
       );
       answer = { status: 200, body: await entryFor(target) };
     } catch (err) {
+      if (!copy) throw err;
       answer = errorAnswer(err);
     }
-    if (copy) copy.answer(`${JSON.stringify(answer)}\n`);
-    else refuseUpgrade(connection, answer);
+    // Past the write the helper holds the connection (fill ran): the answer goes through it.
+    copy!.answer(`${JSON.stringify(answer)}\n`);
   };
 }

@@ -3,7 +3,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WaitForPortQuerySchema } from "@paddock/protocol";
 import { readQuery } from "../http-body.js";
-import { AgentError, errorAnswer, refuseUpgrade, sendJson, type Router } from "../router.js";
+import { AgentError, sendJson, type Router } from "../router.js";
 
 /** Connects to a port on the sandbox's loopback, IPv4 first, then IPv6. */
 function connectLocal(port: number): Promise<net.Socket> {
@@ -27,6 +27,7 @@ function connectLocal(port: number): Promise<net.Socket> {
 /**
  * `GET /tunnel?port=N` with `Upgrade: paddock-tcp`: after the 101, the connection is a plain
  * byte stream to port N on the sandbox's loopback. The sandbox needs no network for this.
+ * Errors thrown before the 101 are answered by the router as plain HTTP refusals.
  */
 export async function handleTunnel(
   req: IncomingMessage,
@@ -36,23 +37,15 @@ export async function handleTunnel(
   const url = new URL(req.url ?? "/", "http://agent");
   const port = Number(url.searchParams.get("port"));
   if (url.pathname !== "/tunnel" || !Number.isInteger(port) || port < 1 || port > 65535) {
-    return refuseUpgrade(
-      client,
-      errorAnswer(new AgentError("invalid_request", "tunnels are GET /tunnel?port=1..65535")),
-    );
+    throw new AgentError("invalid_request", "tunnels are GET /tunnel?port=1..65535");
   }
   let upstream: net.Socket;
   try {
     upstream = await connectLocal(port);
   } catch (err) {
-    return refuseUpgrade(
-      client,
-      errorAnswer(
-        new AgentError(
-          "agent_unavailable",
-          `nothing accepts connections on port ${port} in the sandbox (${(err as Error).message})`,
-        ),
-      ),
+    throw new AgentError(
+      "agent_unavailable",
+      `nothing accepts connections on port ${port} in the sandbox (${(err as Error).message})`,
     );
   }
   client.write(

@@ -28,10 +28,12 @@ await build({
 });
 
 // The agent's native helpers (see packages/agent/native): paddock-spawner starts processes
-// with vfork, paddock-copy moves large uploads into files. Static, so they run in any image.
+// with vfork, paddock-copy moves large uploads into files, paddock-init keeps the agent alive.
+// Static, so they run in any image.
 for (const [source, name] of [
   ["spawner.c", "paddock-spawner"],
   ["copy.c", "paddock-copy"],
+  ["init.c", "paddock-init"],
 ]) {
   execFileSync("gcc", [
     "-O2",

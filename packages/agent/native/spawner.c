@@ -15,6 +15,7 @@
  * default signal handling and nothing open but their three standard fds.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -26,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -42,6 +44,9 @@ struct held {
 };
 static struct held *held_list;
 static int devnull = -1;
+/* RLIMIT_NPROC for children ($PADDOCK_PROCESS_LIMIT; under gVisor the sandbox's process limit
+ * is kept this way, inside, so a fork bomb meets EAGAIN instead of the host cgroup). */
+static struct rlimit nproc = {0, 0};
 
 static void die(const char *what) {
   fprintf(stderr, "paddock-spawner: %s: %s\n", what, strerror(errno));
@@ -101,6 +106,7 @@ static int exec_child(const struct launch *l) {
   sigemptyset(&none);
   if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, _NSIG / 8) < 0) return errno;
   if (setsid() < 0) return errno;
+  if (nproc.rlim_max > 0 && syscall(SYS_prlimit64, 0, RLIMIT_NPROC, &nproc, NULL) < 0) return errno;
   if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) return errno;
   if (gid >= 0 && (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, gid, gid, gid) < 0))
     return errno;
@@ -240,7 +246,27 @@ static void reap(void) {
   }
 }
 
+/*
+ * Descriptors the agent's node did not mark close-on-exec (the listening socket paddock-init
+ * hands it) must not reach user processes: close everything inherited past stdio.
+ */
+static void close_inherited(void) {
+  if (syscall(SYS_close_range, 3u, ~0u, 0u) == 0) return;
+  DIR *dir = opendir("/proc/self/fd");
+  if (!dir) return;
+  int self = dirfd(dir);
+  struct dirent *e;
+  while ((e = readdir(dir))) {
+    int fd = atoi(e->d_name);
+    if (fd > 2 && fd != self) close(fd);
+  }
+  closedir(dir);
+}
+
 int main(void) {
+  close_inherited();
+  const char *limit = getenv("PADDOCK_PROCESS_LIMIT");
+  if (limit && atol(limit) > 0) nproc.rlim_cur = nproc.rlim_max = (rlim_t)atol(limit);
   devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull < 0) die("open /dev/null");
   sigset_t chld;

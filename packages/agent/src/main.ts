@@ -1,10 +1,11 @@
 import { createServer } from "node:http";
 import { rmSync } from "node:fs";
-import { AGENT_SOCKET_DIR, AGENT_SOCKET_NAME, MAX_HEADER_BYTES } from "@paddock/protocol";
+import { AGENT_ENV, AGENT_SOCKET_DIR, AGENT_SOCKET_NAME, MAX_HEADER_BYTES } from "@paddock/protocol";
 import { Router } from "./router.js";
 import { health } from "./health.js";
 
-const socketPath = process.env.PADDOCK_AGENT_SOCKET ?? `${AGENT_SOCKET_DIR}/${AGENT_SOCKET_NAME}`;
+const socketPath = process.env[AGENT_ENV.socket] ?? `${AGENT_SOCKET_DIR}/${AGENT_SOCKET_NAME}`;
+const listenFd = process.env[AGENT_ENV.listenFd];
 
 // Health answers first; the other routes (and zod, which they validate with) load only once the
 // first health answer is out: loading them takes tens of ms under gVisor, and create waits for
@@ -26,9 +27,14 @@ server.on("upgrade", (req, socket, head) => void router.handleUpgrade(req, socke
 server.keepAliveTimeout = 0;
 server.requestTimeout = 0;
 
-// A socket left by an earlier agent in this sandbox would make listen fail with EADDRINUSE.
-rmSync(socketPath, { force: true });
-server.listen(socketPath);
+if (listenFd !== undefined) {
+  // paddock-init made the socket and keeps it across agent restarts.
+  server.listen({ fd: Number(listenFd) });
+} else {
+  // Run on its own (tests): a socket left by an earlier agent would make listen fail.
+  rmSync(socketPath, { force: true });
+  server.listen(socketPath);
+}
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   process.on(signal, () => server.close(() => process.exit(0)));

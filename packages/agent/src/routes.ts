@@ -1,3 +1,9 @@
+import {
+  AGENT_ENV,
+  DEFAULT_PROCESS_HISTORY_BYTES,
+  DEFAULT_TOTAL_HISTORY_BYTES,
+  SANDBOX_PATH,
+} from "@paddock/protocol";
 import { registerFileRoutes } from "./files/routes.js";
 import { registerMemoryRoutes } from "./memory/oom-kill.js";
 import { registerPortRoutes } from "./ports/tunnel.js";
@@ -5,20 +11,7 @@ import { registerProcessRoutes } from "./processes/routes.js";
 import { ProcessTable } from "./processes/process-table.js";
 import { Spawner } from "./processes/spawner.js";
 import type { Router } from "./router.js";
-
-/** The environment processes start from: the sandbox's own, less the agent's private settings. */
-function sandboxEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  for (const name of [
-    "PADDOCK_AGENT_SOCKET",
-    "PADDOCK_MAX_UPLOAD_BYTES",
-    "PADDOCK_MAX_PROCESSES",
-    "PADDOCK_PROCESS_HISTORY_BYTES",
-  ]) {
-    delete env[name];
-  }
-  return env;
-}
+import { userEnv } from "./user-env.js";
 
 const numberFromEnv = (name: string, fallback: number) =>
   Number(process.env[name] ?? fallback) || fallback;
@@ -26,15 +19,21 @@ const numberFromEnv = (name: string, fallback: number) =>
 /** Every route but health; loaded after the agent is already answering. */
 export function registerRoutes(router: Router): void {
   const table = new ProcessTable({
-    baseEnv: sandboxEnv(),
-    historyBytes: numberFromEnv("PADDOCK_PROCESS_HISTORY_BYTES", 1024 * 1024),
+    baseEnv: {
+      PATH: SANDBOX_PATH,
+      HOME: "/root",
+      [AGENT_ENV.sandboxId]: process.env[AGENT_ENV.sandboxId],
+      ...userEnv(),
+    },
+    historyBytes: numberFromEnv(AGENT_ENV.processHistoryBytes, DEFAULT_PROCESS_HISTORY_BYTES),
+    totalHistoryBytes: numberFromEnv(AGENT_ENV.totalHistoryBytes, DEFAULT_TOTAL_HISTORY_BYTES),
     killGraceMs: numberFromEnv("PADDOCK_KILL_GRACE_MS", 2000),
     keepEnded: 64,
-    maxRunning: numberFromEnv("PADDOCK_MAX_PROCESSES", 256),
+    maxRunning: numberFromEnv(AGENT_ENV.maxProcesses, 256),
   });
   registerProcessRoutes(router, table);
   registerFileRoutes(router, {
-    maxUploadBytes: numberFromEnv("PADDOCK_MAX_UPLOAD_BYTES", 16 * 1024 ** 3),
+    maxUploadBytes: numberFromEnv(AGENT_ENV.maxUploadBytes, 16 * 1024 ** 3),
   });
   registerPortRoutes(router);
   registerMemoryRoutes(router, () => Spawner.helperPids());

@@ -36,6 +36,7 @@ export class Layout {
       upper: path.join(dir, "disk", "upper"),
       work: path.join(dir, "disk", "work"),
       overlayStore: path.join(dir, "disk", "overlay"),
+      runtime: path.join(dir, "runtime"),
       socketDir: path.join(dir, "sock"),
       socket: path.join(dir, "sock", AGENT_SOCKET_NAME),
       log: path.join(dir, "agent.log"),
@@ -57,6 +58,9 @@ export interface SandboxPaths {
   work: string;
   /** runsc: where gVisor keeps its rootfs overlay filestore, on the disk, outside the image. */
   overlayStore: string;
+  /** A read-only bind of the agent runtime dir: what the sandbox mounts at /.paddock/runtime. */
+  runtime: string;
+  /** A tiny tmpfs holding the agent's socket, read-only once the agent listens. */
   socketDir: string;
   socket: string;
   log: string;

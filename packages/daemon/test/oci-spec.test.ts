@@ -17,7 +17,8 @@ vi.mock("node:fs", async (importOriginal) => {
   return { ...actual, readFileSync, default: { ...actual, readFileSync } };
 });
 
-const { buildSpec, SANDBOX_PATH } = await import("../src/runtimes/oci-spec.js");
+const { buildSpec } = await import("../src/runtimes/oci-spec.js");
+const { SANDBOX_PATH } = await import("@paddock/protocol");
 
 interface Spec {
   process: {
@@ -93,17 +94,24 @@ describe("buildSpec", () => {
     expect(s.linux.resources.pids.limit).toBe(100);
   });
 
-  it("passes the user's env along with PATH and the agent's variables", () => {
+  it("keeps the user's env out of the agent's own, as JSON for user processes", () => {
     expect(s.process.env).toContain(`PATH=${SANDBOX_PATH}`);
-    expect(s.process.env).toContain("FOO=bar");
-    expect(s.process.env).toContain("WITH_EQUALS=a=b");
+    expect(s.process.env).not.toContain("FOO=bar");
+    const userEnv = s.process.env.find((e: string) => e.startsWith("PADDOCK_USER_ENV="))!;
+    expect(JSON.parse(userEnv.slice("PADDOCK_USER_ENV=".length))).toMatchObject({
+      FOO: "bar",
+      WITH_EQUALS: "a=b",
+    });
     expect(s.process.env).toContain("PADDOCK_AGENT_SOCKET=/.paddock/sock/agent.sock");
     expect(s.process.env).toContain("PADDOCK_SANDBOX_ID=sb_0123456789abcdef");
   });
 
   it("runs tini first, then the agent through the bundled loader and node", () => {
     expect(s.process.args[0]).toBe("/.paddock/runtime/tini");
-    expect(s.process.args).toContain("/.paddock/runtime/ld-linux-x86-64.so.2");
+    expect(s.process.args.slice(3, 5)).toEqual([
+      "/.paddock/runtime/paddock-init",
+      "/.paddock/runtime/ld-linux-x86-64.so.2",
+    ]);
     expect(s.process.args.at(-1)).toBe("/.paddock/runtime/agent.js");
   });
 

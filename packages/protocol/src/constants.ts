@@ -24,3 +24,32 @@ export const MAX_HEADER_BYTES = 96 * 1024;
  */
 export const BULK_UPLOAD_BYTES = 8 * 1024 * 1024;
 export const BULK_UPGRADE = "paddock-bytes";
+
+/**
+ * The environment the daemon gives a sandbox's init and agent. The user's `env` travels inside
+ * one of them as JSON and reaches user processes only, never the agent's own node
+ * (`NODE_OPTIONS`, `LD_PRELOAD` and the like would otherwise hijack it).
+ */
+export const AGENT_ENV = {
+  socket: "PADDOCK_AGENT_SOCKET",
+  /** The listening socket's descriptor, opened by paddock-init and kept across agent restarts. */
+  listenFd: "PADDOCK_AGENT_LISTEN_FD",
+  /** How many times paddock-init has started the agent (1 for the first). */
+  generation: "PADDOCK_AGENT_GENERATION",
+  sandboxId: "PADDOCK_SANDBOX_ID",
+  /** The sandbox's env for user processes, as a JSON object. */
+  userEnv: "PADDOCK_USER_ENV",
+  maxUploadBytes: "PADDOCK_MAX_UPLOAD_BYTES",
+  maxProcesses: "PADDOCK_MAX_PROCESSES",
+  processHistoryBytes: "PADDOCK_PROCESS_HISTORY_BYTES",
+  totalHistoryBytes: "PADDOCK_TOTAL_HISTORY_BYTES",
+  /** RLIMIT_NPROC for user processes (gVisor: the process limit is kept inside the sandbox). */
+  processLimit: "PADDOCK_PROCESS_LIMIT",
+} as const;
+
+/** PATH of user processes unless the sandbox's env sets another. */
+export const SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** Output history kept by the agent: per process, and all processes together. */
+export const DEFAULT_PROCESS_HISTORY_BYTES = 1024 * 1024;
+export const DEFAULT_TOTAL_HISTORY_BYTES = 16 * 1024 * 1024;

@@ -1,7 +1,7 @@
 import type { Readable, Writable } from "node:stream";
 import type { ExecSpec, ProcessEvent, ProcessExit, ProcessInfo } from "@paddock/protocol";
 import { AgentError } from "../router.js";
-import { EventHistory } from "./event-history.js";
+import { EventHistory, type HistoryBudget } from "./event-history.js";
 import { Spawner, type SpawnedChild } from "./spawner.js";
 
 /** Where event lines go; `write` returning false means "slow down". */
@@ -16,6 +16,8 @@ export interface SpawnOptions {
   uid?: number;
   gid?: number;
   historyBytes: number;
+  /** Shared by every process of the sandbox: the agent's memory for histories in bytes. */
+  historyBudget?: HistoryBudget;
   /** Between SIGTERM and SIGKILL when a timeout fires. */
   killGraceMs: number;
 }
@@ -59,7 +61,7 @@ export class ManagedProcess {
     readonly spec: ExecSpec,
     private readonly options: SpawnOptions,
   ) {
-    this.history = new EventHistory(options.historyBytes);
+    this.history = new EventHistory(options.historyBytes, options.historyBudget);
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
 
@@ -88,6 +90,11 @@ export class ManagedProcess {
     const proc = new ManagedProcess(child, child.pid, spec, options);
     proc.wire();
     return proc;
+  }
+
+  /** Gives the history's memory back; the process is forgotten (retired from the table). */
+  forget(): void {
+    this.options.historyBudget?.release(this.history);
   }
 
   get running(): boolean {

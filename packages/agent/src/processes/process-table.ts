@@ -1,13 +1,17 @@
 import { stat } from "node:fs/promises";
 import type { ExecSpec } from "@paddock/protocol";
+import { agentStarts } from "../generation.js";
 import { AgentError } from "../router.js";
 import { resolveUser } from "../users.js";
+import { HistoryBudget } from "./event-history.js";
 import { ManagedProcess } from "./managed-process.js";
 
 export interface ProcessTableOptions {
   /** The environment every process starts from (the sandbox's env). */
   baseEnv: NodeJS.ProcessEnv;
   historyBytes: number;
+  /** Output history of all processes together, in bytes. */
+  totalHistoryBytes: number;
   killGraceMs: number;
   /** Ended processes kept so `wait` and reattach still work after exit. */
   keepEnded: number;
@@ -19,8 +23,11 @@ export interface ProcessTableOptions {
 export class ProcessTable {
   private readonly byPid = new Map<number, ManagedProcess>();
   private readonly ended: number[] = [];
+  private readonly budget: HistoryBudget;
 
-  constructor(private readonly options: ProcessTableOptions) {}
+  constructor(private readonly options: ProcessTableOptions) {
+    this.budget = new HistoryBudget(options.totalHistoryBytes);
+  }
 
   async start(spec: ExecSpec): Promise<ManagedProcess> {
     const running = this.list().filter((p) => p.running).length;
@@ -55,6 +62,7 @@ export class ProcessTable {
       env,
       ...ids,
       historyBytes: this.options.historyBytes,
+      historyBudget: this.budget,
       killGraceMs: this.options.killGraceMs,
     });
     this.byPid.set(proc.pid, proc);
@@ -72,11 +80,17 @@ export class ProcessTable {
 
   get(ref: string): ManagedProcess {
     const proc = this.find(ref);
-    if (!proc)
+    if (!proc) {
+      // A restarted agent knows nothing of the processes its predecessor ran: they are lost.
+      const lost =
+        agentStarts > 1
+          ? "; the sandbox's agent restarted, and processes started before that were lost"
+          : "";
       throw new AgentError(
         "process_not_found",
-        `no process "${ref}" in this sandbox; list them with \`paddock ps\``,
+        `no process "${ref}" in this sandbox${lost}; list them with \`paddock ps\``,
       );
+    }
     return proc;
   }
 
@@ -86,6 +100,10 @@ export class ProcessTable {
 
   private retire(pid: number): void {
     this.ended.push(pid);
-    while (this.ended.length > this.options.keepEnded) this.byPid.delete(this.ended.shift()!);
+    while (this.ended.length > this.options.keepEnded) {
+      const pid = this.ended.shift()!;
+      this.byPid.get(pid)?.forget();
+      this.byPid.delete(pid);
+    }
   }
 }

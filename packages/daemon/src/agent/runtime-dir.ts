@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import { createRequire } from "node:module";
 import {
+  chmod,
   copyFile,
-  link,
   mkdir,
   readdir,
   readFile,
@@ -17,7 +17,12 @@ import { run } from "../exec.js";
 const TINI = "/usr/bin/tini-static";
 const LOADER_NAME = "ld-linux-x86-64.so.2";
 /** The agent's static native helpers, built into its bundle. */
-const NATIVE_HELPERS = new Set(["paddock-spawner", "paddock-copy"]);
+const NATIVE_HELPERS = new Set(["paddock-spawner", "paddock-copy", "paddock-init"]);
+/**
+ * Part of the dir's name: dirs made by an older daemon (which hard-linked the host's node and
+ * libraries, so a write slipping through the runtime reached the host's own files) are not reused.
+ */
+const LAYOUT_VERSION = "copies-v2";
 
 interface Sources {
   node: string;
@@ -50,25 +55,25 @@ async function findSources(): Promise<Sources> {
   return { node, loader, libs, tini: TINI, agent };
 }
 
+/**
+ * A copy, never a hard link: a link would share its inode with the host's own node or libc, and
+ * a write that slipped through into the sandbox's view would change the host's file.
+ */
 async function placeFile(src: string, dest: string): Promise<void> {
-  const real = await realpath(src);
-  try {
-    // A hard link costs nothing; across filesystems fall back to a copy.
-    await link(real, dest);
-  } catch {
-    await copyFile(real, dest);
-  }
+  await copyFile(await realpath(src), dest);
+  await chmod(dest, 0o555);
 }
 
 /**
  * Builds (once per set of inputs) the directory every sandbox mounts read-only at
- * /.paddock/runtime: the host's node, its libraries and loader, tini, and the agent bundle.
+ * /.paddock/runtime: copies of the host's node, its libraries and loader, tini, and the agent
+ * bundle. Each sandbox mounts it through its own read-only bind (mountReadOnlyBind).
  * Its name is a hash of the inputs, so a changed node or agent gets a new dir and running
  * sandboxes keep theirs.
  */
 export async function ensureAgentRuntime(baseDir: string): Promise<string> {
   const src = await findSources();
-  const hash = createHash("sha256");
+  const hash = createHash("sha256").update(`${LAYOUT_VERSION}\n`);
   for (const file of [src.node, src.loader, ...src.libs, src.tini]) {
     const st = await stat(file);
     hash.update(`${file}:${st.size}:${st.mtimeMs}\n`);

@@ -34,6 +34,39 @@ export async function mountOverlay(
   ]);
 }
 
+/**
+ * Mounts `source` read-only at `target`. The host side is read-only too, so a write that slips
+ * through a runtime's own read-only check (gVisor let open(O_TRUNC) through) still fails.
+ */
+export async function mountReadOnlyBind(source: string, target: string): Promise<void> {
+  await run("mount", ["--bind", source, target]);
+  await run("mount", ["-o", "remount,bind,ro,nosuid,nodev", target]);
+}
+
+/**
+ * The sandbox's socket directory: a tmpfs of a few KiB that holds the agent's socket and
+ * nothing else (writes there would bypass the disk quota), no devices, no programs.
+ */
+export async function mountSocketDir(target: string): Promise<void> {
+  await run("mount", [
+    "-t",
+    "tmpfs",
+    "-o",
+    "size=16k,nr_inodes=16,mode=0700,nosuid,nodev,noexec",
+    "paddock-sock",
+    target,
+  ]);
+}
+
+/**
+ * Makes the socket directory read-only once the agent listens: connecting to the socket still
+ * works, but nothing (no API call raced by a symlink, no process inside) can create, change or
+ * remove anything there any more.
+ */
+export async function sealSocketDir(target: string): Promise<void> {
+  await run("mount", ["-o", "remount,ro", target]);
+}
+
 /** Unmounts everything at or below `dir`; after it, removing `dir` cannot reach another fs. */
 export async function unmountAll(dir: string): Promise<void> {
   for (const point of await mountsUnder(dir)) {

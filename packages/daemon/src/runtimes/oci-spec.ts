@@ -1,30 +1,39 @@
-import { AGENT_RUNTIME_DIR, AGENT_SOCKET_DIR, AGENT_SOCKET_NAME } from "@paddock/protocol";
+import {
+  AGENT_ENV,
+  AGENT_RUNTIME_DIR,
+  AGENT_SOCKET_DIR,
+  AGENT_SOCKET_NAME,
+  SANDBOX_PATH,
+} from "@paddock/protocol";
 import type { SandboxRecord } from "../state/sandbox-store.js";
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, grantableCapabilities } from "./capabilities.js";
 import { sandboxOpenFilesLimit } from "./rlimits.js";
+import { runcSeccomp } from "./seccomp.js";
 import { DEFAULT_LIMITS, type SandboxLimits } from "../config.js";
 
-/** The agent reads its caps from these variables (and removes them from processes' env). */
+/** The agent reads its caps from these variables. */
 function limitEnv(limits: SandboxLimits): string[] {
   return [
-    `PADDOCK_MAX_UPLOAD_BYTES=${limits.maxUploadBytes}`,
-    `PADDOCK_MAX_PROCESSES=${limits.maxProcesses}`,
-    `PADDOCK_PROCESS_HISTORY_BYTES=${limits.processHistoryBytes}`,
+    `${AGENT_ENV.maxUploadBytes}=${limits.maxUploadBytes}`,
+    `${AGENT_ENV.maxProcesses}=${limits.maxProcesses}`,
+    `${AGENT_ENV.processHistoryBytes}=${limits.processHistoryBytes}`,
   ];
 }
 
 /**
- * Under runsc the host cgroup counts gVisor's own threads and per-address-space stubs, not just
- * the sandbox's processes; without room for them the sentry itself fails at the limit.
+ * Under runsc the host cgroup counts gVisor's own threads and a stub per address space, and
+ * when it is full the sentry itself fails and the sandbox is lost. So under runsc the limit
+ * is kept inside (RLIMIT_NPROC on user processes, which gVisor enforces with EAGAIN) and the
+ * host cgroup only backs it up, with room for a stub per process and the sentry's threads.
  */
-export const RUNSC_PIDS_HEADROOM = 64;
-
-export const SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+export function hostPidsLimit(sandbox: Pick<SandboxRecord, "pidsLimit" | "runtime">): number {
+  return sandbox.runtime === "runsc" ? 2 * sandbox.pidsLimit + 256 : sandbox.pidsLimit;
+}
 
 export interface SpecInput {
   sandbox: SandboxRecord;
   rootfs: string;
-  /** Host dir holding node, its libraries, the loader, tini and agent.js. */
+  /** Host dir (a read-only mount) holding node, its libraries, the loader, tini and agent.js. */
   agentRuntimeDir: string;
   socketDir: string;
   /** Where the container's cgroup goes, relative to each controller's root. */
@@ -45,14 +54,17 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
   );
   const rt = AGENT_RUNTIME_DIR;
   const nofile = sandboxOpenFilesLimit();
+  // The init's and agent's own environment; the user's env travels as JSON for user processes
+  // only (NODE_OPTIONS or LD_PRELOAD must not reach the agent's node).
   const env = [
     `PATH=${SANDBOX_PATH}`,
     "HOME=/root",
-    ...Object.entries(sandbox.env).map(([k, v]) => `${k}=${v}`),
-    `PADDOCK_AGENT_SOCKET=${AGENT_SOCKET_DIR}/${AGENT_SOCKET_NAME}`,
-    `PADDOCK_SANDBOX_ID=${sandbox.id}`,
+    `${AGENT_ENV.userEnv}=${JSON.stringify(sandbox.env)}`,
+    `${AGENT_ENV.socket}=${AGENT_SOCKET_DIR}/${AGENT_SOCKET_NAME}`,
+    `${AGENT_ENV.sandboxId}=${sandbox.id}`,
     ...limitEnv(input.limits ?? DEFAULT_LIMITS),
   ];
+  if (sandbox.runtime === "runsc") env.push(`${AGENT_ENV.processLimit}=${sandbox.pidsLimit}`);
   const spec = {
     ociVersion: "1.0.2",
     process: {
@@ -62,6 +74,8 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
         `${rt}/tini`,
         "-s",
         "--",
+        // Holds the agent's socket and starts the agent again if it dies.
+        `${rt}/paddock-init`,
         `${rt}/ld-linux-x86-64.so.2`,
         "--library-path",
         `${rt}/lib`,
@@ -117,6 +131,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
         options: ["rbind", "ro", "nosuid", "nodev"],
       },
       {
+        // A tiny tmpfs on the host (see socket-dir.ts), read-only once the agent listens.
         destination: AGENT_SOCKET_DIR,
         type: "bind",
         source: input.socketDir,
@@ -137,9 +152,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
         devices: [{ allow: false, access: "rwm" }],
         memory: { limit: sandbox.memoryMiB * 1024 * 1024 },
         cpu: { quota: Math.round(sandbox.cpu * 100_000), period: 100_000 },
-        pids: {
-          limit: sandbox.pidsLimit + (sandbox.runtime === "runsc" ? RUNSC_PIDS_HEADROOM : 0),
-        },
+        pids: { limit: hostPidsLimit(sandbox) },
       },
       maskedPaths: [
         "/proc/acpi",
@@ -172,6 +185,9 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     });
   }
   if (sandbox.docker) addDocker(spec, sandbox.runtime);
+  // runc shares the host kernel: Docker's seccomp coverage, save for Docker sandboxes (dockerd).
+  if (sandbox.runtime === "runc" && !sandbox.docker)
+    Object.assign(spec.linux, { seccomp: runcSeccomp() });
   return spec;
 }
 

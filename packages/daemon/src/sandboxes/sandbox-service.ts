@@ -12,12 +12,19 @@ import type { ImageStore } from "../images/image-store.js";
 import type { Layout } from "../layout.js";
 import type { Logger } from "../logger.js";
 import { buildSpec } from "../runtimes/oci-spec.js";
+import { mountReadOnlyBind, mountSocketDir, sealSocketDir } from "../runtimes/mounts.js";
 import type { Runtimes } from "../runtimes/index.js";
 import type { SandboxRecord, SandboxStore } from "../state/sandbox-store.js";
 import { newSandboxId } from "./ids.js";
 import { startDockerd } from "../docker/dockerd.js";
 import { applyGvisorHardLimit } from "./memory-guard.js";
 import type { SandboxLimits } from "../config.js";
+import {
+  checkCreatePolicy,
+  DEFAULT_CREATE_POLICY,
+  type Caller,
+  type CreatePolicy,
+} from "./create-policy.js";
 
 /** How long a new sandbox's agent may take to answer; gVisor boots slower than runc. */
 const AGENT_READY_TIMEOUT_MS = { runc: 15_000, runsc: 30_000 } as const;
@@ -30,6 +37,8 @@ export interface SandboxServiceDeps {
   /** Host dir mounted at /.paddock/runtime in every sandbox. */
   agentRuntimeDir: string;
   limits?: SandboxLimits;
+  /** What the operator allows beyond the defaults; default: nothing. */
+  policy?: CreatePolicy;
   log: Logger;
 }
 
@@ -50,18 +59,24 @@ export class SandboxService {
 
   constructor(private readonly deps: SandboxServiceDeps) {}
 
-  async create(request: CreateSandboxSpec, owner: string | null = null): Promise<SandboxInfo> {
+  /** Creates a sandbox for `caller`, who becomes its owner (null: the admin). */
+  async create(request: CreateSandboxSpec, caller: Caller): Promise<SandboxInfo> {
     const { store, images, log } = this.deps;
+    // First of all: a refused sandbox makes nothing, not even its image.
+    checkCreatePolicy(request, caller, this.deps.policy ?? DEFAULT_CREATE_POLICY);
+    const owner = caller.name;
     const spec = {
       ...request,
       image: request.image ?? (request.docker ? "docker" : SANDBOX_DEFAULTS.image),
     };
-    // Resolve the image before anything is made, so an unknown image leaves nothing behind.
-    const imageRootfs = await images.require(spec.image, (line) =>
-      log.info({ image: spec.image }, line),
-    );
+    // Resolve the image before anything is made, so an unknown image leaves nothing behind;
+    // the row is written while the image is held, so a removal of the image sees this sandbox.
     const id = newSandboxId();
-    const record = store.insert(id, spec, Date.now(), owner);
+    const { rootfs: imageRootfs, claimed: record } = await images.use(
+      spec.image,
+      (line) => log.info({ image: spec.image }, line),
+      () => store.insert(id, spec, Date.now(), owner),
+    );
     let timings: { rootfsMs: number; startMs: number; agentMs: number };
     try {
       const launched = await this.launch(record, imageRootfs);
@@ -106,11 +121,14 @@ export class SandboxService {
     const paths = layout.sandbox(record.id);
     const tr = performance.now();
     await mkdir(paths.socketDir, { recursive: true, mode: 0o700 });
+    await mkdir(paths.runtime, { recursive: true, mode: 0o700 });
+    await mountSocketDir(paths.socketDir);
+    await mountReadOnlyBind(this.deps.agentRuntimeDir, paths.runtime);
     const rootfs = await runtime.prepareRootfs(paths, imageRootfs, record.diskMiB);
     const spec = buildSpec({
       sandbox: record,
       rootfs,
-      agentRuntimeDir: this.deps.agentRuntimeDir,
+      agentRuntimeDir: paths.runtime,
       socketDir: paths.socketDir,
       cgroupsPath: `/paddock/${record.id}`,
       limits: this.deps.limits,
@@ -130,6 +148,9 @@ export class SandboxService {
         return state?.status === "running";
       },
     );
+    // The agent listens (paddock-init made its socket and keeps it): nothing else may ever be
+    // created there.
+    await sealSocketDir(paths.socketDir);
     const timings = {
       rootfsMs,
       startMs: Math.round(t1 - t0),

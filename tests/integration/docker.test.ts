@@ -12,7 +12,9 @@ let daemon: TestDaemon;
 let scratch: string;
 let tarball: string;
 beforeAll(async () => {
-  daemon = await startDaemon();
+  // Docker under runc is refused unless the operator opts in, and then only for the admin token
+  // (daemon.client); docker-runc-policy.test.ts checks the refusals.
+  daemon = await startDaemon(undefined, { PADDOCK_ALLOW_RUNC_DOCKER: "1" });
   scratch = mkdtempSync(path.join(tmpdir(), "paddock-docker-"));
   // No registry is reachable: the stack's image is a busybox rootfs imported from a tarball.
   await (await Sandbox.create({ ...daemon.client, runtime: "runc" })).terminate();

@@ -35,6 +35,19 @@ export interface DaemonConfig {
   memoryGuardIntervalMs: number;
   /** Caps each sandbox's agent enforces. */
   limits: SandboxLimits;
+  /**
+   * Lets the admin token (never an API key) create Docker sandboxes under runc. Off by default:
+   * such a sandbox has root on the host (see sandboxes/create-policy.ts).
+   */
+  allowRuncDocker: boolean;
+}
+
+/** An on/off setting from the environment; anything but these is a mistake worth stopping for. */
+function envFlag(name: string): boolean {
+  const value = (process.env[name] ?? "").trim().toLowerCase();
+  if (value === "" || value === "0" || value === "false") return false;
+  if (value === "1" || value === "true") return true;
+  throw new Error(`${name} must be 1 or 0, got "${process.env[name]}"`);
 }
 
 export function resolveConfig(input: Partial<DaemonConfig> = {}): DaemonConfig {
@@ -66,5 +79,6 @@ export function resolveConfig(input: Partial<DaemonConfig> = {}): DaemonConfig {
         input.limits?.processHistoryBytes ??
         Number(env.PADDOCK_PROCESS_HISTORY_BYTES ?? DEFAULT_LIMITS.processHistoryBytes),
     },
+    allowRuncDocker: input.allowRuncDocker ?? envFlag("PADDOCK_ALLOW_RUNC_DOCKER"),
   };
 }

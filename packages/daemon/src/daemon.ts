@@ -37,14 +37,21 @@ export async function startDaemon(
   await mkdir(layout.sandboxesDir, { recursive: true, mode: 0o700 });
   await mkdir(config.imagesDir, { recursive: true });
 
+  if (config.allowRuncDocker) {
+    log.warn(
+      "--allow-runc-docker: the admin token may create Docker sandboxes under runc, which have root on the host",
+    );
+  }
   const token = await loadOrCreateToken(layout.tokenFile);
   const db = openDatabase(layout.database);
   const store = new SandboxStore(db);
   const runtimes = createRuntimes(layout);
   const images = new ImageStore(config.imagesDir);
   const agentRuntimeDir = await ensureAgentRuntime(layout.agentRuntimesDir);
+  const policy = { allowRuncDocker: config.allowRuncDocker };
   const sandboxes = new SandboxService({
     limits: config.limits,
+    policy,
     store,
     images,
     runtimes,
@@ -61,7 +68,7 @@ export async function startDaemon(
   });
   sandboxes.onEnd((id) => ports.release(id));
 
-  await recover({ store, service: sandboxes, runtimes, layout, log });
+  await recover({ store, service: sandboxes, runtimes, layout, policy, log });
   await ports.restore();
   const stopReaper = startReaper(store, sandboxes, config.reapIntervalMs, log);
   const stopMonitor = startMonitor(store, sandboxes, config.monitorIntervalMs, log);

@@ -76,7 +76,10 @@ export function registerSandboxCommands(program: Command): void {
     .option("--json", "print the whole sandbox as JSON")
     .action(async (opts) => {
       const image: string = opts.image ?? (opts.docker ? "docker" : SANDBOX_DEFAULTS.image);
-      await ensureImage(image);
+      // Docker under runc is refused unless the daemon's operator allowed it for the admin
+      // token; the daemon decides before it builds anything, so ask it first rather than build
+      // the image only to hear no. (An allowed create builds a missing image itself.)
+      if (!(opts.docker && opts.runtime === "runc")) await ensureImage(image);
       const sandbox = await Sandbox.create({
         ...cliClientOptions(),
         image,

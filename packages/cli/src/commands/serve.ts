@@ -20,8 +20,18 @@ export function registerServe(program: Command): void {
       "--port-bind-address <addr>",
       "where exposed sandbox ports listen (env PADDOCK_PORT_BIND_ADDRESS, default 127.0.0.1; off loopback, ports need a token by default)",
     )
+    .option(
+      "--allow-runc-docker",
+      "let the admin token (never an API key) create Docker sandboxes under runc, which have root on the host: trusted users only (env PADDOCK_ALLOW_RUNC_DOCKER=1)",
+    )
     .action(
-      async (opts: { dataDir?: string; port?: number; host?: string; imagesDir?: string }) => {
+      async (opts: {
+        dataDir?: string;
+        port?: number;
+        host?: string;
+        imagesDir?: string;
+        allowRuncDocker?: boolean;
+      }) => {
         // Loaded here so client commands do not pay for the daemon's modules at startup.
         const { resolveConfig, startDaemon } = await import("@paddock/daemon");
         const config = resolveConfig(opts);

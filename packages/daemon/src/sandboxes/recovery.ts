@@ -7,12 +7,20 @@ import type { Logger } from "../logger.js";
 import type { Runtimes } from "../runtimes/index.js";
 import type { SandboxStore } from "../state/sandbox-store.js";
 import type { SandboxService } from "./sandbox-service.js";
+import {
+  createRefusal,
+  DEFAULT_CREATE_POLICY,
+  ownerOf,
+  type CreatePolicy,
+} from "./create-policy.js";
 
 export interface RecoveryDeps {
   store: SandboxStore;
   service: SandboxService;
   runtimes: Runtimes;
   layout: Layout;
+  /** What the operator allows now; default: nothing beyond the defaults. */
+  policy?: CreatePolicy;
   log: Logger;
 }
 
@@ -20,7 +28,9 @@ export interface RecoveryDeps {
  * Runs at daemon start. Makes the machine match the state database after a crash:
  * running sandboxes that still answer are kept; half-made ones are removed as if never made;
  * ones whose container vanished are marked failed and cleaned; strays on disk or in a
- * runtime's root that no row claims are removed.
+ * runtime's root that no row claims are removed. A running sandbox that create would refuse its
+ * owner today (Docker under runc, made before an upgrade or while the operator allowed it) is
+ * ended: it has root on the host.
  */
 export async function recover(deps: RecoveryDeps): Promise<void> {
   const { store, service, runtimes, layout, log } = deps;
@@ -37,6 +47,20 @@ export async function recover(deps: RecoveryDeps): Promise<void> {
   for (const record of store.inStates(["terminating"])) {
     await service
       .end(record, "terminated", record.reason)
+      .catch((err: unknown) =>
+        log.error({ id: record.id, err: errorMessage(err) }, "cleanup failed"),
+      );
+  }
+  const policy = deps.policy ?? DEFAULT_CREATE_POLICY;
+  for (const record of store.inStates(["running"])) {
+    if (!createRefusal(record, ownerOf(record.owner), policy)) continue;
+    log.warn({ id: record.id, owner: record.owner }, "ending a sandbox this daemon does not allow");
+    await service
+      .end(
+        record,
+        "terminated",
+        "ended at daemon start: Docker under runc gives the sandbox root on the host, and this daemon does not allow it for the sandbox's owner",
+      )
       .catch((err: unknown) =>
         log.error({ id: record.id, err: errorMessage(err) }, "cleanup failed"),
       );

@@ -22,7 +22,7 @@ export function sandboxRoutes(service: SandboxService): FastifyPluginAsyncZod {
         },
       },
       async (request, reply) =>
-        reply.status(201).send(await service.create(request.body, request.principal.name)),
+        reply.status(201).send(await service.create(request.body, request.principal)),
     );
 
     app.get(

@@ -31,11 +31,12 @@ export interface TestDaemon {
 export async function startDaemon(
   dataDir?: string,
   extraEnv: Record<string, string> = {},
+  imagesDir: string = TEST_IMAGES_DIR,
 ): Promise<TestDaemon> {
   const dir = dataDir ?? (await mkdtemp(path.join(tmpdir(), "paddock-test-")));
   const child = spawn(
     process.execPath,
-    [CLI, "serve", "--port", "0", "--data-dir", dir, "--images-dir", TEST_IMAGES_DIR],
+    [CLI, "serve", "--port", "0", "--data-dir", dir, "--images-dir", imagesDir],
     {
       stdio: ["ignore", "pipe", "pipe"],
       env: {
@@ -83,7 +84,7 @@ export async function startDaemon(
       child.kill("SIGKILL");
       await exited;
     },
-    restart: () => startDaemon(dir, extraEnv),
+    restart: () => startDaemon(dir, extraEnv, imagesDir),
     async stop(opts = {}) {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill("SIGTERM");

@@ -46,7 +46,7 @@ export async function startDaemon(
   const db = openDatabase(layout.database);
   const store = new SandboxStore(db);
   const runtimes = createRuntimes(layout);
-  const images = new ImageStore(config.imagesDir);
+  const images = new ImageStore(config.imagesDir, (name) => store.usingImage(name));
   const agentRuntimeDir = await ensureAgentRuntime(layout.agentRuntimesDir);
   const policy = { allowRuncDocker: config.allowRuncDocker };
   const sandboxes = new SandboxService({

@@ -20,6 +20,9 @@ const BUILDERS: Record<Builtin, (rootfs: string, progress: Progress) => Promise<
 const isBuiltin = (name: string): name is Builtin =>
   (BUILTIN_IMAGES as readonly string[]).includes(name);
 
+/** Ids of the sandboxes using an image: made, running or being torn down. */
+export type ImageUsers = (name: string) => string[];
+
 interface ImageMeta {
   name: string;
   source: "builtin" | "imported";
@@ -29,12 +32,20 @@ interface ImageMeta {
 /**
  * Images are directories `<dir>/<name>/rootfs` with an `image.json` beside. An image is built or
  * imported into a temporary directory and renamed into place whole, so a half-built image is
- * never seen. Sandboxes only ever read a stored image.
+ * never seen. Sandboxes only ever read a stored image, and an image in use is never removed or
+ * replaced: a removal is refused while any sandbox uses it, and a build never renames over a
+ * stored image (see `store`).
  */
 export class ImageStore {
   private readonly building = new Map<string, Promise<void>>();
+  /** Per image: the tail of the calls that must not interleave (a create's pick, a removal). */
+  private readonly locks = new Map<string, Promise<void>>();
 
-  constructor(readonly dir: string) {}
+  /** `usersOf` answers from the sandboxes' records, so it holds across daemon restarts. */
+  constructor(
+    readonly dir: string,
+    private readonly usersOf: ImageUsers = () => [],
+  ) {}
 
   rootfs(name: string): string {
     return path.join(this.dir, name, "rootfs");
@@ -74,6 +85,23 @@ export class ImageStore {
     return this.rootfs(name);
   }
 
+  /**
+   * Resolves an image for a new sandbox (building a built-in one first) and runs `claim`, which
+   * records the sandbox as a user, before a removal of the image can look for users: a create
+   * that picked the image is always seen by a later removal, and a create after a removal finds
+   * no image (or, for a built-in one, builds it afresh).
+   */
+  use<T>(
+    name: string,
+    progress: Progress,
+    claim: () => T,
+  ): Promise<{ rootfs: string; claimed: T }> {
+    return this.locked(name, async () => {
+      const rootfs = await this.require(name, progress);
+      return { rootfs, claimed: claim() };
+    });
+  }
+
   /** Builds a built-in image once; concurrent callers share the one build. */
   build(name: Builtin, progress: Progress): Promise<void> {
     let job = this.building.get(name);
@@ -110,12 +138,33 @@ export class ImageStore {
     return (await this.get(name))!;
   }
 
+  /** Removes a stored image; image_in_use (naming the sandboxes) while any sandbox uses it. */
   async remove(name: string): Promise<void> {
-    if (!(await this.readMeta(name)))
-      throw new PaddockError("image_not_found", `no stored image named "${name}"`);
-    const doomed = path.join(this.dir, `.removing-${name}-${randomBytes(4).toString("hex")}`);
-    await rename(path.join(this.dir, name), doomed);
+    const doomed = await this.locked(name, async () => {
+      if (!(await this.readMeta(name)))
+        throw new PaddockError("image_not_found", `no stored image named "${name}"`);
+      const users = this.usersOf(name);
+      if (users.length > 0) throw imageInUse(name, users);
+      const to = path.join(this.dir, `.removing-${name}-${randomBytes(4).toString("hex")}`);
+      await rename(path.join(this.dir, name), to);
+      return to;
+    });
     await rm(doomed, { recursive: true, force: true });
+  }
+
+  /** Runs `fn` after every earlier call locked on `name` has settled. */
+  private async locked<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.locks.get(name) ?? Promise.resolve()).then(fn);
+    const tail = run.then(
+      () => {},
+      () => {},
+    );
+    this.locks.set(name, tail);
+    try {
+      return await run;
+    } finally {
+      if (this.locks.get(name) === tail) this.locks.delete(name);
+    }
   }
 
   private async readMeta(name: string): Promise<ImageMeta | undefined> {
@@ -150,6 +199,17 @@ export class ImageStore {
       throw err;
     }
   }
+}
+
+function imageInUse(name: string, users: string[]): PaddockError {
+  const shown = users.slice(0, 10).join(", ") + (users.length > 10 ? ", …" : "");
+  const rebuilt = isBuiltin(name) ? " (a removed built-in image is built again on next use)" : "";
+  return new PaddockError(
+    "image_in_use",
+    `image "${name}" is in use by ${users.length} sandbox${users.length === 1 ? "" : "es"} (${shown}); ` +
+      `terminate them first (\`paddock rm <id>\`), then remove the image${rebuilt}`,
+    { sandboxes: users },
+  );
 }
 
 /** Extracts with GNU tar (argument vector, no shell), gunzipping when the stream starts with gzip's magic. */

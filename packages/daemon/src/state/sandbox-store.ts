@@ -126,6 +126,17 @@ export class SandboxStore {
     return rows.map(fromRow);
   }
 
+  /** Ids of the sandboxes not yet ended that were made from `image`: its users. */
+  usingImage(image: string): string[] {
+    const rows = this.db
+      .prepare(
+        `SELECT id FROM sandboxes WHERE image = ? AND state IN ('creating', 'running', 'terminating')
+         ORDER BY created_at`,
+      )
+      .all(image) as { id: string }[];
+    return rows.map((r) => r.id);
+  }
+
   expired(now: number): string[] {
     const rows = this.db
       .prepare(`SELECT id FROM sandboxes WHERE state = 'running' AND expires_at <= ?`)

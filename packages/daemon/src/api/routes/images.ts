@@ -99,7 +99,8 @@ export function imageRoutes(images: ImageStore): FastifyPluginAsyncZod {
       {
         config: { adminOnly: true },
         schema: {
-          summary: "Remove an imported image",
+          summary:
+            "Remove a stored image; refused (409 image_in_use) while any sandbox uses it. A removed built-in image is built again on next use",
           params: ImageNameParamsSchema,
           response: { 204: z.null(), "4xx": ErrorBodySchema },
         },

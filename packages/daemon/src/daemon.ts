@@ -60,10 +60,12 @@ export async function startDaemon(
     log,
   });
 
+  const keys = new KeyStore(db);
   const ports = new PortService({
     store: new PortStore(db),
     sandboxes,
     bindAddress: config.portBindAddress,
+    keysExist: () => keys.any(),
     log,
   });
   sandboxes.onEnd((id) => ports.release(id));
@@ -79,7 +81,7 @@ export async function startDaemon(
     sandboxes,
     images,
     ports,
-    keys: new KeyStore(db),
+    keys,
     store,
     log,
   });

@@ -7,7 +7,8 @@ export const ExposePortRequestSchema = z.strictObject({
   hostPort: z.number().int().min(0).max(65535).optional(),
   /**
    * Require a per-port token on HTTP requests (header `x-paddock-port-token` or query parameter
-   * `paddock_token`). Off by default on a loopback bind address, on by default otherwise.
+   * `paddock_token`). On by default, except on a loopback bind address of a daemon that has
+   * never had an API key.
    */
   auth: z.boolean().optional(),
 });

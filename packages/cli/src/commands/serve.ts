@@ -18,7 +18,7 @@ export function registerServe(program: Command): void {
     .option("--images-dir <dir>", "image store (env PADDOCK_IMAGES_DIR, default <data-dir>/images)")
     .option(
       "--port-bind-address <addr>",
-      "where exposed sandbox ports listen (env PADDOCK_PORT_BIND_ADDRESS, default 127.0.0.1; off loopback, ports need a token by default)",
+      "where exposed sandbox ports listen (env PADDOCK_PORT_BIND_ADDRESS, default 127.0.0.1; ports need a token by default off loopback, and on loopback too once API keys exist)",
     )
     .option(
       "--allow-runc-docker",

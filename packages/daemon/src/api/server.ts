@@ -11,6 +11,7 @@ import type { Logger } from "../logger.js";
 import type { PortService } from "../ports/port-service.js";
 import type { SandboxService } from "../sandboxes/sandbox-service.js";
 import { registerAuth } from "./auth.js";
+import { OpenRequestsByKey } from "./open-requests-by-key.js";
 import { registerOwnership } from "./ownership.js";
 import { keyRoutes } from "./routes/keys.js";
 import type { KeyStore } from "../state/key-store.js";
@@ -58,6 +59,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   // Uploads are passed on as streams, never parsed or buffered.
   app.addContentTypeParser(RAW_BODY_TYPES, (_request, payload, done) => done(null, payload));
   registerAuth(app, deps.token, deps.keys);
+  const openRequests = new OpenRequestsByKey();
+  openRequests.register(app);
   registerOwnership(app, deps.store);
   await app.register(systemRoutes);
   await app.register(sandboxRoutes(deps.sandboxes));
@@ -66,6 +69,6 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(fileRoutes(deps.sandboxes));
   await app.register(portRoutes(deps.ports, deps.sandboxes));
   await app.register(dockerRoutes(new DockerService(deps.sandboxes)));
-  await app.register(keyRoutes(deps.keys));
+  await app.register(keyRoutes(deps.keys, { requests: openRequests, ports: deps.ports }));
   return app;
 }

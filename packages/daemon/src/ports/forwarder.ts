@@ -22,6 +22,7 @@ export interface ForwarderOptions {
  */
 export class PortForwarder {
   private readonly server: net.Server;
+  /** Both ends of every open connection: the client's and the tunnel's to the agent. */
   private readonly connections = new Set<net.Socket>();
 
   private constructor(private readonly options: ForwarderOptions) {
@@ -72,6 +73,10 @@ export class PortForwarder {
       agent: false,
     });
     request.on("upgrade", (_res, upstream, upstreamHead) => {
+      // The client left (or the port was closed) while the tunnel was being opened.
+      if (client.destroyed) return upstream.destroy();
+      this.connections.add(upstream);
+      upstream.once("close", () => this.connections.delete(upstream));
       if (upstreamHead.length > 0) client.write(upstreamHead);
       if (head.length > 0) upstream.write(head);
       client.pipe(upstream);
@@ -105,8 +110,9 @@ export class PortForwarder {
   }
 
   /**
-   * Stops accepting new connections at once. With `dropConnections`, also cuts the open ones
-   * and waits until the listener is fully closed.
+   * Stops accepting new connections at once. With `dropConnections`, also cuts the open ones,
+   * both ends (the sandbox's side of a cut connection ends too), and waits until the listener
+   * is fully closed.
    */
   async close(dropConnections: boolean): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));

@@ -22,6 +22,8 @@ export class PortService {
       store: PortStore;
       sandboxes: SandboxService;
       bindAddress: string;
+      /** Whether the daemon has API keys: then other tenants share the host, loopback or not. */
+      keysExist: () => boolean;
       log: Logger;
     },
   ) {
@@ -77,6 +79,8 @@ export class PortService {
     sandboxId: string,
     port: number,
     options: { hostPort?: number; auth?: boolean },
+    /** The caller's key was revoked while the port was being opened: close it again. */
+    keyRevoked?: AbortSignal,
   ): Promise<ExposedPort> {
     this.deps.sandboxes.agent(sandboxId); // 404 or 409 unless the sandbox is running
     const existing = this.deps.store.forSandbox(sandboxId).find((r) => r.port === port);
@@ -90,7 +94,7 @@ export class PortService {
       return this.describe(existing);
     }
     const bindAddress = this.deps.bindAddress;
-    const auth = options.auth ?? !isLoopback(bindAddress);
+    const auth = options.auth ?? (this.deps.keysExist() || !isLoopback(bindAddress));
     const token = auth ? randomBytes(24).toString("base64url") : null;
     const forwarder = await this.open({
       sandboxId,
@@ -100,6 +104,10 @@ export class PortService {
       token,
       createdAt: Date.now(),
     });
+    if (keyRevoked?.aborted) {
+      await forwarder.close(true);
+      throw new PaddockError("unauthorized", "the key was revoked");
+    }
     const record: PortRecord = {
       sandboxId,
       port,
@@ -140,6 +148,11 @@ export class PortService {
       await forwarder.close(true);
     }
     this.deps.store.deleteSandbox(sandboxId);
+  }
+
+  /** Closes every port of the sandboxes a revoked key owns, cutting open connections. */
+  async releaseOwnedBy(owner: string): Promise<void> {
+    for (const sandbox of this.deps.sandboxes.list({ owner })) await this.release(sandbox.id);
   }
 
   /** After a restart: listen again on every recorded port of a running sandbox. */

@@ -51,6 +51,11 @@ export class KeyStore {
     return (this.db.prepare(`SELECT * FROM api_keys ORDER BY name`).all() as Row[]).map(info);
   }
 
+  /** Whether any key was ever made (revoked ones count: their holders are still around). */
+  any(): boolean {
+    return this.db.prepare(`SELECT 1 FROM api_keys LIMIT 1`).get() !== undefined;
+  }
+
   /** The name of the live key with this secret, if any. */
   nameFor(key: string): string | undefined {
     const row = this.db

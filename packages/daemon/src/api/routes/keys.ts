@@ -8,12 +8,17 @@ import {
   KeyParamsSchema,
   KeySchema,
 } from "@paddock/protocol";
+import type { PortService } from "../../ports/port-service.js";
 import type { KeyStore } from "../../state/key-store.js";
+import type { OpenRequestsByKey } from "../open-requests-by-key.js";
 
 const errors = { "4xx": ErrorBodySchema, "5xx": ErrorBodySchema };
 
 /** API keys; only the admin token manages them. */
-export function keyRoutes(keys: KeyStore): FastifyPluginAsync {
+export function keyRoutes(
+  keys: KeyStore,
+  revoked: { requests: OpenRequestsByKey; ports: PortService },
+): FastifyPluginAsync {
   return async (plain) => {
     const app = plain.withTypeProvider<ZodTypeProvider>();
     const config = { adminOnly: true };
@@ -41,12 +46,19 @@ export function keyRoutes(keys: KeyStore): FastifyPluginAsync {
       {
         config,
         schema: {
-          summary: "Revoke an API key: it gets 401 at once",
+          summary:
+            "Revoke an API key: it gets 401 at once, its open requests and streams are cut, and the exposed ports of its sandboxes are closed",
           params: KeyParamsSchema,
           response: { 200: KeySchema, ...errors },
         },
       },
-      async (request) => keys.revoke(request.params.name),
+      async (request) => {
+        const { name } = request.params;
+        const info = keys.revoke(name);
+        revoked.requests.abort(name);
+        await revoked.ports.releaseOwnedBy(name);
+        return info;
+      },
     );
   };
 }

@@ -31,7 +31,9 @@ export function portRoutes(ports: PortService, sandboxes: SandboxService): Fasti
       },
       async (request, reply) => {
         const { port, ...options } = request.body;
-        return reply.status(201).send(await ports.expose(request.params.id, port, options));
+        return reply
+          .status(201)
+          .send(await ports.expose(request.params.id, port, options, request.keyRevoked));
       },
     );
     app.get(

@@ -9,7 +9,6 @@ import type { SandboxRecord } from "../state/sandbox-store.js";
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, grantableCapabilities } from "./capabilities.js";
 import { sandboxOpenFilesLimit } from "./rlimits.js";
 import { runcSeccomp } from "./seccomp.js";
-import { runcSeccomp } from "./seccomp.js";
 import { DEFAULT_LIMITS, type SandboxLimits } from "../config.js";
 
 /** The agent reads its caps from these variables. */
@@ -186,9 +185,6 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     });
   }
   if (sandbox.docker) addDocker(spec, sandbox.runtime);
-  // runc shares the host kernel: Docker's seccomp coverage, save for Docker sandboxes (dockerd).
-  if (sandbox.runtime === "runc" && !sandbox.docker)
-    Object.assign(spec.linux, { seccomp: runcSeccomp() });
   // runc shares the host kernel: Docker's seccomp coverage, save for Docker sandboxes (dockerd).
   if (sandbox.runtime === "runc" && !sandbox.docker)
     Object.assign(spec.linux, { seccomp: runcSeccomp() });

@@ -86,13 +86,26 @@ export const SANDBOX_DEFAULTS = {
   timeoutSeconds: 300,
 } as const;
 
+/**
+ * Cores a sandbox may be given. The quota is `cpu` × 100 ms per 100 ms period: below 0.01 the
+ * kernel refuses it (under 1 ms). gVisor's boot and the agent's start need about a core-second,
+ * and a create waits 30 s for them: measured here under runsc, 0.05 took about 27 s, 0.1 took
+ * 10-11 s on a quiet host and up to 26 s on a busy one, 0.2 about 5 s. 0.2 keeps a wide margin.
+ */
+export const CPU_LIMITS = { min: 0.2, max: 64 } as const;
+const cpuRange = `cpu must be from ${CPU_LIMITS.min} to ${CPU_LIMITS.max} cores (fractions allowed): below ${CPU_LIMITS.min} a sandbox cannot start in time`;
+
 export const CreateSandboxRequestSchema = z.strictObject({
   /** Default: busybox, or docker when `docker` is true. */
   image: ImageNameSchema.optional(),
   runtime: RuntimeSchema.default(SANDBOX_DEFAULTS.runtime),
   env: EnvSchema.default({}),
   /** Cores, fractional allowed (0.5 is half a core). */
-  cpu: z.number().positive("cpu must be positive").max(64).default(SANDBOX_DEFAULTS.cpu),
+  cpu: z
+    .number(cpuRange)
+    .min(CPU_LIMITS.min, cpuRange)
+    .max(CPU_LIMITS.max, cpuRange)
+    .default(SANDBOX_DEFAULTS.cpu),
   memoryMiB: z
     .number()
     .int()

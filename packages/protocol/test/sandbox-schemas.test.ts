@@ -64,8 +64,17 @@ describe("CreateSandboxRequestSchema", () => {
     expect(CreateSandboxRequestSchema.parse({ memoryMiB: 64 }).memoryMiB).toBe(64);
   });
 
-  it.each([0, -0.5])("rejects cpu %s", (cpu) => {
-    expect(CreateSandboxRequestSchema.safeParse({ cpu }).success).toBe(false);
+  it.each([0, -0.5, 0.0001, 0.001, 0.01, 0.05, 0.1, 0.199, 64.5])("rejects cpu %s", (cpu) => {
+    const result = CreateSandboxRequestSchema.safeParse({ cpu });
+    expect(result.success).toBe(false);
+    expect(issues(result)[0]?.path).toEqual(["cpu"]);
+    expect(issues(result)[0]?.message).toBe(
+      "cpu must be from 0.2 to 64 cores (fractions allowed): below 0.2 a sandbox cannot start in time",
+    );
+  });
+
+  it.each([0.2, 0.25, 1.5, 64])("accepts cpu %s", (cpu) => {
+    expect(CreateSandboxRequestSchema.parse({ cpu }).cpu).toBe(cpu);
   });
 
   it("rejects unknown keys", () => {

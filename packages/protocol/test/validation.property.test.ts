@@ -166,7 +166,7 @@ const createBody = fc.record(
       fc.oneof(fc.constantFrom("kata", "RUNC", "runc ", ""), wild),
     ),
     env: field(fc.dictionary(fc.stringMatching(/^[A-Z_][A-Z0-9_]{0,6}$/), fc.string()), env),
-    cpu: field(fc.double({ min: 0.01, max: 64, noNaN: true }), fc.oneof(fc.double(), wild)),
+    cpu: field(fc.double({ min: 0.2, max: 64, noNaN: true }), fc.oneof(fc.double(), wild)),
     memoryMiB: field(
       fc.integer({ min: 64, max: 256 * 1024 }),
       fc.oneof(fc.integer({ min: -10, max: 300 * 1024 }), fc.double(), wild),
@@ -204,7 +204,7 @@ function checkSpec(data: unknown) {
   expect(Number.isInteger(spec.pidsLimit)).toBe(true);
   expect(Number.isInteger(spec.timeoutSeconds)).toBe(true);
   expect(spec.timeoutSeconds).toBeGreaterThanOrEqual(1);
-  expect(spec.cpu).toBeGreaterThan(0);
+  expect(spec.cpu).toBeGreaterThanOrEqual(0.2);
   expect(spec.cpu).toBeLessThanOrEqual(64);
   expect(typeof spec.docker).toBe("boolean");
   expect(Object.keys(spec)).not.toContain("extra");

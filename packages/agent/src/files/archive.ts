@@ -1,4 +1,5 @@
 import { chmod, lstat, mkdir, open, readdir, readlink, rm, symlink } from "node:fs/promises";
+import { existsSync, rmdirSync } from "node:fs";
 import path from "node:path";
 import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -61,14 +62,73 @@ async function writeEntry(
 /**
  * Unpacks a tar stream under `dir`, each file written atomically, with a result per entry.
  * Entry names are sandbox paths relative to `dir`; `..` cannot climb above the sandbox's root.
+ * A body that is not a tar archive, or ends partway through one, is an invalid_request: no file
+ * of the damaged part is kept (a file being written is dropped with its temporary), and the
+ * message names the entries before the damage, which were written.
  */
 export async function extractInto(dir: string, body: Readable): Promise<BatchResult[]> {
   const extract = tar.extract();
-  const feeding = pipeline(body, extract).then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  const results: BatchResult[] = [];
+  // Not pipeline(): on a damaged archive the request must stay whole, so that the router reads
+  // and drops its rest and the answer reaches a client still sending (a destroyed request
+  // closed the connection under it: EPIPE, and a 503 from the daemon).
+  let bodyFailed = false;
+  let damage: Error | undefined;
+  let head: Buffer | undefined;
+  body.once("data", (chunk: Buffer) => (head = chunk));
+  body.once("error", (err) => {
+    bodyFailed = true;
+    extract.destroy(err);
+  });
+  extract.once("error", (err: Error) => (damage = err));
+  body.pipe(extract);
+  const batch: Batch = { results: [], madeFor: [] };
+  try {
+    await extractEntries(dir, extract, batch);
+  } catch (err) {
+    if (bodyFailed || !damage) throw err;
+    // The file cut off was dropped by its atomic write; the directories made for it go too.
+    for (const made of batch.madeFor) {
+      try {
+        rmdirSync(made);
+      } catch {
+        // not empty after all, or gone: leave it
+      }
+    }
+    throw notAnArchive(damage, head, batch.results);
+  }
+  return batch.results;
+}
+
+interface Batch {
+  results: BatchResult[];
+  /** Directories made for the large file being streamed (deepest first), until it is in. */
+  madeFor: string[];
+}
+
+/** The directories above `target` that do not exist yet, deepest first. */
+function missingParents(target: string): string[] {
+  const missing: string[] = [];
+  for (let d = path.posix.dirname(target); !existsSync(d); d = path.posix.dirname(d)) {
+    missing.push(d);
+  }
+  return missing;
+}
+
+function notAnArchive(damage: Error, head: Buffer | undefined, done: BatchResult[]): AgentError {
+  const gzip = head !== undefined && head[0] === 0x1f && head[1] === 0x8b;
+  const what = gzip
+    ? "the body is gzip-compressed: send an uncompressed tar archive (gunzip it first)"
+    : `the body is not a valid tar archive (${damage.message}); send an uncompressed tar archive`;
+  const written = done.filter((r) => r.ok).map((r) => r.path);
+  const kept =
+    written.length === 0
+      ? "; nothing was written"
+      : `; the ${written.length} entries before the damage were written (${written.slice(0, 5).join(", ")}${written.length > 5 ? ", …" : ""})`;
+  return new AgentError("invalid_request", what + kept);
+}
+
+async function extractEntries(dir: string, extract: tar.Extract, batch: Batch): Promise<void> {
+  const { results } = batch;
   const knownDirs = new Set<string>();
   const realDirs: RealPathCache = new Map();
   for await (const entry of extract) {
@@ -77,7 +137,10 @@ export async function extractInto(dir: string, body: Readable): Promise<BatchRes
       target = realSandboxPath(target, { cache: realDirs });
       // A new symlink can change where any later path leads.
       if (entry.header.type === "symlink") realDirs.clear();
+      // Small files are read whole before anything is made; a large one is streamed.
+      batch.madeFor = (entry.header.size ?? 0) > SMALL_FILE_BYTES ? missingParents(target) : [];
       await writeEntry(target, entry.header, entry as AsyncIterable<Buffer>, knownDirs);
+      batch.madeFor = [];
       results.push({ path: target, ok: true });
     } catch (err) {
       await drain(entry).catch(() => {});
@@ -90,9 +153,6 @@ export async function extractInto(dir: string, body: Readable): Promise<BatchRes
       });
     }
   }
-  const failed = await feeding;
-  if (failed) throw failed;
-  return results;
 }
 
 /** Streams `dir` as a tar archive: files, directories and symlinks; other kinds are skipped. */

@@ -1,4 +1,4 @@
-import { mkdir } from "node:fs/promises";
+import { mkdir, realpath } from "node:fs/promises";
 import type { FastifyInstance } from "fastify";
 import { pino } from "pino";
 import { ensureAgentRuntime } from "./agent/runtime-dir.js";
@@ -84,6 +84,7 @@ export async function startDaemon(
     keys,
     store,
     log,
+    hostDirs: await hostDirsOf(config),
   });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();
@@ -105,4 +106,11 @@ export async function startDaemon(
       db.close();
     },
   };
+}
+
+/** The daemon's directories as configured and as resolved (a runtime may print either). */
+async function hostDirsOf(config: DaemonConfig): Promise<string[]> {
+  const dirs = [config.dataDir, config.imagesDir];
+  const real = await Promise.all(dirs.map((d) => realpath(d).catch(() => d)));
+  return [...new Set([...dirs, ...real])];
 }

@@ -1,7 +1,10 @@
+import Fastify from "fastify";
 import { describe, expect, it } from "vitest";
 import { ErrorBodySchema } from "@paddock/protocol";
-import { toErrorBody } from "../src/api/error-handler.js";
+import { registerErrorHandler, toErrorBody, withoutHostPaths } from "../src/api/error-handler.js";
+import type { Principal } from "../src/api/auth.js";
 import { PaddockError } from "../src/errors.js";
+import type { Logger } from "../src/logger.js";
 
 describe("toErrorBody", () => {
   it("uses the status of a PaddockError's code and keeps details", () => {
@@ -74,5 +77,118 @@ describe("toErrorBody", () => {
     const err = Object.assign(new Error("EACCES: /secret"), { code: "EACCES" });
     expect(toErrorBody(err)).toMatchObject({ status: 500, body: { error: { code: "internal" } } });
     expect(toErrorBody(err).body.error.message).not.toContain("secret");
+  });
+});
+
+describe("host details and host paths", () => {
+  const DATA = "/var/lib/paddock-x";
+  const IMAGES = "/srv/images";
+  const hostDirs = [DATA, IMAGES];
+  /** A failed create as the sandbox service reports it. */
+  const failedCreate = () =>
+    new PaddockError(
+      "agent_unavailable",
+      `the sandbox's agent did not answer within 15000 ms (ENOENT: no such file or directory, open '${DATA}/sandboxes/sb_1/sock/agent.sock')`,
+      { runtime: "runc", rootfs: `${IMAGES}/busybox/rootfs`, nested: [`at ${DATA}/state`] },
+      {
+        hostDetails: {
+          agentLog: `runc run failed: ${DATA}/sandboxes/sb_1/config.json`,
+          runtimeError: "write /sys/fs/cgroup/cpu/paddock/sb_1/cpu.cfs_quota_us: invalid argument",
+        },
+      },
+    );
+
+  it("an API key sees neither the host details nor any path under the daemon's dirs", () => {
+    const { status, body } = toErrorBody(failedCreate(), { admin: false, hostDirs });
+    expect(status).toBe(503);
+    const text = JSON.stringify(body);
+    for (const secret of [DATA, IMAGES, "sandboxes/sb_1", "agent.sock", "cgroup", "config.json"]) {
+      expect(text).not.toContain(secret);
+    }
+    expect(body.error.message).toBe(
+      "the sandbox's agent did not answer within 15000 ms (ENOENT: no such file or directory, open '<host path>')",
+    );
+    expect(body.error.details).toEqual({
+      runtime: "runc",
+      rootfs: "<host path>",
+      nested: ["at <host path>"],
+    });
+    expect(ErrorBodySchema.safeParse(body).success).toBe(true);
+  });
+
+  it("the least is shown when no viewer is named", () => {
+    const text = JSON.stringify(toErrorBody(failedCreate()).body);
+    expect(text).not.toContain("agentLog");
+    expect(text).not.toContain("runtimeError");
+  });
+
+  it("the admin sees everything, host details among the details", () => {
+    const { body } = toErrorBody(failedCreate(), { admin: true, hostDirs });
+    expect(body.error.message).toContain(`${DATA}/sandboxes/sb_1/sock/agent.sock`);
+    expect(body.error.details).toMatchObject({
+      runtime: "runc",
+      rootfs: `${IMAGES}/busybox/rootfs`,
+      agentLog: `runc run failed: ${DATA}/sandboxes/sb_1/config.json`,
+      runtimeError: expect.stringContaining("cpu.cfs_quota_us"),
+    });
+  });
+
+  it("replaces whole paths under the dirs and nothing else", () => {
+    expect(withoutHostPaths(`mount ${DATA}/sandboxes/a/disk.img: busy`, hostDirs)).toBe(
+      "mount <host path>: busy",
+    );
+    expect(withoutHostPaths(`"${DATA}" and ${IMAGES}`, hostDirs)).toBe(
+      '"<host path>" and <host path>',
+    );
+    // Not under the dir, only alike; and a sandbox's own paths stay.
+    expect(withoutHostPaths(`${DATA}-other/x /tmp/x ${IMAGES}2`, hostDirs)).toBe(
+      `${DATA}-other/x /tmp/x ${IMAGES}2`,
+    );
+    // A root of "/" would take every path: never a host dir.
+    expect(withoutHostPaths("/etc/passwd", ["/"])).toBe("/etc/passwd");
+  });
+
+  it("the daemon answers by principal and logs what a key was not shown", async () => {
+    const warned: unknown[] = [];
+    const log: Logger = { info() {}, warn: (obj: unknown) => warned.push(obj), error() {} };
+    const app = Fastify();
+    registerErrorHandler(app, log, hostDirs);
+    app.decorateRequest("principal", null as unknown as Principal);
+    app.addHook("onRequest", async (request) => {
+      const who = request.headers["x-who"];
+      if (who) request.principal = { admin: who === "admin", name: who === "admin" ? null : who };
+    });
+    app.get("/fail", () => {
+      throw new PaddockError("runtime_error", `could not start ${DATA}/sandboxes/sb_1`, undefined, {
+        hostDetails: { agentLog: `${DATA}/x` },
+      });
+    });
+    app.get("/refuse", () => {
+      throw new PaddockError("conflict", "busy", undefined, { hostDetails: { agentLog: "log" } });
+    });
+    try {
+      const asKey = await app.inject({ url: "/fail", headers: { "x-who": "alice" } });
+      expect(asKey.statusCode).toBe(500);
+      expect(asKey.body).not.toContain(DATA);
+      expect(asKey.json()).toEqual({
+        error: { code: "runtime_error", message: "could not start <host path>" },
+      });
+      // No principal at all (auth failed before): the least shown.
+      expect((await app.inject({ url: "/fail" })).body).not.toContain(DATA);
+      const asAdmin = await app.inject({ url: "/fail", headers: { "x-who": "admin" } });
+      expect(asAdmin.json()).toEqual({
+        error: {
+          code: "runtime_error",
+          message: `could not start ${DATA}/sandboxes/sb_1`,
+          details: { agentLog: `${DATA}/x` },
+        },
+      });
+      // A 4xx is not logged as a failure, but what the key was not shown is.
+      const refused = await app.inject({ url: "/refuse", headers: { "x-who": "alice" } });
+      expect(refused.json()).toEqual({ error: { code: "conflict", message: "busy" } });
+      expect(warned).toEqual([expect.objectContaining({ code: "conflict", agentLog: "log" })]);
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from "fastify";
+import type { FastifyError, FastifyInstance, FastifyRequest } from "fastify";
 import { hasZodFastifySchemaValidationErrors } from "fastify-type-provider-zod";
 import { statusForCode, type ErrorBody, type ErrorCode } from "@paddock/protocol";
 import { PaddockError } from "../errors.js";
@@ -20,10 +20,54 @@ const FASTIFY_MESSAGES: Record<string, string> = {
     "unsupported content-type: send JSON bodies as application/json, uploads as application/octet-stream (tar archives as application/x-tar)",
 };
 
-export function toErrorBody(err: unknown): { status: number; body: ErrorBody } {
+/** Who reads an error: the admin token sees the host's side of it, an API key does not. */
+export interface ErrorViewer {
+  admin: boolean;
+  /** The daemon's own directories (data dir, image store): never shown to an API key. */
+  hostDirs?: readonly string[];
+}
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+/** `text` with every path under one of `dirs` replaced by `<host path>`. */
+export function withoutHostPaths(text: string, dirs: readonly string[]): string {
+  const roots = dirs.filter((d) => d.length > 1).map((d) => escapeRegExp(d.replace(/\/+$/, "")));
+  if (roots.length === 0) return text;
+  // The whole path goes, not only its root: the rest (sandboxes/<id>/sock/…) is the layout.
+  const paths = new RegExp(`(?:${roots.join("|")})(?=$|[/\\s'"\`),;:])[^\\s'"\`),;:]*`, "g");
+  return text.replace(paths, "<host path>");
+}
+
+function redact(value: unknown, dirs: readonly string[]): unknown {
+  if (typeof value === "string") return withoutHostPaths(value, dirs);
+  if (Array.isArray(value)) return value.map((v) => redact(v, dirs));
+  if (value && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redact(v, dirs)]));
+  }
+  return value;
+}
+
+/**
+ * The answer to an error. The admin sees a PaddockError's host details among its details; an
+ * API key (the default: the least shown) sees neither those nor any path under the daemon's
+ * directories, which a message may carry from a failed host call.
+ */
+export function toErrorBody(
+  err: unknown,
+  viewer: ErrorViewer = { admin: false },
+): { status: number; body: ErrorBody } {
   if (err instanceof PaddockError) {
-    const error: ErrorBody["error"] = { code: err.code, message: err.message };
-    if (err.details) error.details = err.details;
+    let message = err.message;
+    let details = err.details;
+    if (viewer.admin) {
+      if (err.hostDetails) details = { ...details, ...err.hostDetails };
+    } else {
+      const dirs = viewer.hostDirs ?? [];
+      message = withoutHostPaths(message, dirs);
+      if (details) details = redact(details, dirs) as Record<string, unknown>;
+    }
+    const error: ErrorBody["error"] = { code: err.code, message };
+    if (details) error.details = details;
     return { status: statusForCode(err.code), body: { error } };
   }
   if (hasZodFastifySchemaValidationErrors(err)) {
@@ -58,10 +102,26 @@ export function toErrorBody(err: unknown): { status: number; body: ErrorBody } {
   };
 }
 
-export function registerErrorHandler(app: FastifyInstance, log: Logger): void {
+/** The viewer of errors answered to `request`: the admin only when its token was checked. */
+export function errorViewer(
+  request: FastifyRequest,
+  hostDirs: readonly string[] = [],
+): ErrorViewer {
+  return { admin: request.principal?.admin === true, hostDirs };
+}
+
+export function registerErrorHandler(
+  app: FastifyInstance,
+  log: Logger,
+  hostDirs: readonly string[] = [],
+): void {
   app.setErrorHandler((err, request, reply) => {
-    const { status, body } = toErrorBody(err);
+    const viewer = errorViewer(request, hostDirs);
+    const { status, body } = toErrorBody(err, viewer);
     if (status >= 500) log.error({ err, url: request.url }, "request failed");
+    else if (!viewer.admin && err instanceof PaddockError && err.hostDetails) {
+      log.warn({ url: request.url, code: err.code, ...err.hostDetails }, "request failed");
+    }
     void reply.status(status).send(body);
   });
   app.setNotFoundHandler((request, reply) => {

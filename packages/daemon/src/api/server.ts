@@ -34,6 +34,8 @@ export interface ApiDeps {
   keys: KeyStore;
   store: SandboxStore;
   log: Logger;
+  /** The daemon's own directories (data dir, image store): no API key sees a path under them. */
+  hostDirs?: readonly string[];
 }
 
 /** The HTTP API: routes parse and validate, services do the work. */
@@ -55,7 +57,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     },
     transform: jsonSchemaTransform,
   });
-  registerErrorHandler(app, deps.log);
+  registerErrorHandler(app, deps.log, deps.hostDirs);
   // Uploads are passed on as streams, never parsed or buffered.
   app.addContentTypeParser(RAW_BODY_TYPES, (_request, payload, done) => done(null, payload));
   registerAuth(app, deps.token, deps.keys);
@@ -64,7 +66,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   registerOwnership(app, deps.store);
   await app.register(systemRoutes);
   await app.register(sandboxRoutes(deps.sandboxes));
-  await app.register(imageRoutes(deps.images));
+  await app.register(imageRoutes(deps.images, deps.hostDirs));
   await app.register(processRoutes(deps.sandboxes));
   await app.register(fileRoutes(deps.sandboxes));
   await app.register(portRoutes(deps.ports, deps.sandboxes));

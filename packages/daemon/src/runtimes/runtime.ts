@@ -72,11 +72,15 @@ export abstract class OciRuntime {
         child.on("exit", (code, signal) => {
           clearTimeout(timer);
           if (code === 0) return resolve();
-          const why = lastLines(readFileSync(paths.log, "utf8"), 5) || `exit ${code ?? signal}`;
+          // The runtime's own words name host paths (bundle, cgroups): for the admin only.
+          const why = lastLines(readFileSync(paths.log, "utf8"), 5);
           reject(
-            new PaddockError("runtime_error", `${this.name} could not start the sandbox: ${why}`, {
-              runtime: this.name,
-            }),
+            new PaddockError(
+              "runtime_error",
+              `${this.name} could not start the sandbox (exit ${code ?? signal}); the daemon's log has the runtime's error`,
+              { runtime: this.name },
+              { hostDetails: { runtimeError: why } },
+            ),
           );
         });
       });

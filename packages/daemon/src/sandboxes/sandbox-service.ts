@@ -88,20 +88,20 @@ export class SandboxService {
         log.error({ id, err: errorMessage(e) }, "cleanup after failed create"),
       );
       store.delete(id);
-      log.warn({ id, err: errorMessage(err) }, "sandbox create failed");
+      const hostDetails = {
+        ...(err instanceof PaddockError ? err.hostDetails : undefined),
+        agentLog: logTail,
+      };
+      log.warn({ id, err: errorMessage(err), ...hostDetails }, "sandbox create failed");
+      // The sandbox's log holds host paths and the runtime's own errors: for the admin only.
       if (err instanceof PaddockError) {
-        throw new PaddockError(
-          err.code,
-          err.message,
-          { ...err.details, agentLog: logTail },
-          { cause: err },
-        );
+        throw new PaddockError(err.code, err.message, err.details, { cause: err, hostDetails });
       }
       throw new PaddockError(
         "runtime_error",
         `creating the sandbox failed: ${errorMessage(err)}`,
-        { agentLog: logTail },
-        { cause: err },
+        undefined,
+        { cause: err, hostDetails },
       );
     }
     log.info({ id, runtime: spec.runtime, image: spec.image, ...timings }, "sandbox created");

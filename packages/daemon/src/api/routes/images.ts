@@ -11,12 +11,16 @@ import {
 } from "@paddock/protocol";
 import { PaddockError, errorMessage } from "../../errors.js";
 import type { ImageStore } from "../../images/image-store.js";
-import { toErrorBody } from "../error-handler.js";
+import { errorViewer, toErrorBody } from "../error-handler.js";
 
 /** Content types whose bodies routes receive as a raw stream. */
 export const RAW_BODY_TYPES = ["application/x-tar", "application/gzip", "application/octet-stream"];
 
-export function imageRoutes(images: ImageStore): FastifyPluginAsyncZod {
+/** `hostDirs`: the daemon's directories, kept out of errors an API key reads (see toErrorBody). */
+export function imageRoutes(
+  images: ImageStore,
+  hostDirs: readonly string[] = [],
+): FastifyPluginAsyncZod {
   return async (app) => {
     app.get(
       "/v1/images",
@@ -60,7 +64,7 @@ export function imageRoutes(images: ImageStore): FastifyPluginAsyncZod {
           .require(name, (message) => emit({ type: "progress", message }))
           .then(async () => emit({ type: "done", image: (await images.get(name))! }))
           .catch((err: unknown) => {
-            const { body } = toErrorBody(err);
+            const { body } = toErrorBody(err, errorViewer(request, hostDirs));
             emit({
               type: "error",
               error: { code: body.error.code, message: body.error.message || errorMessage(err) },

@@ -30,16 +30,35 @@ async function until<T>(
 }
 
 describe.each(RUNTIMES)("faults on %s", (runtime) => {
-  it("a killed agent is noticed: streams end with an error, calls get a clear error, the sandbox is marked failed and cleaned", async () => {
+  it("a killed agent comes back: streams in flight end with an error, files stay, its processes are reported lost", async () => {
     const daemon = await startDaemon(undefined, fast);
     daemons.push(daemon);
     const sandbox = await Sandbox.create({ ...daemon.client, runtime });
+    await sandbox.fs.writeFile("/data/kept.txt", "still here");
     const long = await sandbox.process.exec("sleep", "1000");
     // Processes are children of the agent's spawn helper, itself the agent's child.
     await sandbox.process
       .run("kill -9 $(awk '/^PPid/ { print $2 }' /proc/$PPID/status)")
       .catch(() => undefined);
+    const killedAt = Date.now();
     await expect(long.wait()).rejects.toThrow();
+    await until("a new agent to answer", async () =>
+      (await sandbox.health().catch(() => undefined))?.agentStarts === 2 ? true : undefined,
+    );
+    expect(Date.now() - killedAt).toBeLessThan(2000 + 300);
+    expect((await sandbox.info()).state).toBe("running");
+    expect(await sandbox.fs.readFile("/data/kept.txt")).toBe("still here");
+    await expect(sandbox.process.get(long.pid)).rejects.toThrow(/agent restarted/);
+    expect((await (await sandbox.process.exec("echo", "ok")).output()).stdout).toBe("ok\n");
+    await sandbox.terminate();
+  });
+
+  it("a container that exits is noticed: the sandbox is marked failed and cleaned", async () => {
+    const daemon = await startDaemon(undefined, fast);
+    daemons.push(daemon);
+    const sandbox = await Sandbox.create({ ...daemon.client, runtime });
+    // PID 2 is paddock-init, tini's only child: without it tini and the container end.
+    await sandbox.process.run("kill -9 2").catch(() => undefined);
     const info = await until("the sandbox to be marked failed", async () => {
       const i = await sandbox.info();
       return i.state === "failed" ? i : undefined;

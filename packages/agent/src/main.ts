@@ -1,6 +1,11 @@
 import { createServer } from "node:http";
 import { rmSync } from "node:fs";
-import { AGENT_ENV, AGENT_SOCKET_DIR, AGENT_SOCKET_NAME, MAX_HEADER_BYTES } from "@paddock/protocol";
+import {
+  AGENT_ENV,
+  AGENT_SOCKET_DIR,
+  AGENT_SOCKET_NAME,
+  MAX_HEADER_BYTES,
+} from "@paddock/protocol";
 import { Router } from "./router.js";
 import { health } from "./health.js";
 

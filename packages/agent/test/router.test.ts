@@ -60,7 +60,11 @@ describe("Router", () => {
     const reply = await call("GET", "/health");
     expect(reply.status).toBe(200);
     expect(reply.contentType).toBe("application/json");
-    expect(reply.body).toEqual({ status: "ok", version: expect.any(String) });
+    expect(reply.body).toEqual({
+      status: "ok",
+      version: expect.any(String),
+      agentStarts: expect.any(Number),
+    });
   });
 
   it("matches the path without its query and hands the handler the URL", async () => {

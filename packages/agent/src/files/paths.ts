@@ -16,7 +16,7 @@ export function sandboxPath(p: string): string {
   return resolved;
 }
 
-function refuseReserved(p: string): void {
+export function refuseReserved(p: string): void {
   if (p === RESERVED_PREFIX || p.startsWith(`${RESERVED_PREFIX}/`)) {
     throw new AgentError("permission_denied", `${RESERVED_PREFIX} is reserved for Paddock's agent`);
   }

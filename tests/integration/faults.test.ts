@@ -57,8 +57,10 @@ describe.each(RUNTIMES)("faults on %s", (runtime) => {
     const daemon = await startDaemon(undefined, fast);
     daemons.push(daemon);
     const sandbox = await Sandbox.create({ ...daemon.client, runtime });
-    // PID 2 is paddock-init, tini's only child: without it tini and the container end.
-    await sandbox.process.run("kill -9 2").catch(() => undefined);
+    // paddock-init is tini's only child: without it tini and the container end.
+    await sandbox.process
+      .run("kill -9 $(ps -o pid,args | awk '$2 ~ /paddock-init$/ { print $1 }')")
+      .catch(() => undefined);
     const info = await until("the sandbox to be marked failed", async () => {
       const i = await sandbox.info();
       return i.state === "failed" ? i : undefined;

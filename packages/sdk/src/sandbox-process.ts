@@ -4,7 +4,7 @@ import {
   type ProcessExit,
   type ProcessInfo,
 } from "@paddock/protocol";
-import { InvalidResponseError, PaddockError } from "./errors.js";
+import { AgentUnavailableError, InvalidResponseError, isPaddockError } from "./errors.js";
 import { ndjson, type HttpClient } from "./http.js";
 import { OutputStream } from "./output-stream.js";
 
@@ -64,7 +64,17 @@ export class SandboxProcess {
   private async consume(events: AsyncGenerator<unknown>): Promise<ProcessExit> {
     try {
       for await (const raw of events) {
-        const event = ProcessEventSchema.parse(raw);
+        const parsed = ProcessEventSchema.safeParse(raw);
+        if (!parsed.success) {
+          throw new InvalidResponseError(
+            "invalid_response",
+            `process ${this.pid} sent an event that is not Paddock's protocol: ${parsed.error.issues[0]?.message ?? "invalid"}`,
+            200,
+            undefined,
+            { cause: parsed.error },
+          );
+        }
+        const event = parsed.data;
         if (event.type === "stdout") await this.stdout.push(Buffer.from(event.data, "base64"));
         else if (event.type === "stderr") await this.stderr.push(Buffer.from(event.data, "base64"));
         else if (event.type === "exit") {
@@ -73,12 +83,23 @@ export class SandboxProcess {
           return { exitCode: event.exitCode, signal: event.signal, timedOut: event.timedOut };
         }
       }
-      throw new PaddockError(
+      throw new AgentUnavailableError(
         "agent_unavailable",
         `the output stream of process ${this.pid} ended before it exited (did the sandbox end?)`,
         503,
       );
-    } catch (err) {
+    } catch (caught) {
+      // A connection cut under the reader (the sandbox ended, the daemon went away) is a
+      // PaddockError like every other failure, never a bare "aborted".
+      const err = isPaddockError(caught)
+        ? caught
+        : new AgentUnavailableError(
+            "agent_unavailable",
+            `the output stream of process ${this.pid} was cut before it exited (${(caught as Error)?.message ?? String(caught)}); did the sandbox or the daemon end?`,
+            503,
+            undefined,
+            { cause: caught },
+          );
       this.stdout.end(err);
       this.stderr.end(err);
       throw err;

@@ -1,4 +1,4 @@
-import type { Readable, Writable } from "node:stream";
+import type { Writable } from "node:stream";
 import type { ExecSpec, ProcessEvent, ProcessExit, ProcessInfo } from "@paddock/protocol";
 import { AgentError } from "../router.js";
 import { EventHistory, type HistoryBudget } from "./event-history.js";
@@ -22,8 +22,16 @@ export interface SpawnOptions {
   killGraceMs: number;
 }
 
-/** How long output may keep coming after the process exits (grandchildren holding the pipes). */
+/**
+ * After the process exits, its pipes are read until empty; then, while a grandchild still
+ * holds them (`sleep 99 &`), output is followed until it has been idle this long...
+ */
 const OUTPUT_GRACE_MS = 100;
+/** ...but never longer than this after the exit (a grandchild that never stops writing). */
+const GRANDCHILD_FOLLOW_MS = 2000;
+/** Reads of what is waiting in a pipe at the last look (64 KiB each: a whole pipe buffer). */
+const FINAL_READS = 64;
+const READ_BYTES = 64 * 1024;
 const EVENT_SLICE_BYTES = 16 * 1024;
 /** SIGKILL rounds (10 ms apart) for a group that keeps forking. */
 const KILL_ROUNDS = 200;
@@ -165,8 +173,10 @@ export class ManagedProcess {
         this.broadcast(line);
       }
     };
-    child.stdout.on("data", forward("stdout"));
-    child.stderr.on("data", forward("stderr"));
+    const forwardStdout = forward("stdout");
+    const forwardStderr = forward("stderr");
+    child.stdout.on("data", forwardStdout);
+    child.stderr.on("data", forwardStderr);
 
     if (this.spec.timeoutMs) {
       const timer = setTimeout(() => {
@@ -179,7 +189,7 @@ export class ManagedProcess {
     }
 
     void child.exited.then(({ code, signal }) => {
-      void this.drainOutput([child.stdout, child.stderr]).then(() => {
+      void this.drainOutput({ stdout: forwardStdout, stderr: forwardStderr }).then(() => {
         this.exit = { exitCode: code, signal, timedOut: this.timedOut };
         const line = publish({ type: "exit", ...this.exit });
         this.history.exit = line;
@@ -193,14 +203,22 @@ export class ManagedProcess {
   }
 
   /**
-   * Waits for the pipes to close after exit. A grandchild that keeps them open (`sleep 99 &`)
-   * must not hold the exit back forever, so once output stops flowing for a moment the pipes
-   * are closed from this side.
+   * Ends the output after exit without losing a byte the process wrote. The pipes close by
+   * themselves once read to the end, unless a grandchild still holds them. When output has been
+   * idle for OUTPUT_GRACE_MS (or GRANDCHILD_FOLLOW_MS have passed since the exit), whatever is
+   * still waiting (in the stream's buffer, or in the kernel's pipe, read here directly) is sent
+   * first; only a pipe found empty with a writer left is closed from this side. A slow reader
+   * only delays this: paused output is waiting, not lost.
    */
-  private drainOutput(streams: Readable[]): Promise<void> {
+  private drainOutput(
+    forward: Record<"stdout" | "stderr", (chunk: Buffer) => void>,
+  ): Promise<void> {
+    const { child } = this;
+    const names = (["stdout", "stderr"] as const).filter((n) => !child[n].closed);
     return new Promise((resolve) => {
-      let open = streams.filter((s) => !s.closed).length;
+      let open = names.length;
       if (open === 0) return resolve();
+      const exitedAt = Date.now();
       let timer: NodeJS.Timeout;
       let armed = 0;
       const finish = () => {
@@ -208,26 +226,61 @@ export class ManagedProcess {
         this.rearmDrain = undefined;
         resolve();
       };
+      /** True when everything left was read and the pipes are closed (or closing). */
+      const settle = (): boolean => {
+        const late = Date.now() - exitedAt >= GRANDCHILD_FOLLOW_MS;
+        let found = false;
+        for (const name of names) {
+          const stream = child[name];
+          if (stream.destroyed) continue;
+          // Bytes Node has read but not yet handed on: let them flow first.
+          if (stream.readableLength > 0) return false;
+          for (let i = 0; i < FINAL_READS; i++) {
+            const got = child.readWaiting(name, READ_BYTES);
+            if (got === "empty") break;
+            if (got === "eof") {
+              stream.destroy();
+              break;
+            }
+            found = true;
+            forward[name](got);
+            // A slow reader: wait for it, then look again.
+            if (this.waiting.size > 0) return false;
+            if (!late) break;
+          }
+        }
+        // New output from a grandchild: follow it a while longer.
+        if (found && !late) return false;
+        for (const name of names) child[name].destroy();
+        return true;
+      };
       const arm = () => {
         clearTimeout(timer);
         const generation = ++armed;
+        const idle = Math.min(
+          OUTPUT_GRACE_MS,
+          Math.max(0, GRANDCHILD_FOLLOW_MS - (Date.now() - exitedAt)),
+        );
         timer = setTimeout(() => {
           // Still paused by a slow reader: the data is not lost, only waiting.
           if (this.waiting.size > 0) return arm();
-          // Timers run before the loop polls for I/O: on a busy loop the last output (or the
-          // pipes' end) may be ready but unread. Let one poll pass before giving up on them.
+          // Timers run before the loop polls for I/O: let one poll pass first, so what is
+          // ready is delivered the ordinary way.
           setImmediate(() => {
             if (generation !== armed || open === 0) return;
-            for (const s of streams) s.destroy();
+            if (this.waiting.size > 0 || !settle()) return arm();
             finish();
           });
-        }, OUTPUT_GRACE_MS);
+        }, idle);
       };
       // A pipe resumed after a slow reader may take a moment to deliver what it holds.
       this.rearmDrain = arm;
-      for (const s of streams) {
-        s.on("data", arm);
-        s.once("close", () => {
+      for (const name of names) {
+        const stream = child[name];
+        stream.on("data", () => {
+          if (Date.now() - exitedAt < GRANDCHILD_FOLLOW_MS) arm();
+        });
+        stream.once("close", () => {
           if (--open === 0) finish();
         });
       }

@@ -1,5 +1,5 @@
 import { spawn as nodeSpawn, type ChildProcess } from "node:child_process";
-import { constants as fsConstants, existsSync, openSync } from "node:fs";
+import { constants as fsConstants, existsSync, openSync, readSync } from "node:fs";
 import { Socket } from "node:net";
 import { constants as osConstants } from "node:os";
 import { createInterface } from "node:readline";
@@ -17,6 +17,11 @@ export interface SpawnedChild {
   readonly stdin: Writable | null;
   readonly stdout: Readable;
   readonly stderr: Readable;
+  /**
+   * Reads what is waiting in stdout's or stderr's pipe right now, without waiting: the bytes,
+   * "empty" (the pipe is empty, and a writer still holds it), or "eof" (no writer is left).
+   */
+  readWaiting(which: "stdout" | "stderr", maxBytes: number): Buffer | "empty" | "eof";
   /** Settles once, when the process has ended (its exit may be reported before anyone asks). */
   readonly exited: Promise<ChildExit>;
 }
@@ -162,11 +167,16 @@ export class Spawner {
   }
 
   /** Opens our own end of a pipe the helper holds; non-blocking, as libuv wants it. */
-  private openEnd(fd: number, direction: "read" | "write"): Socket {
+  private openEnd(fd: number, direction: "read" | "write"): PipeEnd {
     const flags =
       (direction === "read" ? fsConstants.O_RDONLY : fsConstants.O_WRONLY) | fsConstants.O_NONBLOCK;
     const own = openSync(`/proc/${this.helper.pid}/fd/${fd}`, flags);
-    return new Socket({ fd: own, readable: direction === "read", writable: direction === "write" });
+    const socket = new Socket({
+      fd: own,
+      readable: direction === "read",
+      writable: direction === "write",
+    });
+    return Object.assign(socket, { fd: own });
   }
 
   private onHelperExit(how: number | string | null): void {
@@ -180,6 +190,9 @@ export class Spawner {
   }
 }
 
+/** A pipe end as a socket, with the descriptor it reads (libuv reads the same one). */
+type PipeEnd = Socket & { fd: number };
+
 class HelperChild implements SpawnedChild {
   readonly exited: Promise<ChildExit>;
   end!: (exit: ChildExit) => void;
@@ -187,9 +200,24 @@ class HelperChild implements SpawnedChild {
   constructor(
     readonly pid: number,
     readonly stdin: Socket | null,
-    readonly stdout: Socket,
-    readonly stderr: Socket,
+    readonly stdout: PipeEnd,
+    readonly stderr: PipeEnd,
   ) {
     this.exited = new Promise((resolve) => (this.end = resolve));
+  }
+
+  readWaiting(which: "stdout" | "stderr", maxBytes: number): Buffer | "empty" | "eof" {
+    const end = this[which];
+    if (end.destroyed) return "eof";
+    const buf = Buffer.allocUnsafe(maxBytes);
+    try {
+      // The descriptor is non-blocking: EAGAIN means empty. libuv reads it only in its poll
+      // phase, on this same thread, so nothing read here is read twice or out of order.
+      const got = readSync(end.fd, buf, 0, maxBytes, null);
+      return got === 0 ? "eof" : buf.subarray(0, got);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EAGAIN") return "empty";
+      return "eof";
+    }
   }
 }

@@ -27,7 +27,9 @@ function limitEnv(limits: SandboxLimits): string[] {
  * host cgroup only backs it up, with room for a stub per process and the sentry's threads.
  */
 export function hostPidsLimit(sandbox: Pick<SandboxRecord, "pidsLimit" | "runtime">): number {
-  return sandbox.runtime === "runsc" ? 2 * sandbox.pidsLimit + 256 : sandbox.pidsLimit;
+  // Measured here: about two host pids per process inside (its stub and the stub's thread),
+  // plus the sentry's own threads, which grow with load.
+  return sandbox.runtime === "runsc" ? 3 * sandbox.pidsLimit + 512 : sandbox.pidsLimit;
 }
 
 export interface SpecInput {

@@ -12,6 +12,7 @@ import type {
 import type { AgentClient } from "../agent/client.js";
 import { execCollect, type Collected } from "../agent/exec.js";
 import { PaddockError } from "../errors.js";
+import { RUNTIME_PROFILES, type DockerProfile } from "../runtimes/index.js";
 import type { SandboxService } from "../sandboxes/sandbox-service.js";
 import { hostNetworkOverride, parseComposeServices } from "./compose-override.js";
 
@@ -44,14 +45,15 @@ function defaultProject(file: string): string {
 export class DockerService {
   constructor(private readonly sandboxes: SandboxService) {}
 
-  private client(id: string): { client: AgentClient; runtime: "runc" | "runsc" } {
+  /** The sandbox's agent, and how Docker behaves under its runtime. */
+  private client(id: string): { client: AgentClient; docker: DockerProfile } {
     const record = this.sandboxes.get(id);
     if (!record.docker)
       throw new PaddockError(
         "invalid_request",
         `sandbox ${id} has no Docker engine: create it with docker: true`,
       );
-    return { client: this.sandboxes.agent(id), runtime: record.runtime };
+    return { client: this.sandboxes.agent(id), docker: RUNTIME_PROFILES[record.runtime].docker };
   }
 
   private async composeFiles(client: AgentClient, file: string): Promise<string[]> {
@@ -85,9 +87,9 @@ export class DockerService {
 
   /** Checks the file, writes the override if host networking applies, then `up`. */
   async composeUp(id: string, request: ComposeUp): Promise<ComposeResult> {
-    const { client, runtime } = this.client(id);
+    const { client, docker } = this.client(id);
     const text = (await client.readFile(request.path)).toString("utf8");
-    const hostNetwork = request.hostNetwork ?? runtime === "runsc";
+    const hostNetwork = request.hostNetwork ?? docker.hostNetwork;
     const overridePath = path.posix.join(path.posix.dirname(request.path), OVERRIDE_NAME);
     let files = ["-f", request.path];
     let services: string[];
@@ -159,10 +161,10 @@ export class DockerService {
     );
   }
 
-  /** `docker run --rm`; under runsc on the host network, since nested bridges do not exist there. */
+  /** `docker run --rm`; on the host network where the runtime's Docker has no nested bridges. */
   run(id: string, request: z.output<typeof DockerRunRequestSchema>): Promise<CommandOutput> {
-    const { runtime } = this.client(id);
-    const network = runtime === "runsc" ? ["--network", "host"] : [];
+    const { docker } = this.client(id);
+    const network = docker.hostNetwork ? ["--network", "host"] : [];
     const envArgs = Object.keys(request.env ?? {}).flatMap((k) => ["-e", k]);
     return this.docker(
       id,

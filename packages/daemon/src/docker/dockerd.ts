@@ -1,33 +1,17 @@
-import type { RuntimeName } from "@paddock/protocol";
 import type { AgentClient } from "../agent/client.js";
 import { execCollect, startBackground } from "../agent/exec.js";
 import { PaddockError } from "../errors.js";
+import type { DockerProfile } from "../runtimes/index.js";
 
 export const DOCKERD_LOG = "/var/log/paddock-dockerd.log";
 
 /**
- * How dockerd is started in each runtime. The scripts are fixed text: nothing a user sends
- * reaches them. Under gVisor, Docker needs cgroup v1 hierarchies mounted inside the sandbox,
- * and has no bridge or iptables, so it runs with --bridge=none (services use host networking).
- */
-const START: Record<RuntimeName, string> = {
-  runsc: [
-    "set -e",
-    "mkdir -p /sys/fs/cgroup",
-    "mount -t tmpfs cgroup /sys/fs/cgroup",
-    "for c in cpu cpuacct cpuset memory devices pids job; do mkdir -p /sys/fs/cgroup/$c; mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c; done",
-    `exec dockerd --iptables=false --ip6tables=false --bridge=none >${DOCKERD_LOG} 2>&1`,
-  ].join("\n"),
-  runc: `exec dockerd >${DOCKERD_LOG} 2>&1`,
-};
-
-/**
- * Starts dockerd in a new sandbox and waits until `docker info` answers. On failure the error
- * carries the tail of dockerd's log.
+ * Starts dockerd in a new sandbox, as its runtime's profile says, and waits until `docker info`
+ * answers. On failure the error carries the tail of dockerd's log.
  */
 export async function startDockerd(
   client: AgentClient,
-  runtime: RuntimeName,
+  docker: DockerProfile,
   timeoutMs = 60_000,
 ): Promise<void> {
   const which = await execCollect(client, {
@@ -39,7 +23,10 @@ export async function startDockerd(
       'docker: true needs an image with dockerd and docker in it; use the built-in image "docker"',
     );
   }
-  await startBackground(client, { argv: ["sh", "-c", START[runtime]], tag: "dockerd" });
+  await startBackground(client, {
+    argv: ["sh", "-c", docker.dockerdScript(DOCKERD_LOG)],
+    tag: "dockerd",
+  });
   const deadline = Date.now() + timeoutMs;
   let last = "";
   while (Date.now() < deadline) {

@@ -1,10 +1,17 @@
 import type { RuntimeName } from "@paddock/protocol";
 import { Layout } from "../layout.js";
 import type { OciRuntime } from "./runtime.js";
-import { RuncRuntime } from "./runc.js";
-import { RunscRuntime } from "./runsc.js";
+import type { RuntimeProfile } from "./profile.js";
+import { RuncRuntime, runcProfile } from "./runc.js";
+import { RunscRuntime, runscProfile } from "./runsc.js";
 
 export type Runtimes = Record<RuntimeName, OciRuntime>;
+
+/** Each runtime's profile, for code that has a sandbox's record but no runtime object. */
+export const RUNTIME_PROFILES: Record<RuntimeName, RuntimeProfile> = {
+  runc: runcProfile,
+  runsc: runscProfile,
+};
 
 export function createRuntimes(layout: Layout): Runtimes {
   return {
@@ -24,3 +31,4 @@ export function sandboxRuntimeFlags(dataDir: string, runtime: RuntimeName, id: s
 }
 
 export { OciRuntime } from "./runtime.js";
+export type { DockerProfile, RuntimeProfile } from "./profile.js";

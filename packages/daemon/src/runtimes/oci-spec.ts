@@ -8,7 +8,7 @@ import {
 import type { SandboxRecord } from "../state/sandbox-store.js";
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, grantableCapabilities } from "./capabilities.js";
 import { sandboxOpenFilesLimit } from "./rlimits.js";
-import { runcSeccomp } from "./seccomp.js";
+import { RUNTIME_PROFILES } from "./index.js";
 import { DEFAULT_LIMITS, type SandboxLimits } from "../config.js";
 
 /** The agent reads its caps from these variables. */
@@ -20,16 +20,9 @@ function limitEnv(limits: SandboxLimits): string[] {
   ];
 }
 
-/**
- * Under runsc the host cgroup counts gVisor's own threads and a stub per address space, and
- * when it is full the sentry itself fails and the sandbox is lost. So under runsc the limit
- * is kept inside (RLIMIT_NPROC on user processes, which gVisor enforces with EAGAIN) and the
- * host cgroup only backs it up, with room for a stub per process and the sentry's threads.
- */
+/** The host cgroup's pids limit of a sandbox, as its runtime's profile sets it. */
 export function hostPidsLimit(sandbox: Pick<SandboxRecord, "pidsLimit" | "runtime">): number {
-  // Measured here: about two host pids per process inside (its stub and the stub's thread),
-  // plus the sentry's own threads, which grow with load.
-  return sandbox.runtime === "runsc" ? 3 * sandbox.pidsLimit + 512 : sandbox.pidsLimit;
+  return RUNTIME_PROFILES[sandbox.runtime].hostPidsLimit(sandbox.pidsLimit);
 }
 
 export interface SpecInput {
@@ -48,6 +41,7 @@ export interface SpecInput {
 /**
  * The OCI runtime spec of a sandbox. PID 1 is tini, so orphaned grandchildren get reaped; its
  * child is the agent, run by the host's node through the host's loader, so any image works.
+ * What differs by runtime (Docker's needs included) is added by its profile's adjustSpec.
  */
 export function buildSpec(input: SpecInput): Record<string, unknown> {
   const { sandbox } = input;
@@ -66,7 +60,6 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     `${AGENT_ENV.sandboxId}=${sandbox.id}`,
     ...limitEnv(input.limits ?? DEFAULT_LIMITS),
   ];
-  if (sandbox.runtime === "runsc") env.push(`${AGENT_ENV.processLimit}=${sandbox.pidsLimit}`);
   const spec = {
     ociVersion: "1.0.2",
     process: {
@@ -171,53 +164,6 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       readonlyPaths: ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
     },
   };
-  // gVisor puts an in-memory tmpfs on /tmp by itself, sized by the host; bound it, so filling
-  // /tmp is ENOSPC inside the sandbox and not the host's OOM killer ending the sandbox.
-  if (sandbox.runtime === "runsc") {
-    spec.mounts.push({
-      destination: "/tmp",
-      type: "tmpfs",
-      source: "tmpfs",
-      options: [
-        "nosuid",
-        "nodev",
-        "mode=1777",
-        `size=${Math.max(16, Math.floor(sandbox.memoryMiB / 2))}m`,
-      ],
-    });
-  }
-  if (sandbox.docker) addDocker(spec, sandbox.runtime);
-  // runc shares the host kernel: Docker's seccomp coverage, save for Docker sandboxes (dockerd).
-  if (sandbox.runtime === "runc" && !sandbox.docker)
-    Object.assign(spec.linux, { seccomp: runcSeccomp() });
+  RUNTIME_PROFILES[sandbox.runtime].adjustSpec(spec, sandbox);
   return spec;
-}
-
-interface DockerAdjustable {
-  mounts: object[];
-  linux: { resources: { devices: object[] }; maskedPaths: string[]; readonlyPaths: string[] };
-}
-
-/**
- * What dockerd needs and nothing more: its storage on a tmpfs, and under runc a writable
- * cgroup mount, every device and no masked paths. Under runsc, gVisor's own kernel is the
- * boundary; dockerd's start script mounts cgroups inside it.
- */
-function addDocker(spec: DockerAdjustable, runtime: "runc" | "runsc"): void {
-  spec.mounts.push({
-    destination: "/var/lib/docker",
-    type: "tmpfs",
-    source: "tmpfs",
-    options: ["nosuid", "nodev", "mode=711"],
-  });
-  if (runtime !== "runc") return;
-  spec.mounts.push({
-    destination: "/sys/fs/cgroup",
-    type: "cgroup",
-    source: "cgroup",
-    options: ["nosuid", "noexec", "nodev", "relatime", "rw"],
-  });
-  spec.linux.resources.devices = [{ allow: true, access: "rwm" }];
-  spec.linux.maskedPaths = [];
-  spec.linux.readonlyPaths = [];
 }

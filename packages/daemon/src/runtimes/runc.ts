@@ -3,6 +3,44 @@ import type { SandboxPaths } from "../layout.js";
 import { OciRuntime } from "./runtime.js";
 import { mountOverlay, unmountAll } from "./mounts.js";
 import { mountDisk } from "./disk.js";
+import { addDockerStorage, type AdjustableSpec, type RuntimeProfile } from "./profile.js";
+import { runcSeccomp } from "./seccomp.js";
+
+/**
+ * runc shares the host's kernel: the host cgroup holds exactly the sandbox's processes, and
+ * the kernel's OOM killer acts inside it on the process that went past the limit.
+ */
+export const runcProfile: RuntimeProfile = {
+  hostPidsLimit: (pidsLimit) => pidsLimit,
+  adjustSpec(spec, sandbox) {
+    if (sandbox.docker) addDocker(spec);
+    // Docker's seccomp coverage, save for Docker sandboxes (dockerd needs mount and namespaces).
+    else spec.linux.seccomp = runcSeccomp();
+  },
+  memoryPolicy: "kernel",
+  afterStart: async () => {},
+  agentReadyTimeoutMs: 15_000,
+  docker: {
+    // dockerd needs every capability, every device and a writable cgroup mount (see addDocker).
+    rootOnHost: true,
+    hostNetwork: false,
+    dockerdScript: (logFile) => `exec dockerd >${logFile} 2>&1`,
+  },
+};
+
+/** What dockerd needs and nothing more: its storage, a writable cgroup mount, every device, no masked paths. */
+function addDocker(spec: AdjustableSpec): void {
+  addDockerStorage(spec);
+  spec.mounts.push({
+    destination: "/sys/fs/cgroup",
+    type: "cgroup",
+    source: "cgroup",
+    options: ["nosuid", "noexec", "nodev", "relatime", "rw"],
+  });
+  spec.linux.resources.devices = [{ allow: true, access: "rwm" }];
+  spec.linux.maskedPaths = [];
+  spec.linux.readonlyPaths = [];
+}
 
 /**
  * runc: the image is the lower layer of a per-sandbox overlayfs mounted on the host, its upper
@@ -11,6 +49,7 @@ import { mountDisk } from "./disk.js";
 export class RuncRuntime extends OciRuntime {
   readonly name = "runc" as const;
   readonly binary = "runc";
+  readonly profile = runcProfile;
 
   globalArgs(): string[] {
     return ["--root", this.root];

@@ -4,6 +4,7 @@ import type { RuntimeName } from "@paddock/protocol";
 import type { SandboxPaths } from "../layout.js";
 import { CommandError, run } from "../exec.js";
 import { PaddockError } from "../errors.js";
+import type { RuntimeProfile } from "./profile.js";
 
 /** What a runtime call needs to know of a sandbox: its id, its paths, whether it runs Docker. */
 export interface RuntimeTarget {
@@ -19,12 +20,14 @@ export interface ContainerState {
 }
 
 /**
- * An OCI runtime driven through its CLI. The two runtimes differ only in their global flags and
- * in how the rootfs is given; everything else is this one code path.
+ * An OCI runtime driven through its CLI. The two runtimes' calls differ only in their global
+ * flags and in how the rootfs is given; everything else is this one code path. Every other
+ * difference (spec, limits, memory, Docker) is in their `profile`.
  */
 export abstract class OciRuntime {
   abstract readonly name: RuntimeName;
   abstract readonly binary: string;
+  abstract readonly profile: RuntimeProfile;
 
   constructor(protected readonly root: string) {}
 

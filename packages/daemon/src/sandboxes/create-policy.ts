@@ -1,5 +1,6 @@
 import type { RuntimeName } from "@paddock/protocol";
 import { PaddockError } from "../errors.js";
+import { RUNTIME_PROFILES } from "../runtimes/index.js";
 
 /** Who asks for a sandbox: the admin token or a named API key (the API's principal). */
 export interface Caller {
@@ -17,19 +18,19 @@ export interface CreatePolicy {
 export const DEFAULT_CREATE_POLICY: CreatePolicy = { allowRuncDocker: false };
 
 /**
- * Why this caller may not have this sandbox, or undefined when it may. Docker under runc is the
- * one such sandbox: dockerd there needs every capability, every device and a writable cgroup
- * mount, and with those a process inside runs programs as root on the host (cgroup v1's
- * release_agent, a raw disk device). Under gVisor the same powers stay inside gVisor's kernel, so
- * Docker sandboxes run on runsc. An operator who trusts the admin token's holders may allow runc
- * for it; an API key never gets it.
+ * Why this caller may not have this sandbox, or undefined when it may. Docker under runc (its
+ * profile's docker.rootOnHost) is the one such sandbox: dockerd there needs every capability,
+ * every device and a writable cgroup mount, and with those a process inside runs programs as
+ * root on the host (cgroup v1's release_agent, a raw disk device). Under gVisor the same powers
+ * stay inside gVisor's kernel, so Docker sandboxes run on runsc. An operator who trusts the
+ * admin token's holders may allow runc for it; an API key never gets it.
  */
 export function createRefusal(
   spec: { runtime: RuntimeName; docker: boolean },
   caller: Caller,
   policy: CreatePolicy,
 ): string | undefined {
-  if (!spec.docker || spec.runtime !== "runc") return undefined;
+  if (!spec.docker || !RUNTIME_PROFILES[spec.runtime].docker.rootOnHost) return undefined;
   if (policy.allowRuncDocker && caller.admin) return undefined;
   const why =
     "runtime runc with docker: true is refused: Docker under runc gives the sandbox root on the host " +
@@ -50,7 +51,8 @@ export function checkCreatePolicy(
   policy: CreatePolicy,
 ): void {
   const refusal = createRefusal(spec, caller, policy);
-  if (refusal) throw new PaddockError("forbidden", refusal, { runtime: "runc", docker: true });
+  if (refusal)
+    throw new PaddockError("forbidden", refusal, { runtime: spec.runtime, docker: true });
 }
 
 /** The caller a stored sandbox was made for: its owner's key, or the admin when it has none. */

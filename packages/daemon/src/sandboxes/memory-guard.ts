@@ -1,7 +1,8 @@
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { SandboxRecord, SandboxStore } from "../state/sandbox-store.js";
-import { kernelOomKills, setMemoryLimit, workingSetBytes } from "./cgroup-memory.js";
+import { RUNTIME_PROFILES } from "../runtimes/index.js";
+import { kernelOomKills, workingSetBytes } from "./cgroup-memory.js";
 import { every } from "./periodic.js";
 import type { SandboxService } from "./sandbox-service.js";
 
@@ -10,26 +11,12 @@ const MiB = 2 ** 20;
 const COOLDOWN_MS = 1000;
 
 /**
- * The host limit of a gVisor sandbox: room above its nominal limit for gVisor itself and for
- * what a fast allocator adds between two looks of the guard. Past it the kernel kills the
- * whole sandbox, so the guard must act first.
- */
-export function gvisorHardLimitBytes(memoryMiB: number): number {
-  return (memoryMiB + Math.max(512, memoryMiB)) * MiB;
-}
-
-/** Gives a new gVisor sandbox its host limit with headroom (its spec says the nominal one). */
-export async function applyGvisorHardLimit(record: SandboxRecord): Promise<void> {
-  await setMemoryLimit(record.id, gvisorHardLimitBytes(record.memoryMiB));
-}
-
-/**
  * Keeps each sandbox's memory limit per process, as users expect from Linux: a process that
- * allocates past memoryMiB is killed and the sandbox lives on. Under runc the kernel's OOM
- * killer does that inside the container's cgroup and the guard only counts its kills. Under
- * gVisor the kernel would kill the whole sandbox (all of it is one cgroup member), so the
- * guard watches the working set from outside and, past memoryMiB, has the agent kill the
- * largest process inside.
+ * allocates past memoryMiB is killed and the sandbox lives on. Under a runtime whose memory
+ * policy is "kernel" (runc) the kernel's OOM killer does that inside the container's cgroup and
+ * the guard only counts its kills. Under "guard" (gVisor: all of the sandbox is one cgroup
+ * member, which the kernel would kill whole) the guard watches the working set from outside
+ * and, past memoryMiB, has the agent kill the largest process inside.
  */
 export function startMemoryGuard(
   store: SandboxStore,
@@ -50,7 +37,7 @@ export function startMemoryGuard(
     );
   };
   const check = async (record: SandboxRecord) => {
-    if (record.runtime === "runc") {
+    if (RUNTIME_PROFILES[record.runtime].memoryPolicy === "kernel") {
       const kills = await kernelOomKills(record.id);
       if (kills > record.oomKills) store.setOomKills(record.id, kills);
       return;

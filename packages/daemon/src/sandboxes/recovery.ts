@@ -1,5 +1,5 @@
 import { readdir } from "node:fs/promises";
-import { RUNTIMES } from "@paddock/protocol";
+import { RUNTIMES, type RuntimeName } from "@paddock/protocol";
 import { AgentClient } from "../agent/client.js";
 import { errorMessage } from "../errors.js";
 import type { Layout } from "../layout.js";
@@ -93,8 +93,11 @@ export async function recover(deps: RecoveryDeps): Promise<void> {
   }
 
   const live = new Set(store.inStates(["running"]).map((r) => r.id));
+  /** The runtime whose root knows each container, as that runtime's own state says. */
+  const containers = new Map<string, RuntimeName>();
   for (const name of RUNTIMES) {
     const ids = await runtimes[name].list().catch(() => [] as string[]);
+    for (const id of ids) containers.set(id, name);
     for (const id of ids.filter((i) => !live.has(i))) {
       log.warn({ id, runtime: name }, "removing a container no sandbox claims");
       await service.teardown({ id, runtime: name }).catch(() => {});
@@ -103,9 +106,15 @@ export async function recover(deps: RecoveryDeps): Promise<void> {
   const dirs = await readdir(layout.sandboxesDir).catch(() => [] as string[]);
   for (const id of dirs.filter((d) => !live.has(d))) {
     log.warn({ id }, "removing a sandbox directory no sandbox claims");
-    // The runtime is unknown here; runc's teardown also covers runsc's (both unmount and remove).
-    await service
-      .teardown({ id, runtime: "runc" })
-      .catch((err: unknown) => log.error({ id, err: errorMessage(err) }, "cleanup failed"));
+    // Its runtime is the stored record's, else the one whose root knew a container of that id;
+    // with neither, no container is left anywhere and only the mounts and the directory are.
+    const record = store.get(id);
+    const runtime = record?.runtime ?? containers.get(id);
+    const cleanup = runtime
+      ? service.teardown({ id, runtime, docker: record?.docker })
+      : service.removeDirectory(id);
+    await cleanup.catch((err: unknown) =>
+      log.error({ id, err: errorMessage(err) }, "cleanup failed"),
+    );
   }
 }

@@ -12,12 +12,16 @@ import type { ImageStore } from "../images/image-store.js";
 import type { Layout } from "../layout.js";
 import type { Logger } from "../logger.js";
 import { buildSpec } from "../runtimes/oci-spec.js";
-import { mountReadOnlyBind, mountSocketDir, sealSocketDir } from "../runtimes/mounts.js";
+import {
+  mountReadOnlyBind,
+  mountSocketDir,
+  sealSocketDir,
+  unmountAll,
+} from "../runtimes/mounts.js";
 import type { Runtimes } from "../runtimes/index.js";
 import type { SandboxRecord, SandboxStore } from "../state/sandbox-store.js";
 import { newSandboxId } from "./ids.js";
 import { startDockerd } from "../docker/dockerd.js";
-import { applyGvisorHardLimit } from "./memory-guard.js";
 import type { SandboxLimits } from "../config.js";
 import {
   checkCreatePolicy,
@@ -25,9 +29,6 @@ import {
   type Caller,
   type CreatePolicy,
 } from "./create-policy.js";
-
-/** How long a new sandbox's agent may take to answer; gVisor boots slower than runc. */
-const AGENT_READY_TIMEOUT_MS = { runc: 15_000, runsc: 30_000 } as const;
 
 export interface SandboxServiceDeps {
   store: SandboxStore;
@@ -138,11 +139,11 @@ export class SandboxService {
     const t0 = performance.now();
     const rootfsMs = Math.round(t0 - tr);
     await runtime.start(target);
-    if (record.runtime === "runsc") await applyGvisorHardLimit(record);
+    await runtime.profile.afterStart(record);
     const t1 = performance.now();
     const health = await waitForAgent(
       this.client(record.id),
-      AGENT_READY_TIMEOUT_MS[record.runtime],
+      runtime.profile.agentReadyTimeoutMs,
       async () => {
         const state = await runtime.state(target);
         return state?.status === "running";
@@ -156,7 +157,7 @@ export class SandboxService {
       startMs: Math.round(t1 - t0),
       agentMs: Math.round(performance.now() - t1),
     };
-    if (record.docker) await startDockerd(this.client(record.id), record.runtime);
+    if (record.docker) await startDockerd(this.client(record.id), runtime.profile.docker);
     return { version: health.version, timings };
   }
 
@@ -271,6 +272,16 @@ export class SandboxService {
     await runtime.destroy({ id: record.id, paths, docker: record.docker });
     await runtime.releaseRootfs(paths);
     await rm(paths.dir, { recursive: true, force: true });
+  }
+
+  /**
+   * Removes a sandbox directory that no runtime has a container for: whatever is still mounted
+   * under it (disk, overlay, socket dir, agent runtime), then the directory. Safe to repeat.
+   */
+  async removeDirectory(id: string): Promise<void> {
+    const { dir } = this.deps.layout.sandbox(id);
+    await unmountAll(dir);
+    await rm(dir, { recursive: true, force: true });
   }
 
   private client(id: string): AgentClient {

@@ -1,17 +1,10 @@
-import { readFileSync } from "node:fs";
-import path from "node:path";
 import type { ClientOptions } from "paddock";
 
 /**
- * The CLI's connection settings: PADDOCK_URL and PADDOCK_TOKEN; without a token, the token file
- * of PADDOCK_DATA_DIR (when set), else the SDK's default (the default data dir's token).
+ * The CLI's connection settings. The SDK itself reads PADDOCK_URL, PADDOCK_TOKEN and the token
+ * file of PADDOCK_DATA_DIR (else the default data dir), so nothing is passed: a token read here
+ * would reach the SDK as options.token, and a 401 would then name the wrong source.
  */
 export function cliClientOptions(): ClientOptions {
-  if (process.env.PADDOCK_TOKEN || !process.env.PADDOCK_DATA_DIR) return {};
-  try {
-    const token = readFileSync(path.join(process.env.PADDOCK_DATA_DIR, "token"), "utf8").trim();
-    return token ? { token } : {};
-  } catch {
-    return {};
-  }
+  return {};
 }

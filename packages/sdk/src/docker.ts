@@ -1,24 +1,66 @@
 import {
   CommandOutputSchema,
+  ComposeLogsRequestSchema,
   ComposeResultSchema,
+  ComposeTargetSchema,
+  ComposeUpRequestSchema,
+  DockerLoadQuerySchema,
+  DockerRunRequestSchema,
   type CommandOutput,
   type ComposeUpRequest,
 } from "@paddock/protocol";
+import { z } from "zod";
+import { checkArgument, InvalidResponseError, localError } from "./errors.js";
 import type { HttpClient } from "./http.js";
 import { openSource, type UploadSource } from "./sources.js";
 
-/** Docker prints one JSON object per line for `--format json`; some versions print an array. */
+const JsonObjectSchema = z.record(z.string(), z.unknown());
+
+/**
+ * Docker prints one JSON object per line for `--format json`; some versions print an array.
+ * Anything else is an InvalidResponseError: docker's output comes from inside the sandbox.
+ */
 export function parseJsonLines(text: string): Record<string, unknown>[] {
   const trimmed = text.trim();
   if (!trimmed) return [];
-  if (trimmed.startsWith("[")) return JSON.parse(trimmed) as Record<string, unknown>[];
-  return trimmed.split("\n").map((line) => JSON.parse(line) as Record<string, unknown>);
+  const values = trimmed.startsWith("[")
+    ? [parseJson(trimmed)].flat()
+    : trimmed.split("\n").map((line) => parseJson(line));
+  return values.map((value) => {
+    const parsed = JsonObjectSchema.safeParse(value);
+    if (parsed.success) return parsed.data;
+    throw new InvalidResponseError(
+      "invalid_response",
+      `docker printed JSON that is not an object: ${JSON.stringify(value).slice(0, 200)}`,
+      200,
+    );
+  });
 }
 
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new InvalidResponseError(
+      "invalid_response",
+      `docker printed a line that is not JSON: ${text.slice(0, 200)}`,
+      200,
+      undefined,
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * A docker command that failed is reported like the daemon reports a failed compose up: an
+ * invalid_request (what was asked cannot be done), its output in the details.
+ */
 function check(what: string, out: CommandOutput): CommandOutput {
   if (out.exitCode !== 0)
-    throw new Error(
+    throw localError(
+      "invalid_request",
       `${what} failed (exit ${out.exitCode}): ${out.stderr.trim() || out.stdout.trim()}`,
+      { exitCode: out.exitCode, stdout: out.stdout, stderr: out.stderr },
     );
   return out;
 }
@@ -47,17 +89,17 @@ export class ComposeStack {
   ) {}
 
   /** The stack's containers (docker compose ps --all, parsed). */
-  ps(): Promise<Record<string, unknown>[]> {
+  async ps(): Promise<Record<string, unknown>[]> {
     return this.docker.composePs(this.path, { projectName: this.projectName });
   }
 
   /** Logs of all services, or of one. */
-  logs(service?: string): Promise<string> {
+  async logs(service?: string): Promise<string> {
     return this.docker.composeLogs(this.path, { projectName: this.projectName, service });
   }
 
   /** docker compose down: stops and removes the stack's containers. */
-  down(): Promise<void> {
+  async down(): Promise<void> {
     return this.docker.composeDown(this.path, { projectName: this.projectName });
   }
 }
@@ -85,13 +127,16 @@ export class Docker {
    * to 127.0.0.1, so services reach each other by name.
    */
   async composeUp(path: string, options: ComposeUpOptions = {}): Promise<ComposeStack> {
+    const json = { path, ...options };
+    checkArgument(ComposeUpRequestSchema, json, "composeUp");
     const r = await this.http.json("POST", `${this.base}/compose/up`, ComposeResultSchema, {
-      json: { path, ...options },
+      json,
     });
     return new ComposeStack(this, path, r.projectName, r.services, r.warnings, r.overridePath);
   }
 
-  private compose(op: string, json: Record<string, unknown>): Promise<CommandOutput> {
+  private async compose(op: string, json: Record<string, unknown>): Promise<CommandOutput> {
+    checkArgument(op === "logs" ? ComposeLogsRequestSchema : ComposeTargetSchema, json, op);
     return this.http.json("POST", `${this.base}/compose/${op}`, CommandOutputSchema, { json });
   }
 
@@ -137,14 +182,14 @@ export class Docker {
   }
 
   /** `docker run --rm IMAGE COMMAND...`; the exit code is in the result. */
-  run(
+  async run(
     image: string,
     command: string[] = [],
     options: { env?: Record<string, string> } = {},
   ): Promise<CommandOutput> {
-    return this.http.json("POST", `${this.base}/run`, CommandOutputSchema, {
-      json: { image, command, ...options },
-    });
+    const json = { image, command, ...options };
+    checkArgument(DockerRunRequestSchema, json, "run");
+    return this.http.json("POST", `${this.base}/run`, CommandOutputSchema, { json });
   }
 
   /**
@@ -152,6 +197,7 @@ export class Docker {
    * `docker save` archive, or `docker import` of a rootfs tarball with `importAs`.
    */
   async load(archive: UploadSource, options: { importAs?: string } = {}): Promise<CommandOutput> {
+    checkArgument(DockerLoadQuerySchema, { importAs: options.importAs }, "load");
     const { stream } = await openSource(archive);
     return this.http.json("PUT", `${this.base}/load`, CommandOutputSchema, {
       body: stream,

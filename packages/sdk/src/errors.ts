@@ -1,4 +1,5 @@
-import { ErrorBodySchema, type ErrorCode } from "@paddock/protocol";
+import { ERROR_STATUS, ErrorBodySchema, type ErrorCode } from "@paddock/protocol";
+import type { z } from "zod";
 
 /**
  * Base of every error the SDK throws for a failed API call. `code` is stable across versions;
@@ -44,7 +45,7 @@ export class InternalError extends PaddockError {}
 export class AgentUnavailableError extends PaddockError {}
 export class TimeoutError extends PaddockError {}
 export class InsufficientStorageError extends PaddockError {}
-/** The daemon could not be reached at all. */
+/** The daemon could not be reached, or the connection to it was cut before its answer ended. */
 export class NetworkError extends PaddockError {}
 /** The daemon answered with something that is not Paddock's protocol. */
 export class InvalidResponseError extends PaddockError {}
@@ -82,7 +83,8 @@ export function isPaddockError(err: unknown): err is PaddockError {
   return (
     typeof err === "object" &&
     err !== null &&
-    (err as { isPaddockError?: unknown }).isPaddockError === true
+    "isPaddockError" in err &&
+    err.isPaddockError === true
   );
 }
 
@@ -98,4 +100,88 @@ export function errorFromResponse(status: number, body: unknown): PaddockError {
   }
   const { code, message, details } = parsed.data.error;
   return new ERROR_CLASSES[code](code, message, status, details);
+}
+
+/**
+ * An error the SDK raises itself, with the status the daemon would give the same code, so a
+ * caller branches alike on an argument refused here and one refused by the daemon.
+ */
+export function localError(
+  code: ErrorCode,
+  message: string,
+  details?: Record<string, unknown>,
+  cause?: unknown,
+): PaddockError {
+  return new ERROR_CLASSES[code](
+    code,
+    message,
+    ERROR_STATUS[code],
+    details,
+    cause === undefined ? undefined : { cause },
+  );
+}
+
+/**
+ * Checks an argument against the protocol's schema for it before anything is sent; the message
+ * has the daemon's shape (`invalid request: path: ...`). Returns the parsed value.
+ */
+export function checkArgument<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  what: string,
+): z.output<S> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map(
+    (issue) => `${[what, ...issue.path.map(String)].join(".")}: ${issue.message}`,
+  );
+  throw localError("invalid_request", `invalid request: ${issues.join("; ")}`, { issues });
+}
+
+/** How a response body cut under its reader is reported. */
+export type CutCode = "agent_unavailable" | "network_error";
+
+/**
+ * Classifies a failure met while reading a response body. A PaddockError passes as it is, and so
+ * does the failure of a request the caller aborted (the abort is theirs); anything else (a reset,
+ * a socket closed mid-body, undici's "terminated") is the connection cut under the reader:
+ * `agent_unavailable` for what comes out of a sandbox (its end cuts it), else `network_error`.
+ */
+export function cutError(
+  caught: unknown,
+  what: string,
+  code: CutCode,
+  signal?: AbortSignal,
+): unknown {
+  if (isPaddockError(caught) || signal?.aborted) return caught;
+  const reason = describeCause(caught);
+  if (code === "agent_unavailable") {
+    return new AgentUnavailableError(
+      code,
+      `${what} was cut before its end (${reason}); did the sandbox or the daemon end?`,
+      ERROR_STATUS.agent_unavailable,
+      undefined,
+      { cause: caught },
+    );
+  }
+  return new NetworkError(
+    code,
+    `${what} was cut before its end (${reason}); did the daemon end?`,
+    0,
+    undefined,
+    { cause: caught },
+  );
+}
+
+/** An error's message, with its cause's when it has one ("terminated: other side closed"). */
+export function describeCause(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  return err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message;
+}
+
+/** A Node system error's code (ENOENT, ECONNRESET), if it has one. */
+export function errnoOf(err: unknown): string | undefined {
+  return err instanceof Error && "code" in err && typeof err.code === "string"
+    ? err.code
+    : undefined;
 }

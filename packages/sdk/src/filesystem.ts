@@ -1,18 +1,26 @@
+import { lstat, stat } from "node:fs/promises";
+import path from "node:path";
 import type { Writable } from "node:stream";
 import { Readable } from "node:stream";
 import {
   BatchResultsSchema,
   FileEntrySchema,
   FileListSchema,
+  FindRequestSchema,
   FindResultSchema,
+  ModeSchema,
+  ReplaceRequestSchema,
   ReplaceResultSchema,
+  SandboxPathSchema,
   SIZE_HINT_HEADER,
   type BatchResult,
   type FileEntry,
   type FindMatch,
 } from "@paddock/protocol";
+import { checkArgument, cutError, localError } from "./errors.js";
 import type { HttpClient } from "./http.js";
 import {
+  ensureLocalDir,
   extractLocal,
   packLocal,
   pipeToWritable,
@@ -20,7 +28,7 @@ import {
   writeLocalAtomic,
   type PackEntry,
 } from "./local-files.js";
-import { openSource, withProgress, type UploadSource } from "./sources.js";
+import { localFileError, openSource, withProgress, type UploadSource } from "./sources.js";
 
 export interface TransferOptions {
   /** Called as bytes go by, with the running total (and the size when known). */
@@ -43,6 +51,25 @@ export interface BatchUpload {
 }
 
 const READ_FILE_LIMIT = 64 * 1024 * 1024;
+
+/** A path in the sandbox, checked as the daemon would before anything is sent. */
+const sandboxPath = (p: string, what = "path"): string => checkArgument(SandboxPathSchema, p, what);
+/** Permission bits as the query wants them (octal text), checked first. */
+const modeText = (mode: number | undefined): string | undefined =>
+  mode === undefined ? undefined : checkArgument(ModeSchema, mode, "mode").toString(8);
+
+/** A local directory that is to be read from: there, and a directory. */
+async function checkLocalDir(dir: string): Promise<void> {
+  const st = await stat(dir).catch((err: unknown) => {
+    throw localFileError(dir, err);
+  });
+  if (!st.isDirectory())
+    throw localError("invalid_request", `${dir} is not a directory`, { localPath: dir });
+}
+
+/** Bytes out of a sandbox are cut when its agent or the daemon goes away mid-way. */
+const cutDownload = (what: string, signal: AbortSignal | undefined) => (err: unknown) =>
+  cutError(err, what, "agent_unavailable", signal);
 
 /**
  * Files in one sandbox: `sandbox.fs`. Every operation is done by the agent inside the sandbox,
@@ -76,17 +103,18 @@ export class Filesystem {
     remotePath: string,
     options: UploadOptions = {},
   ): Promise<FileEntry> {
+    const query = {
+      path: sandboxPath(remotePath, "remotePath"),
+      mode: modeText(options.mode),
+      parents: String(options.createParents ?? true),
+    };
     const opened = await openSource(source);
     const body = withProgress(
       opened.stream,
       options.onProgress && ((n) => options.onProgress!(n, opened.size)),
     );
     return this.http.json("PUT", `${this.base}`, FileEntrySchema, {
-      query: {
-        path: remotePath,
-        mode: options.mode === undefined ? undefined : options.mode.toString(8),
-        parents: String(options.createParents ?? true),
-      },
+      query,
       body,
       contentLength: opened.size,
       signal: options.signal,
@@ -127,24 +155,35 @@ export class Filesystem {
     path: string,
     options: { format?: "text" | "bytes"; signal?: AbortSignal } = {},
   ): Promise<string | Uint8Array> {
-    const res = await this.http.send("GET", this.base, { query: { path }, signal: options.signal });
+    const res = await this.http.send("GET", this.base, {
+      query: { path: sandboxPath(path) },
+      signal: options.signal,
+    });
+    const tooLarge = (size: number | undefined) =>
+      localError(
+        "payload_too_large",
+        `${path} is ${size ?? `over ${READ_FILE_LIMIT}`} bytes; readFile reads at most ${READ_FILE_LIMIT}: use downloadFile`,
+        { path, limit: READ_FILE_LIMIT },
+      );
     const size = Number(res.headers.get(SIZE_HINT_HEADER) ?? 0);
     if (size > READ_FILE_LIMIT) {
-      await res.body?.cancel();
-      throw new RangeError(
-        `${path} is ${size} bytes; use downloadFile for files over ${READ_FILE_LIMIT} bytes`,
-      );
+      await res.body?.cancel().catch(() => {});
+      throw tooLarge(size);
     }
     // The size is only a hint (pseudo-files report none), so the cap is kept while reading.
     const chunks: Uint8Array[] = [];
     let read = 0;
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      read += chunk.length;
-      if (read > READ_FILE_LIMIT) {
-        await res.body?.cancel().catch(() => {});
-        throw new RangeError(`${path} is over ${READ_FILE_LIMIT} bytes; use downloadFile`);
+    try {
+      for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
+        read += chunk.length;
+        if (read > READ_FILE_LIMIT) {
+          await res.body?.cancel().catch(() => {});
+          throw tooLarge(undefined);
+        }
+        chunks.push(chunk);
       }
-      chunks.push(chunk);
+    } catch (err) {
+      throw cutError(err, `the read of ${path}`, "agent_unavailable", options.signal);
     }
     const bytes = new Uint8Array(Buffer.concat(chunks));
     return options.format === "bytes" ? bytes : new TextDecoder().decode(bytes);
@@ -163,19 +202,23 @@ export class Filesystem {
     destination: string | Writable,
     options: TransferOptions = {},
   ): Promise<void> {
-    const res = await this.http.send("GET", this.base, {
-      query: { path: remotePath },
-      signal: options.signal,
-    });
+    const query = { path: sandboxPath(remotePath, "remotePath") };
+    // The destination's directory is checked first, so a typo fails before the transfer.
+    if (typeof destination === "string") await checkLocalDir(path.dirname(destination));
+    const res = await this.http.send("GET", this.base, { query, signal: options.signal });
     const total = Number(res.headers.get(SIZE_HINT_HEADER) ?? Number.NaN);
+    const source = res.body
+      ? Readable.fromWeb(res.body as import("node:stream/web").ReadableStream<Uint8Array>)
+      : Readable.from([]);
     const body = withProgress(
-      res.body!,
+      source,
       options.onProgress &&
         ((n) => options.onProgress!(n, Number.isNaN(total) ? undefined : total)),
     );
-    const stream = body as ReadableStream<Uint8Array>;
-    if (typeof destination === "string") await writeLocalAtomic(destination, stream);
-    else await pipeToWritable(stream, destination);
+    const readFailure = cutDownload(`the download of ${remotePath}`, options.signal);
+    if (typeof destination === "string")
+      await writeLocalAtomic(destination, body, undefined, readFailure);
+    else await pipeToWritable(body, destination, readFailure);
   }
 
   /**
@@ -187,8 +230,10 @@ export class Filesystem {
    * const { size, mode } = await sandbox.fs.statFile("/app/main.py");
    * ```
    */
-  statFile(path: string): Promise<FileEntry> {
-    return this.http.json("GET", `${this.base}/stat`, FileEntrySchema, { query: { path } });
+  async statFile(path: string): Promise<FileEntry> {
+    return this.http.json("GET", `${this.base}/stat`, FileEntrySchema, {
+      query: { path: sandboxPath(path) },
+    });
   }
 
   /**
@@ -200,8 +245,8 @@ export class Filesystem {
    * ```
    */
   async listFiles(path: string): Promise<FileEntry[]> {
-    return (await this.http.json("GET", `${this.base}/list`, FileListSchema, { query: { path } }))
-      .entries;
+    const query = { path: sandboxPath(path) };
+    return (await this.http.json("GET", `${this.base}/list`, FileListSchema, { query })).entries;
   }
 
   /**
@@ -214,7 +259,7 @@ export class Filesystem {
    */
   async deleteFile(path: string, options: { recursive?: boolean } = {}): Promise<void> {
     await this.http.send("DELETE", this.base, {
-      query: { path, recursive: String(options.recursive ?? false) },
+      query: { path: sandboxPath(path), recursive: String(options.recursive ?? false) },
     });
   }
 
@@ -226,23 +271,29 @@ export class Filesystem {
    * await sandbox.fs.createDirectory("/app/data", { mode: 0o700 });
    * ```
    */
-  createDirectory(
+  async createDirectory(
     path: string,
     options: { mode?: number; parents?: boolean } = {},
   ): Promise<FileEntry> {
     return this.http.json("POST", `${this.base}/mkdir`, FileEntrySchema, {
-      query: { path, mode: options.mode?.toString(8), parents: String(options.parents ?? true) },
+      query: {
+        path: sandboxPath(path),
+        mode: modeText(options.mode),
+        parents: String(options.parents ?? true),
+      },
     });
   }
 
   /** Renames or moves a path. */
-  rename(from: string, to: string): Promise<FileEntry> {
-    return this.http.json("POST", `${this.base}/rename`, FileEntrySchema, { json: { from, to } });
+  async rename(from: string, to: string): Promise<FileEntry> {
+    const json = { from: sandboxPath(from, "from"), to: sandboxPath(to, "to") };
+    return this.http.json("POST", `${this.base}/rename`, FileEntrySchema, { json });
   }
 
   /** Sets permission bits, e.g. `chmod("/app/run.sh", 0o755)`. */
-  chmod(path: string, mode: number): Promise<FileEntry> {
-    return this.http.json("POST", `${this.base}/chmod`, FileEntrySchema, { json: { path, mode } });
+  async chmod(path: string, mode: number): Promise<FileEntry> {
+    const json = { path: sandboxPath(path), mode: checkArgument(ModeSchema, mode, "mode") };
+    return this.http.json("POST", `${this.base}/chmod`, FileEntrySchema, { json });
   }
 
   /**
@@ -260,13 +311,20 @@ export class Filesystem {
     files: BatchUpload[],
     options: { signal?: AbortSignal } = {},
   ): Promise<BatchResult[]> {
-    for (const f of files)
-      if (!f.path.startsWith("/")) throw new TypeError(`batch paths are absolute: ${f.path}`);
-    const entries: PackEntry[] = files.map((f) => ({
-      name: f.path.slice(1),
-      source: f.source,
-      mode: f.mode,
-    }));
+    const entries: PackEntry[] = [];
+    for (const [i, f] of files.entries()) {
+      const remote = checkArgument(SandboxPathSchema, f.path, `files.${i}.path`);
+      const mode =
+        f.mode === undefined ? undefined : checkArgument(ModeSchema, f.mode, `files.${i}.mode`);
+      // A local file that is not there fails here, not half-way through the upload.
+      if (!(f.source instanceof Uint8Array)) {
+        const local = String(f.source instanceof URL ? f.source.pathname : f.source);
+        await lstat(f.source).catch((err: unknown) => {
+          throw localFileError(local, err);
+        });
+      }
+      entries.push({ name: remote.slice(1), source: f.source, mode });
+    }
     return this.putArchive("/", packLocal(entries), options.signal);
   }
 
@@ -278,11 +336,13 @@ export class Filesystem {
    * await sandbox.fs.uploadDirectory("./src", "/app/src");
    * ```
    */
-  uploadDirectory(
+  async uploadDirectory(
     localDir: string,
     remoteDir: string,
     options: { signal?: AbortSignal } = {},
   ): Promise<BatchResult[]> {
+    sandboxPath(remoteDir, "remoteDir");
+    await checkLocalDir(localDir);
     return this.putArchive(remoteDir, packLocal(walkLocal(localDir)), options.signal);
   }
 
@@ -299,11 +359,15 @@ export class Filesystem {
     localDir: string,
     options: { signal?: AbortSignal } = {},
   ): Promise<number> {
+    const query = { path: sandboxPath(remoteDir, "remoteDir") };
+    // The local side is made ready first, so a bad destination fails before the transfer.
+    await ensureLocalDir(localDir);
     const res = await this.http.send("GET", `${this.base}/archive`, {
-      query: { path: remoteDir },
+      query,
       signal: options.signal,
     });
-    return extractLocal(res.body!, localDir);
+    const body = res.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+    return extractLocal(body, localDir, cutDownload(`the archive of ${remoteDir}`, options.signal));
   }
 
   /**
@@ -320,9 +384,9 @@ export class Filesystem {
     pattern: string,
     options: { glob?: string; maxMatches?: number } = {},
   ): Promise<FindMatch[] & { truncated?: boolean }> {
-    const res = await this.http.json("POST", `${this.base}/find`, FindResultSchema, {
-      json: { path, pattern, ...options },
-    });
+    const json = { path, pattern, ...options };
+    checkArgument(FindRequestSchema, json, "find");
+    const res = await this.http.json("POST", `${this.base}/find`, FindResultSchema, { json });
     return Object.assign(res.matches, { truncated: res.truncated });
   }
 
@@ -335,11 +399,10 @@ export class Filesystem {
    * ```
    */
   async replaceInFiles(paths: string[], pattern: string, replacement: string): Promise<string[]> {
-    return (
-      await this.http.json("POST", `${this.base}/replace`, ReplaceResultSchema, {
-        json: { paths, pattern, replacement },
-      })
-    ).changed;
+    const json = { paths, pattern, replacement };
+    checkArgument(ReplaceRequestSchema, json, "replace");
+    return (await this.http.json("POST", `${this.base}/replace`, ReplaceResultSchema, { json }))
+      .changed;
   }
 
   private async putArchive(

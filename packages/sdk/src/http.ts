@@ -2,7 +2,17 @@ import { Readable } from "node:stream";
 import type { z } from "zod";
 import type { Body } from "./sources.js";
 import { nodeRequest } from "./node-request.js";
-import { errorFromResponse, InvalidResponseError, NetworkError } from "./errors.js";
+import {
+  cutError,
+  describeCause,
+  errorFromResponse,
+  InvalidResponseError,
+  isPaddockError,
+  localError,
+  NetworkError,
+  UnauthorizedError,
+  type CutCode,
+} from "./errors.js";
 import { resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from "./config.js";
 
 export interface RequestOptions {
@@ -13,6 +23,16 @@ export interface RequestOptions {
   contentType?: string;
   /** The body's length when known: large uploads of known length take the daemon's fast path. */
   contentLength?: number;
+  signal?: AbortSignal;
+}
+
+/** What a streamed answer is, for the errors raised while reading it. */
+export interface StreamContext {
+  /** Names the stream in messages: "the image build stream of debian". */
+  what: string;
+  /** How a cut is reported: see cutError. */
+  cut: CutCode;
+  /** The caller's signal: a read that fails after it aborted rethrows the abort. */
   signal?: AbortSignal;
 }
 
@@ -42,6 +62,10 @@ export class HttpClient {
       if (req.contentLength !== undefined) headers["content-length"] = String(req.contentLength);
       body = req.body;
     }
+    // A body that fails while it is sent (a local file that cannot be read) is the caller's
+    // problem, not the connection's: it is remembered to tell the two apart.
+    let bodyFailure: unknown;
+    if (req.body instanceof Readable) req.body.once("error", (err) => (bodyFailure ??= err));
     let res: Response;
     try {
       const init = { method, headers, body, signal: req.signal };
@@ -57,9 +81,21 @@ export class HttpClient {
     } catch (err) {
       releaseBody(req.body);
       if (req.signal?.aborted) throw err;
+      // fetch reports a failed body as its cause.
+      bodyFailure ??= err instanceof Error && isPaddockError(err.cause) ? err.cause : undefined;
+      if (bodyFailure !== undefined) {
+        throw isPaddockError(bodyFailure)
+          ? bodyFailure
+          : localError(
+              "invalid_request",
+              `the request body could not be read: ${describeCause(bodyFailure)}`,
+              undefined,
+              bodyFailure,
+            );
+      }
       throw new NetworkError(
         "network_error",
-        `cannot reach the Paddock daemon at ${this.options.url}: ${(err as Error).message}. Is \`paddock serve\` running?`,
+        `cannot reach the Paddock daemon at ${this.options.url}: ${describeCause(err)}. Is \`paddock serve\` running?`,
         0,
         undefined,
         { cause: err },
@@ -67,14 +103,9 @@ export class HttpClient {
     }
     if (!res.ok) {
       releaseBody(req.body);
-      const text = await res.text();
-      let parsed: unknown = undefined;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        // not JSON: reported as an invalid response below
-      }
-      throw errorFromResponse(res.status, parsed);
+      const text = await readText(res, `the error answer to ${method} ${url.pathname}`, req.signal);
+      const err = errorFromResponse(res.status, parseJson(text).value);
+      throw err instanceof UnauthorizedError ? this.withTokenSource(err) : err;
     }
     return res;
   }
@@ -87,33 +118,90 @@ export class HttpClient {
     req: RequestOptions = {},
   ): Promise<z.output<S>> {
     const res = await this.send(method, path, req);
-    const parsed = schema.safeParse(await res.json().catch(() => undefined));
-    if (!parsed.success) {
+    const text = await readText(res, `the answer to ${method} ${path}`, req.signal);
+    const json = parseJson(text);
+    const parsed = json.ok ? schema.safeParse(json.value) : undefined;
+    if (!parsed?.success) {
       throw new InvalidResponseError(
         "invalid_response",
-        `unexpected answer from ${method} ${path}: ${parsed.error.message}`,
+        `unexpected answer from ${method} ${path}: ${parsed ? parsed.error.message : `not JSON: ${text.slice(0, 200)}`}`,
         res.status,
+        undefined,
+        { cause: parsed?.error },
       );
     }
     return parsed.data;
   }
+
+  /** A 401 says which token was refused, so a stale PADDOCK_TOKEN or token file is found. */
+  private withTokenSource(err: UnauthorizedError): UnauthorizedError {
+    const { token, tokenSource } = this.options;
+    return new UnauthorizedError(
+      err.code,
+      `${err.message} (${token ? `token from ${tokenSource}` : tokenSource})`,
+      err.status,
+      { ...err.details, tokenSource },
+    );
+  }
 }
 
-/** Splits a byte stream of NDJSON into parsed values, one per line. */
-export async function* ndjson(body: ReadableStream<Uint8Array> | null): AsyncGenerator<unknown> {
+function parseJson(text: string): { ok: true; value: unknown } | { ok: false; value: undefined } {
+  try {
+    return { ok: true, value: JSON.parse(text) };
+  } catch {
+    return { ok: false, value: undefined };
+  }
+}
+
+/** Reads a whole answer; a connection cut meanwhile is a NetworkError. */
+async function readText(res: Response, what: string, signal?: AbortSignal): Promise<string> {
+  try {
+    return await res.text();
+  } catch (err) {
+    throw cutError(err, what, "network_error", signal);
+  }
+}
+
+/**
+ * Splits a byte stream of NDJSON into parsed values, one per line, to be checked by the caller
+ * against the frame's schema. A line that is not JSON is an InvalidResponseError; a body cut
+ * while it is read is classified as `context.cut`.
+ */
+export async function* ndjson(
+  body: ReadableStream<Uint8Array> | null,
+  context: StreamContext,
+): AsyncGenerator<unknown> {
   if (!body) return;
   const decoder = new TextDecoder();
   let buffered = "";
-  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
-    buffered += decoder.decode(chunk, { stream: true });
-    let nl: number;
-    while ((nl = buffered.indexOf("\n")) >= 0) {
-      const line = buffered.slice(0, nl).trim();
-      buffered = buffered.slice(nl + 1);
-      if (line) yield JSON.parse(line);
+  const parse = (line: string): unknown => {
+    try {
+      return JSON.parse(line);
+    } catch (err) {
+      throw new InvalidResponseError(
+        "invalid_response",
+        `${context.what} sent a line that is not JSON: ${line.slice(0, 200)}`,
+        200,
+        undefined,
+        { cause: err },
+      );
     }
+  };
+  try {
+    for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+      buffered += decoder.decode(chunk, { stream: true });
+      let nl: number;
+      while ((nl = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, nl).trim();
+        buffered = buffered.slice(nl + 1);
+        if (line) yield parse(line);
+      }
+    }
+    buffered += decoder.decode();
+  } catch (err) {
+    throw cutError(err, context.what, context.cut, context.signal);
   }
-  if (buffered.trim()) yield JSON.parse(buffered);
+  if (buffered.trim()) yield parse(buffered.trim());
 }
 
 /** A failed request stops reading its streamed body, so the source is closed, not drained on. */

@@ -1,12 +1,18 @@
 import {
+  ERROR_STATUS,
   ImageListSchema,
+  ImageNameSchema,
   ImageProgressSchema,
   ImageSchema,
   type ImageInfo,
 } from "@paddock/protocol";
 import type { ClientOptions } from "./config.js";
-import { InvalidResponseError, ERROR_CLASSES } from "./errors.js";
+import { checkArgument, ERROR_CLASSES, InvalidResponseError } from "./errors.js";
 import { HttpClient, ndjson } from "./http.js";
+
+/** An image name, checked before it is put in a URL. */
+const imagePath = (name: string) =>
+  `/v1/images/${encodeURIComponent(checkArgument(ImageNameSchema, name, "name"))}`;
 
 /**
  * The daemon's image store.
@@ -29,8 +35,8 @@ export class Images {
     return (await this.http.json("GET", "/v1/images", ImageListSchema)).images;
   }
 
-  get(name: string): Promise<ImageInfo> {
-    return this.http.json("GET", `/v1/images/${encodeURIComponent(name)}`, ImageSchema);
+  async get(name: string): Promise<ImageInfo> {
+    return this.http.json("GET", imagePath(name), ImageSchema);
   }
 
   /** Builds a built-in image (busybox, debian) if needed, reporting each progress line. */
@@ -38,31 +44,46 @@ export class Images {
     name: string,
     options: { onProgress?: (message: string) => void; signal?: AbortSignal } = {},
   ): Promise<ImageInfo> {
-    const res = await this.http.send("POST", `/v1/images/${encodeURIComponent(name)}/build`, {
+    const res = await this.http.send("POST", `${imagePath(name)}/build`, {
       signal: options.signal,
     });
-    for await (const raw of ndjson(res.body)) {
-      const line = ImageProgressSchema.parse(raw);
+    // The build runs in the daemon, whoever reads it: a cut stream is the daemon's connection.
+    const what = `the build stream of image ${name}`;
+    const lines = ndjson(res.body, { what, cut: "network_error", signal: options.signal });
+    // An onProgress that throws is the caller's own error: it passes as it is.
+    for await (const raw of lines) {
+      const parsed = ImageProgressSchema.safeParse(raw);
+      if (!parsed.success) {
+        throw new InvalidResponseError(
+          "invalid_response",
+          `${what} sent a line that is not Paddock's protocol: ${parsed.error.issues[0]?.message ?? "invalid"}`,
+          res.status,
+          undefined,
+          { cause: parsed.error },
+        );
+      }
+      const line = parsed.data;
       if (line.type === "progress") options.onProgress?.(line.message);
       else if (line.type === "done") return line.image;
       else {
-        throw new ERROR_CLASSES[line.error.code](line.error.code, line.error.message, 500);
+        const { code, message } = line.error;
+        throw new ERROR_CLASSES[code](code, message, ERROR_STATUS[code]);
       }
     }
     throw new InvalidResponseError(
       "invalid_response",
-      "the image build stream ended without a result",
-      500,
+      `${what} ended without a result (done or error)`,
+      res.status,
     );
   }
 
   /** Imports a rootfs from a tar archive (plain or gzip), streamed. */
-  import(
+  async import(
     name: string,
     tar: ReadableStream<Uint8Array>,
     options: { signal?: AbortSignal } = {},
   ): Promise<ImageInfo> {
-    return this.http.json("PUT", `/v1/images/${encodeURIComponent(name)}`, ImageSchema, {
+    return this.http.json("PUT", imagePath(name), ImageSchema, {
       body: tar,
       contentType: "application/x-tar",
       signal: options.signal,
@@ -70,6 +91,6 @@ export class Images {
   }
 
   async remove(name: string): Promise<void> {
-    await this.http.send("DELETE", `/v1/images/${encodeURIComponent(name)}`);
+    await this.http.send("DELETE", imagePath(name));
   }
 }

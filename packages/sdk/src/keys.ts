@@ -1,5 +1,12 @@
-import { CreatedKeySchema, KeyListSchema, KeySchema, type KeyInfo } from "@paddock/protocol";
+import {
+  CreatedKeySchema,
+  KeyListSchema,
+  KeyNameSchema,
+  KeySchema,
+  type KeyInfo,
+} from "@paddock/protocol";
 import type { ClientOptions } from "./config.js";
+import { checkArgument } from "./errors.js";
 import { HttpClient } from "./http.js";
 
 /**
@@ -19,7 +26,8 @@ export class Keys {
   }
 
   /** Creates a key; the secret in the answer is shown only this once. */
-  create(name: string): Promise<KeyInfo & { key: string }> {
+  async create(name: string): Promise<KeyInfo & { key: string }> {
+    checkArgument(KeyNameSchema, name, "name");
     return this.http.json("POST", "/v1/keys", CreatedKeySchema, { json: { name } });
   }
 
@@ -28,7 +36,8 @@ export class Keys {
   }
 
   /** Revokes a key: it gets 401 from then on. */
-  revoke(name: string): Promise<KeyInfo> {
-    return this.http.json("DELETE", `/v1/keys/${encodeURIComponent(name)}`, KeySchema);
+  async revoke(name: string): Promise<KeyInfo> {
+    const path = `/v1/keys/${encodeURIComponent(checkArgument(KeyNameSchema, name, "name"))}`;
+    return this.http.json("DELETE", path, KeySchema);
   }
 }

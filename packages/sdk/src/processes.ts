@@ -1,9 +1,15 @@
 import {
+  ExecRequestSchema,
+  KillRequestSchema,
   ProcessInfoSchema,
   ProcessListSchema,
+  ProcessRefParamsSchema,
+  WaitForPortQuerySchema,
   type ExecRequest,
   type ProcessInfo,
 } from "@paddock/protocol";
+import { z } from "zod";
+import { checkArgument } from "./errors.js";
 import type { HttpClient } from "./http.js";
 import { SandboxProcess, type StdinData } from "./sandbox-process.js";
 
@@ -13,7 +19,8 @@ export interface ExecOptions extends Omit<ExecRequest, "argv" | "stdin"> {
   signal?: AbortSignal;
 }
 
-export type CodeLanguage = "python" | "node" | "sh";
+const LANGUAGES = ["python", "node", "sh"] as const;
+export type CodeLanguage = (typeof LANGUAGES)[number];
 
 /** The agent's node, which every sandbox has whatever its image. */
 const NODE = [
@@ -28,6 +35,18 @@ const INTERPRETERS: Record<CodeLanguage, string[]> = {
   node: [...NODE, "-"],
   sh: ["sh", "-s"],
 };
+
+const ProcessRefSchema = ProcessRefParamsSchema.shape.ref;
+/** The daemon's schema, and a program name: "" would only fail later, as a missing command. */
+const ExecCheckSchema = ExecRequestSchema.refine((r) => r.argv[0] !== "", {
+  path: ["argv", 0],
+  message: "the program name is empty",
+});
+
+/** A pid or tag, checked here so a bad one is refused before it is put in a URL. */
+function processRef(ref: string | number): string {
+  return checkArgument(ProcessRefSchema, String(ref), "ref");
+}
 
 /**
  * Processes in one sandbox: `sandbox.process`.
@@ -58,11 +77,13 @@ export class Processes {
   exec(command: string, ...args: string[]): Promise<SandboxProcess>;
   exec(argv: string[], options?: ExecOptions): Promise<SandboxProcess>;
   async exec(first: string | string[], ...rest: unknown[]): Promise<SandboxProcess> {
+    // The overloads give these their types; checked here all the same, as the daemon would.
     const argv = Array.isArray(first) ? first : [first, ...(rest as string[])];
     const options = (Array.isArray(first) ? rest[0] : undefined) as ExecOptions | undefined;
     const { stdin, signal, ...request } = options ?? {};
     const keepStdin = stdin !== undefined && stdin !== false;
     const body = { ...request, argv, stdin: keepStdin };
+    checkArgument(ExecCheckSchema, body, "exec");
     let proc: SandboxProcess;
     if (request.background) {
       const info = await this.http.json("POST", this.base, ProcessInfoSchema, {
@@ -72,7 +93,7 @@ export class Processes {
       proc = await this.attach(String(info.pid), signal);
     } else {
       const res = await this.http.send("POST", this.base, { json: body, signal });
-      proc = await SandboxProcess.fromEvents(this.http, this.base, res.body);
+      proc = await SandboxProcess.fromEvents(this.http, this.base, res.body, signal);
     }
     if (keepStdin && stdin !== true) await proc.writeStdin(stdin, { close: true });
     return proc;
@@ -98,11 +119,12 @@ export class Processes {
    * const { stdout } = await (await sandbox.process.runCode("print(6*7)", { language: "python" })).output();
    * ```
    */
-  runCode(
+  async runCode(
     code: string,
     options: ExecOptions & { language?: CodeLanguage } = {},
   ): Promise<SandboxProcess> {
     const { language = "python", ...rest } = options;
+    checkArgument(z.enum(LANGUAGES), language, "language");
     return this.exec(INTERPRETERS[language], { ...rest, stdin: code });
   }
 
@@ -117,10 +139,10 @@ export class Processes {
   async attach(ref: string | number, signal?: AbortSignal): Promise<SandboxProcess> {
     const res = await this.http.send(
       "GET",
-      `${this.base}/${encodeURIComponent(String(ref))}/events`,
+      `${this.base}/${encodeURIComponent(processRef(ref))}/events`,
       { signal },
     );
-    return SandboxProcess.fromEvents(this.http, this.base, res.body);
+    return SandboxProcess.fromEvents(this.http, this.base, res.body, signal);
   }
 
   /**
@@ -137,6 +159,7 @@ export class Processes {
     port: number,
     options: { timeoutMs?: number; signal?: AbortSignal } = {},
   ): Promise<void> {
+    checkArgument(WaitForPortQuerySchema, { port, timeoutMs: options.timeoutMs }, "waitForPort");
     const sandboxBase = this.base.replace(/\/processes$/, "");
     await this.http.send("GET", `${sandboxBase}/ports/${port}/wait`, {
       query: { timeoutMs: String(options.timeoutMs ?? 30_000) },
@@ -150,19 +173,20 @@ export class Processes {
   }
 
   /** One process by pid or tag. */
-  get(ref: string | number): Promise<ProcessInfo> {
+  async get(ref: string | number): Promise<ProcessInfo> {
     return this.http.json(
       "GET",
-      `${this.base}/${encodeURIComponent(String(ref))}`,
+      `${this.base}/${encodeURIComponent(processRef(ref))}`,
       ProcessInfoSchema,
     );
   }
 
   /** Sends a signal (default SIGKILL) to a process's whole group, by pid or tag. */
-  kill(ref: string | number, signal: NodeJS.Signals = "SIGKILL"): Promise<ProcessInfo> {
+  async kill(ref: string | number, signal: NodeJS.Signals = "SIGKILL"): Promise<ProcessInfo> {
+    checkArgument(KillRequestSchema, { signal }, "kill");
     return this.http.json(
       "POST",
-      `${this.base}/${encodeURIComponent(String(ref))}/kill`,
+      `${this.base}/${encodeURIComponent(processRef(ref))}/kill`,
       ProcessInfoSchema,
       { json: { signal } },
     );

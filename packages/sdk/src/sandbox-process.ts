@@ -1,10 +1,11 @@
 import {
+  KillRequestSchema,
   ProcessEventSchema,
   ProcessInfoSchema,
   type ProcessExit,
   type ProcessInfo,
 } from "@paddock/protocol";
-import { AgentUnavailableError, InvalidResponseError, isPaddockError } from "./errors.js";
+import { AgentUnavailableError, checkArgument, cutError, InvalidResponseError } from "./errors.js";
 import { ndjson, type HttpClient } from "./http.js";
 import { OutputStream } from "./output-stream.js";
 
@@ -36,6 +37,7 @@ export class SandboxProcess {
     readonly pid: number,
     readonly tag: string | null,
     events: AsyncGenerator<unknown>,
+    private readonly signal?: AbortSignal,
   ) {
     this.exited = this.consume(events);
     // wait() may be called late, or never; an unobserved failure must not crash the program.
@@ -47,18 +49,28 @@ export class SandboxProcess {
     http: HttpClient,
     base: string,
     body: ReadableStream<Uint8Array> | null,
+    signal?: AbortSignal,
   ): Promise<SandboxProcess> {
-    const events = ndjson(body);
+    const events = ndjson(body, {
+      what: "the process's event stream",
+      cut: "agent_unavailable",
+      signal,
+    });
     const first = await events.next();
     const start = ProcessEventSchema.safeParse(first.value);
     if (first.done || !start.success || start.data.type !== "start") {
+      await events.return(undefined);
       throw new InvalidResponseError(
         "invalid_response",
-        "the process stream did not begin with a start event",
+        first.done
+          ? "the process stream ended before its start event"
+          : "the process stream did not begin with a start event",
         200,
+        undefined,
+        { cause: start.error },
       );
     }
-    return new SandboxProcess(http, base, start.data.pid, start.data.tag, events);
+    return new SandboxProcess(http, base, start.data.pid, start.data.tag, events, signal);
   }
 
   private async consume(events: AsyncGenerator<unknown>): Promise<ProcessExit> {
@@ -90,16 +102,14 @@ export class SandboxProcess {
       );
     } catch (caught) {
       // A connection cut under the reader (the sandbox ended, the daemon went away) is a
-      // PaddockError like every other failure, never a bare "aborted".
-      const err = isPaddockError(caught)
-        ? caught
-        : new AgentUnavailableError(
-            "agent_unavailable",
-            `the output stream of process ${this.pid} was cut before it exited (${(caught as Error)?.message ?? String(caught)}); did the sandbox or the daemon end?`,
-            503,
-            undefined,
-            { cause: caught },
-          );
+      // PaddockError like every other failure, never a bare "aborted"; ndjson classifies it, and
+      // this is the net under anything else.
+      const err = cutError(
+        caught,
+        `the output stream of process ${this.pid}`,
+        "agent_unavailable",
+        this.signal,
+      );
       this.stdout.end(err);
       this.stderr.end(err);
       throw err;
@@ -144,6 +154,7 @@ export class SandboxProcess {
    * ```
    */
   async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<ProcessInfo> {
+    checkArgument(KillRequestSchema, { signal }, "kill");
     return this.http.json("POST", `${this.base}/${this.pid}/kill`, ProcessInfoSchema, {
       json: { signal },
     });

@@ -1,9 +1,13 @@
 import {
+  CreateSandboxRequestSchema,
   ExposedPortListSchema,
   ExposedPortSchema,
+  ExposePortRequestSchema,
   HealthSchema,
+  LabelsSchema,
   SandboxListSchema,
   SandboxSchema,
+  SandboxStateSchema,
   type CreateSandboxRequest,
   type ExposedPort,
   type Health,
@@ -11,6 +15,7 @@ import {
   type SandboxState,
 } from "@paddock/protocol";
 import type { ClientOptions } from "./config.js";
+import { checkArgument } from "./errors.js";
 import { HttpClient } from "./http.js";
 import { Processes } from "./processes.js";
 import { Filesystem } from "./filesystem.js";
@@ -62,6 +67,9 @@ export class Sandbox {
    */
   static async create(options: CreateSandboxOptions = {}): Promise<Sandbox> {
     const { url, token, fetch, signal, ...request } = options;
+    // Checked as the daemon would, so a bad option fails before anything is sent; the request
+    // goes as given, for the daemon to fill in its defaults.
+    checkArgument(CreateSandboxRequestSchema, request, "create");
     const http = new HttpClient({ url, token, fetch });
     const info = await http.json("POST", "/v1/sandboxes", SandboxSchema, { json: request, signal });
     return new Sandbox(info.id, http);
@@ -91,6 +99,8 @@ export class Sandbox {
    */
   static async list(options: ListSandboxesOptions = {}): Promise<SandboxInfo[]> {
     const { state, labels, ...client } = options;
+    if (state !== undefined) checkArgument(SandboxStateSchema, state, "state");
+    if (labels !== undefined) checkArgument(LabelsSchema, labels, "labels");
     const http = new HttpClient(client);
     const label = Object.entries(labels ?? {}).map(([k, v]) => `${k}=${v}`);
     const res = await http.json("GET", "/v1/sandboxes", SandboxListSchema, {
@@ -135,13 +145,13 @@ export class Sandbox {
    * const page = await fetch(url);
    * ```
    */
-  exposePort(
+  async exposePort(
     port: number,
     options: { hostPort?: number; auth?: boolean } = {},
   ): Promise<ExposedPort> {
-    return this.http.json("POST", `/v1/sandboxes/${this.id}/ports`, ExposedPortSchema, {
-      json: { port, ...options },
-    });
+    const json = { port, ...options };
+    checkArgument(ExposePortRequestSchema, json, "exposePort");
+    return this.http.json("POST", `/v1/sandboxes/${this.id}/ports`, ExposedPortSchema, { json });
   }
 
   /** The sandbox's exposed ports. */
@@ -152,6 +162,7 @@ export class Sandbox {
 
   /** Stops exposing a port: new connections are refused. */
   async unexposePort(port: number): Promise<void> {
+    checkArgument(ExposePortRequestSchema.shape.port, port, "port");
     await this.http.send("DELETE", `/v1/sandboxes/${this.id}/ports/${port}`);
   }
 

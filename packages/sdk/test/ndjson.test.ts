@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { InvalidResponseError } from "../src/errors.js";
 import { ndjson } from "../src/http.js";
 
 function stream(chunks: (string | Uint8Array)[]): ReadableStream<Uint8Array> {
@@ -13,7 +14,7 @@ function stream(chunks: (string | Uint8Array)[]): ReadableStream<Uint8Array> {
 
 async function collect(body: ReadableStream<Uint8Array> | null): Promise<unknown[]> {
   const out: unknown[] = [];
-  for await (const v of ndjson(body)) out.push(v);
+  for await (const v of ndjson(body, { what: "a test stream", cut: "network_error" })) out.push(v);
   return out;
 }
 
@@ -56,7 +57,15 @@ describe("ndjson", () => {
     expect(await collect(stream([]))).toEqual([]);
   });
 
-  it("throws on a line that is not JSON", async () => {
-    await expect(collect(stream(["1\nnot json\n"]))).rejects.toThrow(SyntaxError);
+  it("throws InvalidResponseError on a line that is not JSON, naming the stream", async () => {
+    const err = await collect(stream(["1\nnot json\n"])).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InvalidResponseError);
+    expect(err).toMatchObject({ code: "invalid_response" });
+    expect((err as Error).message).toMatch(/a test stream sent a line that is not JSON: not json/);
+    expect((err as Error).cause).toBeInstanceOf(SyntaxError);
+  });
+
+  it("throws InvalidResponseError on a last line without newline that is not JSON", async () => {
+    await expect(collect(stream(['{"a":1}\n{"a":']))).rejects.toBeInstanceOf(InvalidResponseError);
   });
 });

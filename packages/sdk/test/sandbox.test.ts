@@ -93,7 +93,9 @@ describe("Sandbox.create", () => {
     expect(err).toBeInstanceOf(UnauthorizedError);
     expect(err).toBeInstanceOf(PaddockError);
     expect((err as UnauthorizedError).status).toBe(401);
-    expect((err as UnauthorizedError).message).toBe("the API token is wrong");
+    expect((err as UnauthorizedError).message).toBe(
+      "the API token is wrong (token from options.token)",
+    );
   });
 
   it("throws InvalidResponseError for a non-JSON error", async () => {

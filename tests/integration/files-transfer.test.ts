@@ -77,6 +77,7 @@ function runcAgentPid(sandboxId: string): number {
       return (
         argv.includes("/.paddock/runtime/agent.js") &&
         !argv[0]!.endsWith("/tini") &&
+        !argv[0]!.endsWith("/paddock-init") &&
         readFileSync(`/proc/${pid}/cgroup`, "utf8").includes(sandboxId)
       );
     } catch {

@@ -1,6 +1,6 @@
 import { PassThrough, Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { dropRest, sendBody } from "../src/agent/proxy.js";
+import { dropRest, sendBody } from "../src/agent/request-body.js";
 
 /** A sink that takes `limit` chunks and then closes, as an agent that answered early does. */
 function closingSink(limit: number): { sink: Writable; taken: Buffer[] } {

@@ -23,6 +23,8 @@ export const ERROR_STATUS = {
   image_build_failed: 500,
   runtime_error: 500,
   internal: 500,
+  /** The sandbox's agent answered something that is not its protocol (malformed, too large). */
+  agent_error: 502,
   agent_unavailable: 503,
   timeout: 504,
   insufficient_storage: 507,

@@ -26,6 +26,26 @@ export const BULK_UPLOAD_BYTES = 8 * 1024 * 1024;
 export const BULK_UPGRADE = "paddock-bytes";
 
 /**
+ * `GET /tunnel?port=N` with `Upgrade: paddock-tcp`: after the 101 the connection is a plain byte
+ * stream to port N on the sandbox's loopback (how exposed ports reach the sandbox).
+ */
+export const TUNNEL_UPGRADE = "paddock-tcp";
+
+/** The dynamic loader in the agent's runtime dir, copied from the host (see AGENT_NODE_ARGV). */
+export const AGENT_LOADER_NAME = "ld-linux-x86-64.so.2";
+
+/**
+ * The agent's node as a command line that runs in any image: the host's node, started through
+ * the host's loader and libraries copied into the runtime dir.
+ */
+export const AGENT_NODE_ARGV = [
+  `${AGENT_RUNTIME_DIR}/${AGENT_LOADER_NAME}`,
+  "--library-path",
+  `${AGENT_RUNTIME_DIR}/lib`,
+  `${AGENT_RUNTIME_DIR}/node`,
+] as const;
+
+/**
  * The environment the daemon gives a sandbox's init and agent. The user's `env` travels inside
  * one of them as JSON and reaches user processes only, never the agent's own node
  * (`NODE_OPTIONS`, `LD_PRELOAD` and the like would otherwise hijack it).

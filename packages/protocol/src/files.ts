@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ErrorBodySchema } from "./errors.js";
 
 export const PATH_LIMITS = { length: 4096 } as const;
 
@@ -55,7 +56,15 @@ export const BulkWriteQuerySchema = WriteFileQuerySchema.extend({
   length: z.coerce.number().int().nonnegative(),
 });
 
-/** What the agent sends back, as one JSON line, once a bulk upload is written or refused. */
+/**
+ * What the agent sends back, as one JSON line, once a bulk upload is written or refused: the
+ * written file's entry, or an error body.
+ */
+export const BulkWriteAnswerSchema = z.union([
+  z.object({ status: z.literal(200), body: FileEntrySchema }),
+  z.object({ status: z.number().int().min(400).max(599), body: ErrorBodySchema }),
+]);
+/** What the agent sends: BulkWriteAnswerSchema's shape, its error bodies from its error handler. */
 export interface BulkWriteAnswer {
   status: number;
   body: unknown;

@@ -9,3 +9,4 @@ export * from "./files.js";
 export * from "./ports.js";
 export * from "./docker.js";
 export * from "./keys.js";
+export * from "./agent.js";

@@ -39,3 +39,7 @@ export const WaitForPortQuerySchema = z.strictObject({
 /** The header, and the query parameter, that carry a port's access token. */
 export const PORT_TOKEN_HEADER = "x-paddock-port-token";
 export const PORT_TOKEN_QUERY = "paddock_token";
+
+/** The agent's answer to `GET /ports/wait` (and the API's): something accepts on the port. */
+export const PortWaitAnswerSchema = z.object({ port: z.number(), ready: z.boolean() });
+export type PortWaitAnswer = z.infer<typeof PortWaitAnswerSchema>;

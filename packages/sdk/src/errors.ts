@@ -42,6 +42,8 @@ export class ResourceExhaustedError extends PaddockError {}
 export class ImageBuildFailedError extends PaddockError {}
 export class RuntimeError extends PaddockError {}
 export class InternalError extends PaddockError {}
+/** The sandbox's agent answered something that is not its protocol. */
+export class AgentError extends PaddockError {}
 export class AgentUnavailableError extends PaddockError {}
 export class TimeoutError extends PaddockError {}
 export class InsufficientStorageError extends PaddockError {}
@@ -74,6 +76,7 @@ export const ERROR_CLASSES: Record<ErrorCode, ErrorClass> = {
   image_build_failed: ImageBuildFailedError,
   runtime_error: RuntimeError,
   internal: InternalError,
+  agent_error: AgentError,
   agent_unavailable: AgentUnavailableError,
   timeout: TimeoutError,
   insufficient_storage: InsufficientStorageError,

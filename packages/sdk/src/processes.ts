@@ -1,4 +1,5 @@
 import {
+  AGENT_NODE_ARGV,
   ExecRequestSchema,
   KillRequestSchema,
   ProcessInfoSchema,
@@ -23,12 +24,7 @@ const LANGUAGES = ["python", "node", "sh"] as const;
 export type CodeLanguage = (typeof LANGUAGES)[number];
 
 /** The agent's node, which every sandbox has whatever its image. */
-const NODE = [
-  "/.paddock/runtime/ld-linux-x86-64.so.2",
-  "--library-path",
-  "/.paddock/runtime/lib",
-  "/.paddock/runtime/node",
-];
+const NODE = [...AGENT_NODE_ARGV];
 /** Each interpreter reads the program from stdin, so code of any size and content passes. */
 const INTERPRETERS: Record<CodeLanguage, string[]> = {
   python: ["python3", "-"],

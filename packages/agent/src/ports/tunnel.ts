@@ -1,7 +1,7 @@
 import net from "node:net";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { WaitForPortQuerySchema } from "@paddock/protocol";
+import { TUNNEL_UPGRADE, WaitForPortQuerySchema } from "@paddock/protocol";
 import { readQuery } from "../http-body.js";
 import { AgentError, sendJson, type Router } from "../router.js";
 
@@ -25,7 +25,7 @@ function connectLocal(port: number): Promise<net.Socket> {
 }
 
 /**
- * `GET /tunnel?port=N` with `Upgrade: paddock-tcp`: after the 101, the connection is a plain
+ * `GET /tunnel?port=N` with `Upgrade: paddock-tcp` (TUNNEL_UPGRADE): after the 101, the connection is a plain
  * byte stream to port N on the sandbox's loopback. The sandbox needs no network for this.
  * Errors thrown before the 101 are answered by the router as plain HTTP refusals.
  */
@@ -49,7 +49,7 @@ export async function handleTunnel(
     );
   }
   client.write(
-    "HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: paddock-tcp\r\n\r\n",
+    `HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: ${TUNNEL_UPGRADE}\r\n\r\n`,
   );
   if (head.length > 0) upstream.write(head);
   upstream.setNoDelay(true);
@@ -67,7 +67,7 @@ export async function handleTunnel(
 
 /** `GET /ports/wait?port=N&timeoutMs=T`: answers once something accepts on port N. */
 export function registerPortRoutes(router: Router): void {
-  router.onUpgrade("paddock-tcp", handleTunnel);
+  router.onUpgrade(TUNNEL_UPGRADE, handleTunnel);
   router.on("GET", "/ports/wait", async (_req, res, url) => {
     const { port, timeoutMs } = readQuery(url, WaitForPortQuerySchema);
     const deadline = Date.now() + timeoutMs;

@@ -1,100 +1,76 @@
-import http from "node:http";
 import type { Readable } from "node:stream";
-import type { FastifyReply } from "fastify";
-import { BULK_UPGRADE, type BulkWriteAnswer } from "@paddock/protocol";
+import { BULK_UPGRADE, BulkWriteAnswerSchema, type FileEntry } from "@paddock/protocol";
+import { PaddockError } from "../errors.js";
+import { malformed, parseAnswer, timedOut } from "./answers.js";
 import type { AgentClient } from "./client.js";
-import { agentUnavailable, dropRest, passOn, sendBody } from "./proxy.js";
-
-/** An answer line longer than this is not the agent's. */
-const MAX_ANSWER_BYTES = 1024 * 1024;
+import { dropRest, sendBody } from "./request-body.js";
+import { readAnswerLine } from "./upgrade.js";
 
 /**
  * Sends a large upload of known length to the agent as a paddock-bytes upgrade (see
  * BULK_UPLOAD_BYTES): after the 101 the body goes onto the connection as it is, read in the
- * sandbox by a native helper, and the agent's answer comes back as one JSON line, which
- * becomes this request's answer. A refusal before the switch is an ordinary HTTP answer and is
- * passed on like any other.
+ * sandbox by a native helper, and the agent's answer comes back as one JSON line
+ * (BulkWriteAnswerSchema): the written file's entry, or the agent's error, thrown. A refusal
+ * before the switch is the agent's error too; the client's body is then read and dropped so its
+ * connection stays usable. The answer must come within the client's handshake timeout after the
+ * last byte is sent.
  */
-export function bulkUploadToAgent(
+export async function bulkUpload(
   client: AgentClient,
-  reply: FastifyReply,
   agentPath: string,
   body: Readable,
   length: number,
-): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const request = http.request({
-      socketPath: client.socketPath,
+  signal?: AbortSignal,
+): Promise<FileEntry> {
+  let upgraded;
+  try {
+    upgraded = await client.upgrade(`${agentPath}&length=${length}`, BULK_UPGRADE, {
       method: "PUT",
-      path: `${agentPath}&length=${length}`,
-      headers: { connection: "upgrade", upgrade: BULK_UPGRADE },
-      agent: false,
+      signal,
     });
-    let settled = false;
-    const clientGone = () => reply.raw.destroyed || (body.destroyed && !body.readableEnded);
-    const settle = (fn: () => void) => {
-      if (settled) return;
-      settled = true;
-      fn();
+  } catch (err) {
+    dropRest(body);
+    throw err;
+  }
+  const { socket, head } = upgraded;
+  const timeoutMs = client.timeouts.handshakeMs;
+  return new Promise<FileEntry>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (err: PaddockError | undefined, entry?: FileEntry) => {
+      clearTimeout(timer);
+      socket.destroy();
+      if (err) reject(err);
+      else resolve(entry!);
     };
-
-    request.on("response", (res) => {
-      settle(() => {
-        dropRest(body);
-        passOn(res, reply).finally(resolve);
-      });
-    });
-    request.on("upgrade", (_res, connection, head) => {
-      let text = head.toString("utf8");
-      const answered = (answer: BulkWriteAnswer) =>
-        settle(() => {
-          connection.destroy();
-          const data = JSON.stringify(answer.body);
-          void reply.hijack();
-          reply.raw.writeHead(answer.status, {
-            "content-type": "application/json",
-            "content-length": Buffer.byteLength(data),
-            "cache-control": "no-store",
-          });
-          reply.raw.end(data);
-          resolve();
-        });
-      const onText = () => {
-        const newline = text.indexOf("\n");
-        if (newline < 0) {
-          if (text.length > MAX_ANSWER_BYTES) connection.destroy();
-          return;
-        }
-        let answer: BulkWriteAnswer;
+    readAnswerLine(
+      socket,
+      head,
+      (line) => {
+        let answer;
         try {
-          answer = JSON.parse(text.slice(0, newline)) as BulkWriteAnswer;
-        } catch {
-          return connection.destroy();
+          answer = parseAnswer(Buffer.from(line), BulkWriteAnswerSchema, "an upload answer");
+        } catch (err) {
+          return finish(err instanceof PaddockError ? err : malformed("an upload answer", err));
         }
-        answered(answer);
-      };
-      connection.setEncoding("utf8").on("data", (d: string) => {
-        text += d;
-        onText();
-      });
-      connection.on("error", () => {});
-      connection.on("close", () =>
-        settle(() => {
-          // The client went away (and the agent dropped the upload), or the agent did.
-          if (clientGone()) resolve();
-          else reject(agentUnavailable(new Error("the connection closed without an answer")));
-        }),
-      );
-      sendBody(body, connection, { end: false });
-      onText();
-    });
-    request.on("error", (err) =>
-      settle(() => (clientGone() ? resolve() : reject(agentUnavailable(err)))),
+        if (!("error" in answer.body)) return finish(undefined, answer.body);
+        const { code, message, details } = answer.body.error;
+        finish(new PaddockError(code, message, details));
+      },
+      (err) =>
+        finish(signal?.aborted ? new PaddockError("invalid_request", "the client went away") : err),
     );
-    // A client that leaves before the switch: the agent's side goes too, and drops the upload.
-    reply.raw.once("close", () => {
-      if (!settled) request.destroy();
+    body.once("end", () => {
+      if (timeoutMs > 0)
+        timer = setTimeout(() => {
+          socket.destroy();
+          finish(timedOut("the upload's answer", timeoutMs));
+        }, timeoutMs);
     });
-    request.end();
+    // A client that goes away mid-body cuts the connection: the agent drops the upload.
+    signal?.addEventListener("abort", () => socket.destroy(), { once: true });
+    sendBody(body, socket, { end: false });
+  }).catch((err: unknown) => {
+    if (!(err instanceof PaddockError)) throw malformed("an upload answer", err);
+    throw err;
   });
 }

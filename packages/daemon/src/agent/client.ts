@@ -1,23 +1,85 @@
 import { closeSync, constants, fstatSync, openSync } from "node:fs";
 import http from "node:http";
-import { ErrorBodySchema, HealthSchema, type Health } from "@paddock/protocol";
+import { Readable } from "node:stream";
+import type { z } from "zod";
+import {
+  AGENT_ANSWER_LIMITS,
+  AGENT_TIMEOUTS,
+  FileEntrySchema,
+  HealthSchema,
+  OomKillAnswerSchema,
+  SIZE_HINT_HEADER,
+  TUNNEL_UPGRADE,
+  type AgentTimeouts,
+  type FileEntry,
+  type Health,
+  type OomKillAnswer,
+  type ProcessEvent,
+} from "@paddock/protocol";
 import { PaddockError, errorMessage } from "../errors.js";
-
-export interface AgentResponse {
-  status: number;
-  body: unknown;
-}
+import {
+  checkStatus,
+  classifyTransport,
+  errnoOf,
+  errorFromAnswer,
+  malformed,
+  parseAnswer,
+  readBounded,
+  timedOut,
+} from "./answers.js";
+import { EventLines } from "./event-lines.js";
+import { dropRest, sendBody } from "./request-body.js";
+import { upgradeAgent, type Upgraded } from "./upgrade.js";
 
 /** Linux's O_PATH, which Node does not name: a handle on a file that opens nothing. */
 const O_PATH = 0o10000000;
 
-/** Speaks HTTP to one sandbox's agent over its Unix socket, reusing connections. */
+export interface AgentRequest {
+  method: string;
+  /** The agent's path, with its query; built by the daemon, never taken from a client. */
+  path: string;
+  body?: Buffer | string | Readable;
+  contentType?: string;
+  /** The caller went away: the agent's request is cut (a foreground process dies with it). */
+  signal?: AbortSignal;
+  /** The answer's deadline after the body is sent (see AGENT_TIMEOUTS.handshakeMs). */
+  timeoutMs?: number;
+}
+
+/** What a request may be answered with on success; anything else is an agent_error. */
+export interface Expected<T> {
+  /** A JSON answer with this status, checked against the schema. */
+  json?: { status: number; schema: z.ZodType<T> };
+  /** A process's NDJSON event stream (status 200), checked event by event. */
+  events?: boolean;
+  /** Bytes (a download), passed on as they come. */
+  bytes?: boolean;
+}
+
+/** The agent's answer, ready to send on: no reply object or socket of the API's in it. */
+export type AgentAnswer<T> =
+  | { kind: "json"; status: number; body: T }
+  | { kind: "stream"; status: number; headers: Record<string, string>; body: Readable };
+
+/**
+ * The daemon's one way to speak to a sandbox's agent, over its Unix socket: every request,
+ * streamed answer, event stream and upgrade (bulk uploads, port tunnels) goes through here, and
+ * every answer is checked before anything is passed on. The agent is an untrusted peer (user
+ * code runs beside it): an answer that is not its protocol is an `agent_error`, no read is
+ * unbounded (AGENT_ANSWER_LIMITS) and no wait is endless (AGENT_TIMEOUTS).
+ */
 export class AgentClient {
   /** Kept-alive connections; no cap, since every live exec stream holds one. */
-  readonly httpAgent = new http.Agent({ keepAlive: true });
+  private readonly httpAgent = new http.Agent({ keepAlive: true });
   private pinned: number | undefined;
+  readonly timeouts: AgentTimeouts;
 
-  constructor(private readonly path: string) {}
+  constructor(
+    private readonly path: string,
+    options: { timeouts?: Partial<AgentTimeouts> } = {},
+  ) {
+    this.timeouts = { ...AGENT_TIMEOUTS, ...options.timeouts };
+  }
 
   /**
    * The agent's socket, as a path nothing in the sandbox can redirect. The socket's directory
@@ -39,108 +101,206 @@ export class AgentClient {
   }
 
   /**
-   * One request to the agent, its answer read whole (at most `limit` bytes): for the daemon's
-   * own small calls (a timeout of 0 waits as long as it takes). Users' streams go through
-   * proxyToAgent instead.
+   * Sends one request and waits for its answer's headers, at most `timeoutMs` after the body
+   * is sent. `deadline.clear()` ends the wait once the caller has what it needs of the answer;
+   * until then the deadline also cuts the answer's body (a JSON body must arrive whole).
    */
-  private call(
-    method: string,
+  private async exchange(
+    req: AgentRequest,
+  ): Promise<{ res: http.IncomingMessage; deadline: { clear(): void } }> {
+    const timeoutMs = req.timeoutMs ?? this.timeouts.handshakeMs;
+    let socketPath: string;
+    try {
+      socketPath = this.socketPath;
+    } catch (err) {
+      throw classifyTransport(err);
+    }
+    const headers: http.OutgoingHttpHeaders = {};
+    if (req.contentType) headers["content-type"] = req.contentType;
+    if (typeof req.body === "string" || Buffer.isBuffer(req.body))
+      headers["content-length"] = Buffer.byteLength(req.body);
+    const request = http.request({
+      socketPath,
+      agent: this.httpAgent,
+      method: req.method,
+      path: req.path,
+      headers,
+    });
+    let timer: NodeJS.Timeout | undefined;
+    let res: http.IncomingMessage | undefined;
+    const clear = () => {
+      clearTimeout(timer);
+      req.signal?.removeEventListener("abort", onAbort);
+    };
+    const cut = (err: Error) => {
+      clear();
+      res?.destroy(err);
+      request.destroy(err);
+    };
+    const onAbort = () => cut(new PaddockError("invalid_request", "the client went away"));
+    if (req.signal?.aborted) onAbort();
+    req.signal?.addEventListener("abort", onAbort, { once: true });
+    if (timeoutMs > 0) {
+      request.once("finish", () => {
+        timer = setTimeout(() => cut(timedOut("an answer", timeoutMs)), timeoutMs);
+      });
+    }
+    const answered = new Promise<http.IncomingMessage>((resolve, reject) => {
+      request.once("response", (r) => {
+        res = r;
+        // An answer before the whole body (a refusal): the rest is read and dropped, so the
+        // client can finish sending; the agent's connection cannot be reused.
+        if (req.body instanceof Readable && dropRest(req.body, request)) {
+          r.once("close", () => request.destroy());
+        }
+        resolve(r);
+      });
+      request.once("error", (err) => {
+        clear();
+        reject(classifyTransport(err));
+      });
+    });
+    if (req.body instanceof Readable) sendBody(req.body, request);
+    else request.end(req.body);
+    return { res: await answered, deadline: { clear } };
+  }
+
+  /**
+   * One request whose successful answer is one of `expected`; an error answer becomes the
+   * agent's error (its own code), anything else an agent_error. A stream is handed back once
+   * its headers (and, for events, its first event) have come: nothing is buffered past that.
+   */
+  async request<T>(req: AgentRequest, expected: Expected<T>): Promise<AgentAnswer<T>> {
+    const { res, deadline } = await this.exchange(req);
+    try {
+      const status = checkStatus(res);
+      const type = String(res.headers["content-type"] ?? "");
+      if (status >= 300) {
+        throw errorFromAnswer(status, await readBounded(res, AGENT_ANSWER_LIMITS.errorBytes));
+      }
+      if (expected.json && status === expected.json.status && type.startsWith("application/json")) {
+        const body = await readBounded(res, AGENT_ANSWER_LIMITS.jsonBytes);
+        return { kind: "json", status, body: parseAnswer(body, expected.json.schema, "an answer") };
+      }
+      if (expected.events && status === 200 && type.startsWith("application/x-ndjson")) {
+        return {
+          kind: "stream",
+          status,
+          headers: { "content-type": type },
+          body: await firstEvent(res),
+        };
+      }
+      if (expected.bytes && status === 200) {
+        return { kind: "stream", status, headers: streamHeaders(res), body: res };
+      }
+      throw malformed(`${status} (${type || "no content-type"}), which this request never gets`);
+    } catch (err) {
+      res.destroy();
+      throw err;
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  /** A JSON request with a JSON answer of `status` checked against `schema`. */
+  async json<T>(req: AgentRequest, schema: z.ZodType<T>, status = 200): Promise<T> {
+    const answer = await this.request(req, { json: { status, schema } });
+    if (answer.kind !== "json") throw malformed("a stream where JSON was due");
+    return answer.body;
+  }
+
+  /**
+   * A process's event stream (POST /processes in the foreground, GET /processes/events):
+   * resolves once the agent's first event has come, with every event handed to `onEvent`.
+   */
+  async events(req: AgentRequest, onEvent: (event: ProcessEvent) => void): Promise<Readable> {
+    const { res, deadline } = await this.exchange(req);
+    try {
+      const status = checkStatus(res);
+      if (status >= 300) {
+        throw errorFromAnswer(status, await readBounded(res, AGENT_ANSWER_LIMITS.errorBytes));
+      }
+      if (status !== 200) throw malformed(`${status} where an event stream was due`);
+      return await firstEvent(res, onEvent);
+    } catch (err) {
+      res.destroy();
+      throw err;
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  /** Opens an upgraded connection (see upgrade.ts); a refusal is the agent's error. */
+  upgrade(
     path: string,
-    options: {
-      body?: string | Buffer;
-      contentType?: string;
-      timeoutMs?: number;
-      limit?: number;
-    } = {},
-  ): Promise<{ status: number; body: Buffer }> {
-    const { body, contentType, timeoutMs = 10_000, limit = 1024 * 1024 } = options;
-    const headers =
-      body === undefined
-        ? {}
-        : { "content-type": contentType, "content-length": Buffer.byteLength(body) };
-    return new Promise((resolve, reject) => {
-      const req = http.request(
-        {
-          socketPath: this.socketPath,
-          path,
-          method,
-          headers,
-          agent: this.httpAgent,
-          timeout: timeoutMs,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on("data", (c: Buffer) => {
-            size += c.length;
-            if (size > limit) {
-              res.destroy();
-              reject(
-                new PaddockError(
-                  "payload_too_large",
-                  `the agent's answer to ${path} is over ${limit} bytes`,
-                ),
-              );
-            } else chunks.push(c);
-          });
-          res.on("end", () =>
-            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }),
-          );
-          res.on("error", reject);
-        },
-      );
-      req.on("timeout", () =>
-        req.destroy(new Error(`agent did not answer within ${timeoutMs} ms`)),
-      );
-      req.on("error", reject);
-      req.end(body);
+    protocol: string,
+    options: { method?: string; signal?: AbortSignal; timeoutMs?: number } = {},
+  ): Promise<Upgraded> {
+    let socketPath: string;
+    try {
+      socketPath = this.socketPath;
+    } catch (err) {
+      return Promise.reject(classifyTransport(err));
+    }
+    return upgradeAgent(socketPath, path, protocol, {
+      method: options.method ?? "GET",
+      signal: options.signal,
+      timeoutMs: options.timeoutMs ?? this.timeouts.handshakeMs,
     });
   }
 
-  async requestJson(
-    method: string,
-    path: string,
-    timeoutMs = 10_000,
-    json?: unknown,
-  ): Promise<AgentResponse> {
-    const body = json === undefined ? undefined : JSON.stringify(json);
-    const res = await this.call(method, path, { body, contentType: "application/json", timeoutMs });
-    const text = res.body.toString("utf8");
-    return { status: res.status, body: text ? JSON.parse(text) : null };
+  /** A byte stream to `port` on the sandbox's loopback (TUNNEL_UPGRADE). */
+  async tunnel(port: number, signal?: AbortSignal): Promise<Upgraded> {
+    return this.upgrade(`/tunnel?port=${port}`, TUNNEL_UPGRADE, { signal });
   }
 
   /** Reads a small file in the sandbox (at most `limit` bytes) through the agent. */
   async readFile(path: string, limit = 1024 * 1024): Promise<Buffer> {
-    const res = await this.call("GET", `/files/read?${new URLSearchParams({ path })}`, {
-      limit,
-      timeoutMs: 0,
+    const { res, deadline } = await this.exchange({
+      method: "GET",
+      path: `/files/read?${new URLSearchParams({ path })}`,
     });
-    if (res.status !== 200) throw agentError(res.status, res.body);
-    return res.body;
+    try {
+      const status = checkStatus(res);
+      if (status !== 200) {
+        throw status >= 300
+          ? errorFromAnswer(status, await readBounded(res, AGENT_ANSWER_LIMITS.errorBytes))
+          : malformed(`${status} to a file read`);
+      }
+      return await readBounded(
+        res,
+        limit,
+        () => new PaddockError("payload_too_large", `${path} is over ${limit} bytes`),
+      );
+    } finally {
+      deadline.clear();
+    }
   }
 
   /** Writes a small file in the sandbox through the agent (atomically, parents made). */
-  async writeFile(path: string, data: string | Buffer): Promise<void> {
-    const res = await this.call("PUT", `/files/write?${new URLSearchParams({ path })}`, {
-      body: data,
-      contentType: "application/octet-stream",
-      timeoutMs: 0,
-    });
-    if (res.status !== 200) throw agentError(res.status, res.body);
+  async writeFile(path: string, data: string | Buffer): Promise<FileEntry> {
+    return this.json(
+      {
+        method: "PUT",
+        path: `/files/write?${new URLSearchParams({ path })}`,
+        body: data,
+        contentType: "application/octet-stream",
+      },
+      FileEntrySchema,
+    );
   }
 
   /** Has the agent kill the sandbox's largest process (gVisor's OOM killer); what it killed. */
-  async oomKill(): Promise<{ pid: number; rssBytes: number; command: string } | null> {
-    const res = await this.requestJson("POST", "/memory/oom-kill", 5000);
-    if (res.status !== 200) throw new Error(`the agent's OOM kill answered ${res.status}`);
-    return (res.body as { killed: { pid: number; rssBytes: number; command: string } | null })
-      .killed;
+  async oomKill(): Promise<OomKillAnswer["killed"]> {
+    const answer = await this.json(
+      { method: "POST", path: "/memory/oom-kill", timeoutMs: this.timeouts.callMs },
+      OomKillAnswerSchema,
+    );
+    return answer.killed;
   }
 
-  async health(timeoutMs = 2000): Promise<Health> {
-    const res = await this.requestJson("GET", "/health", timeoutMs);
-    if (res.status !== 200) throw new Error(`agent health answered ${res.status}`);
-    return HealthSchema.parse(res.body);
+  async health(timeoutMs: number = this.timeouts.callMs): Promise<Health> {
+    return this.json({ method: "GET", path: "/health", timeoutMs }, HealthSchema);
   }
 
   close(): void {
@@ -148,6 +308,61 @@ export class AgentClient {
     if (this.pinned !== undefined) closeSync(this.pinned);
     this.pinned = undefined;
   }
+}
+
+/** Headers of a download passed on to the API's client: its type and length, checked. */
+function streamHeaders(res: http.IncomingMessage): Record<string, string> {
+  const out: Record<string, string> = {};
+  const type = res.headers["content-type"];
+  out["content-type"] =
+    typeof type === "string" && /^[\w.+-]+\/[\w.+-]+$/.test(type)
+      ? type
+      : "application/octet-stream";
+  for (const name of ["content-length", SIZE_HINT_HEADER]) {
+    const value = res.headers[name];
+    if (value === undefined) continue;
+    if (typeof value !== "string" || !/^\d{1,16}$/.test(value))
+      throw malformed(`a ${name} of ${JSON.stringify(value)}`);
+    out[name] = value;
+  }
+  return out;
+}
+
+/**
+ * The answer's event stream, checked (EventLines), once its first event (`start`) has come:
+ * before that a failure is still an error answer; after it, a failure cuts the stream. The
+ * stream's reader going away cuts the agent's answer too.
+ */
+function firstEvent(
+  res: http.IncomingMessage,
+  onEvent: (event: ProcessEvent) => void = () => {},
+): Promise<Readable> {
+  return new Promise((resolve, reject) => {
+    let started = false;
+    const lines = new EventLines((event) => {
+      if (!started) {
+        if (event.type !== "start") throw malformed(`a ${event.type} event before the start event`);
+        started = true;
+        resolve(lines);
+      }
+      onEvent(event);
+    });
+    const fail = (err: Error) => {
+      const classified =
+        err instanceof PaddockError ? err : malformed("an event stream that was cut off", err);
+      if (!started) reject(classified);
+      if (!lines.destroyed) lines.destroy(classified);
+      res.destroy();
+    };
+    res.on("error", fail);
+    res.once("close", () => {
+      if (!res.complete) fail(malformed("an event stream that was cut off"));
+    });
+    lines.on("error", fail);
+    lines.once("close", () => res.destroy());
+    // Until the first event, what comes waits in the transform's own (bounded) buffers.
+    res.pipe(lines);
+  });
 }
 
 /**
@@ -169,7 +384,7 @@ export async function waitForAgent(
       return await client.health(Math.max(100, deadline - Date.now()));
     } catch (err) {
       lastError = errorMessage(err);
-      noSocketYet = (err as NodeJS.ErrnoException).code === "ENOENT";
+      noSocketYet = errnoOf(err) === "ENOENT";
     }
     if (Date.now() >= nextAliveCheck) {
       if (!(await alive()))
@@ -186,14 +401,4 @@ export async function waitForAgent(
     "agent_unavailable",
     `the sandbox's agent did not answer within ${timeoutMs} ms (${lastError})`,
   );
-}
-
-/** An agent's error answer as a PaddockError with the agent's own code. */
-function agentError(status: number, body: Buffer): PaddockError {
-  try {
-    const parsed = ErrorBodySchema.parse(JSON.parse(body.toString("utf8")));
-    return new PaddockError(parsed.error.code, parsed.error.message);
-  } catch {
-    return new PaddockError("internal", `the agent answered ${status}`);
-  }
 }

@@ -1,9 +1,7 @@
-import http from "node:http";
-import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import { ProcessEventSchema, type ExecRequest, type ProcessExit } from "@paddock/protocol";
-import { PaddockError } from "../errors.js";
+import { ProcessInfoSchema, type ExecRequest, type ProcessExit } from "@paddock/protocol";
+import { PaddockError, errorMessage } from "../errors.js";
+import { malformed, timedOut } from "./answers.js";
 import type { AgentClient } from "./client.js";
 
 export interface Collected extends ProcessExit {
@@ -24,116 +22,81 @@ class Tail {
   }
 }
 
+/** A daemon's own command that names no timeout is given this one (the agent kills it then). */
+const DEFAULT_COLLECT_TIMEOUT_MS = 60_000;
+
 /**
  * Runs a program through a sandbox's agent for the daemon's own needs (starting dockerd, running
- * docker compose) and returns its exit and the tail of its output. Same agent, same code path as
- * a user's exec.
+ * docker compose) and returns its exit and the tail of its output. Same agent, same checked
+ * event stream as a user's exec. Bounded: the agent kills the program after its `timeoutMs`
+ * (60 s unless given), and the daemon gives up a handshake timeout after that.
  */
-export function execCollect(
+export async function execCollect(
   client: AgentClient,
   request: ExecRequest,
   options: { stdin?: Buffer | Readable; outputLimit?: number } = {},
 ): Promise<Collected> {
   const limit = options.outputLimit ?? 64 * 1024;
-  return new Promise((resolve, reject) => {
-    const body = JSON.stringify({ ...request, stdin: options.stdin !== undefined });
-    const req = http.request(
-      {
-        socketPath: client.socketPath,
-        agent: client.httpAgent,
-        method: "POST",
-        path: "/processes",
-        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
-      },
-      (res) => {
-        if (res.statusCode !== 200) {
-          let text = "";
-          res.setEncoding("utf8").on("data", (d: string) => (text += d));
-          res.on("end", () => {
-            const parsed = (() => {
-              try {
-                return JSON.parse(text) as { error?: { code?: string; message?: string } };
-              } catch {
-                return {};
-              }
-            })();
-            reject(
-              new PaddockError(
-                "runtime_error",
-                parsed.error?.message ?? `the agent answered ${res.statusCode}`,
-              ),
-            );
+  const timeoutMs = request.timeoutMs ?? DEFAULT_COLLECT_TIMEOUT_MS;
+  const stdout = new Tail(limit);
+  const stderr = new Tail(limit);
+  let exit: ProcessExit | undefined;
+  let stdinDone: Promise<void> = Promise.resolve();
+  /** A failed stdin write counts if it failed while the program still ran. */
+  let stdinError: unknown;
+  const stream = await client.events(
+    {
+      method: "POST",
+      path: "/processes",
+      body: JSON.stringify({ ...request, timeoutMs, stdin: options.stdin !== undefined }),
+      contentType: "application/json",
+    },
+    (event) => {
+      if (event.type === "start") {
+        if (options.stdin)
+          stdinDone = writeStdin(client, event.pid, options.stdin).catch((err: unknown) => {
+            if (!exit) stdinError = err;
           });
-          return;
-        }
-        const stdout = new Tail(limit);
-        const stderr = new Tail(limit);
-        let pid: number | undefined;
-        const lines = createInterface({ input: res });
-        lines.on("line", (line) => {
-          const event = ProcessEventSchema.parse(JSON.parse(line));
-          if (event.type === "start") {
-            pid = event.pid;
-            if (options.stdin) void writeStdin(client, pid, options.stdin).catch(reject);
-          } else if (event.type === "stdout")
-            stdout.push(Buffer.from(event.data, "base64").toString("utf8"));
-          else if (event.type === "stderr")
-            stderr.push(Buffer.from(event.data, "base64").toString("utf8"));
-          else if (event.type === "exit") {
-            resolve({
-              exitCode: event.exitCode,
-              signal: event.signal,
-              timedOut: event.timedOut,
-              stdout: stdout.value,
-              stderr: stderr.value,
-            });
-          }
-        });
-        res.on("error", reject);
-        res.on("end", () =>
-          reject(
-            new PaddockError(
-              "agent_unavailable",
-              "the sandbox's agent went away while a command ran",
-            ),
-          ),
-        );
-      },
-    );
-    req.on("error", (err) =>
-      reject(
-        new PaddockError(
-          "agent_unavailable",
-          `the sandbox's agent is not answering: ${err.message}`,
-        ),
-      ),
-    );
-    req.end(body);
+      } else if (event.type === "stdout")
+        stdout.push(Buffer.from(event.data, "base64").toString("utf8"));
+      else if (event.type === "stderr")
+        stderr.push(Buffer.from(event.data, "base64").toString("utf8"));
+      else if (event.type === "exit")
+        exit = { exitCode: event.exitCode, signal: event.signal, timedOut: event.timedOut };
+    },
+  );
+  const budget = timeoutMs + client.timeouts.handshakeMs;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      stream.destroy(timedOut(`the end of ${request.argv[0]}`, budget));
+    }, budget);
+    stream.on("error", (err) => {
+      clearTimeout(timer);
+      reject(err instanceof PaddockError ? err : malformed("an event stream", err));
+    });
+    stream.on("end", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    stream.resume();
   });
+  await stdinDone;
+  if (stdinError) throw stdinError;
+  // EventLines ends a stream only after its exit event.
+  if (!exit) throw malformed("an event stream without an exit");
+  return { ...exit, stdout: stdout.value, stderr: stderr.value };
 }
 
-function writeStdin(client: AgentClient, pid: number, data: Buffer | Readable): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        socketPath: client.socketPath,
-        agent: client.httpAgent,
-        method: "POST",
-        path: `/processes/stdin?ref=${pid}&close=true`,
-        headers: {
-          "content-type": "application/octet-stream",
-          ...(Buffer.isBuffer(data) ? { "content-length": data.length } : {}),
-        },
-      },
-      (res) => {
-        res.resume();
-        res.on("end", resolve);
-      },
-    );
-    req.on("error", reject);
-    if (Buffer.isBuffer(data)) req.end(data);
-    else pipeline(data, req).catch(reject);
-  });
+async function writeStdin(client: AgentClient, pid: number, data: Buffer | Readable) {
+  await client.json(
+    {
+      method: "POST",
+      path: `/processes/stdin?ref=${pid}&close=true`,
+      body: data,
+      contentType: "application/octet-stream",
+    },
+    ProcessInfoSchema,
+  );
 }
 
 /** Starts a background process through the agent; resolves once it runs. */
@@ -141,15 +104,27 @@ export async function startBackground(
   client: AgentClient,
   request: Omit<ExecRequest, "background">,
 ): Promise<void> {
-  const res = await client.requestJson("POST", "/processes", 10_000, {
-    ...request,
-    background: true,
-  });
-  if (res.status !== 201) {
-    const message = (res.body as { error?: { message?: string } } | null)?.error?.message;
+  try {
+    await client.json(
+      {
+        method: "POST",
+        path: "/processes",
+        body: JSON.stringify({ ...request, background: true }),
+        contentType: "application/json",
+      },
+      ProcessInfoSchema,
+      201,
+    );
+  } catch (err) {
+    // The agent's own code is kept (command_not_found, resource_exhausted…).
+    const code = err instanceof PaddockError ? err.code : "runtime_error";
     throw new PaddockError(
-      "runtime_error",
-      `could not start ${request.argv[0]}: ${message ?? `agent answered ${res.status}`}`,
+      code,
+      `could not start ${request.argv[0]}: ${errorMessage(err)}`,
+      undefined,
+      {
+        cause: err,
+      },
     );
   }
 }

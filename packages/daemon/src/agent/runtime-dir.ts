@@ -12,10 +12,10 @@ import {
   stat,
 } from "node:fs/promises";
 import path from "node:path";
+import { AGENT_LOADER_NAME } from "@paddock/protocol";
 import { run } from "../exec.js";
 
 const TINI = "/usr/bin/tini-static";
-const LOADER_NAME = "ld-linux-x86-64.so.2";
 /** The agent's static native helpers, built into its bundle. */
 const NATIVE_HELPERS = new Set(["paddock-spawner", "paddock-copy", "paddock-init"]);
 /**
@@ -94,7 +94,7 @@ export async function ensureAgentRuntime(baseDir: string): Promise<string> {
   await rm(tmp, { recursive: true, force: true });
   await mkdir(path.join(tmp, "lib"), { recursive: true });
   await placeFile(src.node, path.join(tmp, "node"));
-  await placeFile(src.loader, path.join(tmp, LOADER_NAME));
+  await placeFile(src.loader, path.join(tmp, AGENT_LOADER_NAME));
   for (const lib of src.libs) await placeFile(lib, path.join(tmp, "lib", path.basename(lib)));
   await placeFile(src.tini, path.join(tmp, "tini"));
   // The agent's entry (agent.js), the chunks it loads later and its process helper.

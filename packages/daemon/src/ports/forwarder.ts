@@ -1,5 +1,6 @@
-import http from "node:http";
 import net from "node:net";
+import type { AgentClient } from "../agent/client.js";
+import { errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { checkHttpToken } from "./http-token.js";
 
@@ -8,9 +9,8 @@ export interface ForwarderOptions {
   port: number;
   bindAddress: string;
   hostPort: number;
-  /** The sandbox agent's socket. */
-  /** The sandbox's agent socket path, asked at each connection (it throws once the sandbox is gone). */
-  agentSocket: () => string;
+  /** The sandbox's agent client, asked at each connection (it throws once the sandbox is gone). */
+  agent: () => AgentClient;
   token: string | null;
   log: Logger;
 }
@@ -47,7 +47,7 @@ export class PortForwarder {
   }
 
   private async accept(client: net.Socket): Promise<void> {
-    const { sandboxId, port, agentSocket, token, log } = this.options;
+    const { sandboxId, port, agent, token, log } = this.options;
     this.connections.add(client);
     client.once("close", () => this.connections.delete(client));
     client.on("error", () => client.destroy());
@@ -59,54 +59,35 @@ export class PortForwarder {
       if (!read) return;
       head = read;
     }
-    let socketPath: string;
+    // The client leaving (or the port closing) while the tunnel is being opened gives it up.
+    const gone = new AbortController();
+    client.once("close", () => gone.abort());
+    let upstream: net.Socket;
+    let upstreamHead: Buffer;
     try {
-      socketPath = agentSocket();
-    } catch {
+      const tunnel = await agent().tunnel(port, gone.signal);
+      upstream = tunnel.socket;
+      upstreamHead = tunnel.head;
+    } catch (err) {
+      // Nothing listening in the sandbox, an agent that is gone, slow or not speaking its
+      // protocol: the client's connection is closed, the daemon's log says why.
+      if (!gone.signal.aborted)
+        log.warn({ sandboxId, port, err: errorMessage(err) }, "tunnel refused or failed");
       client.destroy();
       return;
     }
-    const request = http.request({
-      socketPath,
-      path: `/tunnel?port=${port}`,
-      headers: { connection: "upgrade", upgrade: "paddock-tcp" },
-      agent: false,
-    });
-    request.on("upgrade", (_res, upstream, upstreamHead) => {
-      // The client left (or the port was closed) while the tunnel was being opened.
-      if (client.destroyed) return upstream.destroy();
-      this.connections.add(upstream);
-      upstream.once("close", () => this.connections.delete(upstream));
-      if (upstreamHead.length > 0) client.write(upstreamHead);
-      if (head.length > 0) upstream.write(head);
-      client.pipe(upstream);
-      upstream.pipe(client);
-      upstream.on("error", () => client.destroy());
-      // Only an abort is passed on as one: a clean end goes through pipe(), which flushes first.
-      upstream.on("close", (hadError: boolean) => hadError && client.destroy());
-      client.on("close", (hadError: boolean) => hadError && upstream.destroy());
-      client.resume();
-    });
-    request.on("response", (res) => {
-      // The agent refused: nothing listens on that port in the sandbox.
-      let body = "";
-      res.setEncoding("utf8").on("data", (d: string) => (body += d));
-      res.on("end", () => {
-        log.warn(
-          { sandboxId, port, status: res.statusCode, body: body.slice(0, 300) },
-          "tunnel refused: nothing listening in the sandbox",
-        );
-        client.destroy();
-      });
-    });
-    request.on("error", (err) => {
-      log.warn(
-        { sandboxId, port, err: err.message },
-        "tunnel failed: the sandbox's agent is not answering",
-      );
-      client.destroy();
-    });
-    request.end();
+    if (client.destroyed) return void upstream.destroy();
+    this.connections.add(upstream);
+    upstream.once("close", () => this.connections.delete(upstream));
+    if (upstreamHead.length > 0) client.write(upstreamHead);
+    if (head.length > 0) upstream.write(head);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    upstream.on("error", () => client.destroy());
+    // Only an abort is passed on as one: a clean end goes through pipe(), which flushes first.
+    upstream.on("close", (hadError: boolean) => hadError && client.destroy());
+    client.on("close", (hadError: boolean) => hadError && upstream.destroy());
+    client.resume();
   }
 
   /**

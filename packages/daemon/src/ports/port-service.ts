@@ -55,7 +55,7 @@ export class PortService {
         port: record.port,
         bindAddress: record.bindAddress,
         hostPort: record.hostPort,
-        agentSocket: () => this.deps.sandboxes.agent(record.sandboxId).socketPath,
+        agent: () => this.deps.sandboxes.agent(record.sandboxId),
         token: record.token,
         log: this.deps.log,
       });

@@ -1,5 +1,6 @@
 import {
   AGENT_ENV,
+  AGENT_NODE_ARGV,
   AGENT_RUNTIME_DIR,
   AGENT_SOCKET_DIR,
   AGENT_SOCKET_NAME,
@@ -71,10 +72,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
         "--",
         // Holds the agent's socket and starts the agent again if it dies.
         `${rt}/paddock-init`,
-        `${rt}/ld-linux-x86-64.so.2`,
-        "--library-path",
-        `${rt}/lib`,
-        `${rt}/node`,
+        ...AGENT_NODE_ARGV,
         // A bounded heap makes V8 collect early, so streaming output keeps the agent small.
         "--max-old-space-size=128",
         `${rt}/agent.js`,

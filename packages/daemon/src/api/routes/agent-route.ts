@@ -2,9 +2,14 @@ import type { Readable } from "node:stream";
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
-import { BULK_UPLOAD_BYTES, ErrorBodySchema, SandboxIdParamsSchema } from "@paddock/protocol";
-import { bulkUploadToAgent } from "../../agent/bulk-upload.js";
-import { proxyToAgent, type ProxyRequest } from "../../agent/proxy.js";
+import {
+  AGENT_TIMEOUTS,
+  BULK_UPLOAD_BYTES,
+  ErrorBodySchema,
+  SandboxIdParamsSchema,
+} from "@paddock/protocol";
+import { bulkUpload } from "../../agent/bulk-upload.js";
+import type { AgentRequest, Expected } from "../../agent/client.js";
 import type { SandboxService } from "../../sandboxes/sandbox-service.js";
 
 type Params = { id: string } & Record<string, string>;
@@ -12,7 +17,8 @@ type Query = Record<string, string | number | boolean | undefined>;
 
 /**
  * One public route that a sandbox's agent carries out: the daemon validates the request with
- * the protocol's schemas, then forwards it and streams the answer back.
+ * the protocol's schemas, forwards it through the agent's client, which checks the answer, and
+ * sends the answer on (a stream as it comes).
  */
 export interface AgentRoute {
   method: "GET" | "POST" | "PUT" | "DELETE";
@@ -23,9 +29,16 @@ export interface AgentRoute {
   /** "raw": the body is streamed on as-is (uploads, stdin); a schema: a validated JSON body. */
   body?: z.ZodType | "raw";
   rawContentType?: string;
-  /** The answer's schema (documentation); streamed answers have none. */
+  /** A JSON answer's schema: the agent's answer is checked against it, and it is documented. */
   response?: z.ZodType;
   status?: 200 | 201;
+  /** A streamed answer: a process's event stream (checked event by event) or bytes. */
+  stream?: "events" | "bytes";
+  /**
+   * What the agent may take beyond the handshake timeout before answering (AGENT_TIMEOUTS):
+   * routes that wait by design or work through whole trees.
+   */
+  extraTimeMs?: (query: Query) => number;
   /** An upload: large ones of known length go to the agent in bulk (see BULK_UPLOAD_BYTES). */
   bulkUpload?: boolean;
   /** The agent's path, built from validated values only. */
@@ -47,6 +60,9 @@ export function agentQuery(values: Query): string {
 
 const errors = { "4xx": ErrorBodySchema, "5xx": ErrorBodySchema };
 
+/** Extra time for the agent's long file operations (see AgentRoute.extraTimeMs). */
+export const longOperation = () => AGENT_TIMEOUTS.longOperationMs;
+
 export function registerAgentRoutes(
   app: FastifyInstance,
   service: SandboxService,
@@ -67,16 +83,26 @@ export function registerAgentRoutes(
           ? { response: { [route.status ?? 200]: route.response, ...errors } }
           : {}),
       },
-      handler: (request, reply) => {
+      handler: async (request, reply) => {
         const params = request.params as Params;
-        const forward: ProxyRequest = {
+        const query = (request.query ?? {}) as Query;
+        const agent = service.agent(params.id);
+        // The client going away cuts the agent's request (a foreground process dies with it).
+        const gone = new AbortController();
+        reply.raw.once("close", () => {
+          if (!reply.raw.writableFinished) gone.abort();
+        });
+        const forward: AgentRequest = {
           method: route.method,
-          path: route.agentPath(params, (request.query ?? {}) as Query),
+          path: route.agentPath(params, query),
+          signal: gone.signal,
+          timeoutMs: agent.timeouts.handshakeMs + (route.extraTimeMs?.(query) ?? 0),
         };
         const length = Number(request.headers["content-length"]);
         if (route.bulkUpload && length >= BULK_UPLOAD_BYTES) {
           const body = request.body as Readable;
-          return bulkUploadToAgent(service.agent(params.id), reply, forward.path, body, length);
+          const entry = await bulkUpload(agent, forward.path, body, length, gone.signal);
+          return reply.status(200).send(entry);
         }
         if (raw) {
           forward.body = (request.body as Readable | string | undefined) ?? "";
@@ -85,7 +111,19 @@ export function registerAgentRoutes(
           forward.body = JSON.stringify(request.body);
           forward.contentType = "application/json";
         }
-        return proxyToAgent(service.agent(params.id), reply, forward);
+        const expected: Expected<unknown> = {
+          events: route.stream === "events",
+          bytes: route.stream === "bytes",
+        };
+        if (route.response) expected.json = { status: route.status ?? 200, schema: route.response };
+        const answer = await agent.request(forward, expected);
+        reply.status(answer.status);
+        if (answer.kind === "stream") {
+          reply.headers({ ...answer.headers, "cache-control": "no-store" });
+          // Each event reaches the client as soon as it comes.
+          request.raw.socket?.setNoDelay(true);
+        }
+        return reply.send(answer.body);
       },
     });
   }

@@ -16,7 +16,12 @@ import {
   WriteFileQuerySchema,
 } from "@paddock/protocol";
 import type { SandboxService } from "../../sandboxes/sandbox-service.js";
-import { agentQuery as q, registerAgentRoutes, type AgentRoute } from "./agent-route.js";
+import {
+  agentQuery as q,
+  longOperation,
+  registerAgentRoutes,
+  type AgentRoute,
+} from "./agent-route.js";
 
 const FILES = "/v1/sandboxes/:id/files";
 
@@ -41,6 +46,7 @@ const routes: AgentRoute[] = [
     url: FILES,
     summary: "Download a regular file (streamed)",
     querystring: PathQuerySchema,
+    stream: "bytes",
     agentPath: (_p, query) => `/files/read?${q(query)}`,
   },
   {
@@ -49,6 +55,7 @@ const routes: AgentRoute[] = [
     summary: "Delete a file, or a directory (recursive=true for a non-empty one)",
     querystring: DeleteFileQuerySchema,
     response: z.object({ deleted: z.string() }),
+    extraTimeMs: longOperation,
     agentPath: (_p, query) => `/files?${q(query)}`,
   },
   {
@@ -100,6 +107,7 @@ const routes: AgentRoute[] = [
     body: "raw",
     rawContentType: "application/x-tar",
     response: BatchResultsSchema,
+    extraTimeMs: longOperation,
     agentPath: (_p, query) => `/files/archive?${q(query)}`,
   },
   {
@@ -107,6 +115,7 @@ const routes: AgentRoute[] = [
     url: `${FILES}/archive`,
     summary: "Download a directory as a tar stream",
     querystring: PathQuerySchema,
+    stream: "bytes",
     agentPath: (_p, query) => `/files/archive?${q(query)}`,
   },
   {
@@ -115,6 +124,7 @@ const routes: AgentRoute[] = [
     summary: "Find lines matching a regular expression",
     body: FindRequestSchema,
     response: FindResultSchema,
+    extraTimeMs: longOperation,
     agentPath: () => "/files/find",
   },
   {
@@ -123,6 +133,7 @@ const routes: AgentRoute[] = [
     summary: "Replace a regular expression in files; returns the files changed",
     body: ReplaceRequestSchema,
     response: ReplaceResultSchema,
+    extraTimeMs: longOperation,
     agentPath: () => "/files/replace",
   },
 ];

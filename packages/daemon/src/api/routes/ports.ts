@@ -7,6 +7,7 @@ import {
   ExposedPortSchema,
   ExposePortRequestSchema,
   PortParamsSchema,
+  PortWaitAnswerSchema,
   SandboxIdParamsSchema,
 } from "@paddock/protocol";
 import type { PortService } from "../../ports/port-service.js";
@@ -71,7 +72,9 @@ export function portRoutes(ports: PortService, sandboxes: SandboxService): Fasti
         querystring: z.strictObject({
           timeoutMs: z.coerce.number().int().min(1).max(600_000).default(30_000),
         }),
-        response: z.object({ port: z.number(), ready: z.boolean() }),
+        response: PortWaitAnswerSchema,
+        // The agent answers once the port accepts, or after timeoutMs.
+        extraTimeMs: (query) => Number(query.timeoutMs),
         agentPath: (params, query) =>
           `/ports/wait?${agentQuery({ port: params.port, timeoutMs: query.timeoutMs })}`,
       },

@@ -21,6 +21,9 @@ const routes: AgentRoute[] = [
     summary:
       "Start a process. Foreground: the answer is an NDJSON event stream (start, stdout, stderr, exit; data base64) and the process is killed if the client disconnects. Background: 201 with the process, which outlives the request.",
     body: ExecRequestSchema,
+    response: ProcessInfoSchema,
+    status: 201,
+    stream: "events",
     agentPath: () => "/processes",
   },
   {
@@ -44,6 +47,7 @@ const routes: AgentRoute[] = [
     summary:
       "Attach to a process: its kept history since start, then live events until exit (NDJSON)",
     params: ProcessRefParamsSchema,
+    stream: "events",
     agentPath: (params) => `/processes/events?${ref(params)}`,
   },
   {

@@ -1,6 +1,7 @@
 import {
   AGENT_ENV,
   DEFAULT_PROCESS_HISTORY_BYTES,
+  DEFAULT_SANDBOX_LIMITS,
   DEFAULT_TOTAL_HISTORY_BYTES,
   SANDBOX_PATH,
 } from "@paddock/protocol";
@@ -29,11 +30,11 @@ export function registerRoutes(router: Router): void {
     totalHistoryBytes: numberFromEnv(AGENT_ENV.totalHistoryBytes, DEFAULT_TOTAL_HISTORY_BYTES),
     killGraceMs: numberFromEnv("PADDOCK_KILL_GRACE_MS", 2000),
     keepEnded: 64,
-    maxRunning: numberFromEnv(AGENT_ENV.maxProcesses, 256),
+    maxRunning: numberFromEnv(AGENT_ENV.maxProcesses, DEFAULT_SANDBOX_LIMITS.maxProcesses),
   });
   registerProcessRoutes(router, table);
   registerFileRoutes(router, {
-    maxUploadBytes: numberFromEnv(AGENT_ENV.maxUploadBytes, 16 * 1024 ** 3),
+    maxUploadBytes: numberFromEnv(AGENT_ENV.maxUploadBytes, DEFAULT_SANDBOX_LIMITS.maxUploadBytes),
   });
   registerPortRoutes(router);
   registerMemoryRoutes(router, () => Spawner.helperPids());

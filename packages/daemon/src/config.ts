@@ -1,5 +1,10 @@
 import path from "node:path";
-import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT } from "@paddock/protocol";
+import {
+  DEFAULT_DATA_DIR,
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  DEFAULT_SANDBOX_LIMITS,
+} from "@paddock/protocol";
 
 /** Caps enforced inside each sandbox by its agent; exceeding one is a clear 4xx. */
 export interface SandboxLimits {
@@ -11,11 +16,7 @@ export interface SandboxLimits {
   processHistoryBytes: number;
 }
 
-export const DEFAULT_LIMITS: SandboxLimits = {
-  maxUploadBytes: 16 * 1024 ** 3,
-  maxProcesses: 256,
-  processHistoryBytes: 1024 * 1024,
-};
+export const DEFAULT_LIMITS: SandboxLimits = { ...DEFAULT_SANDBOX_LIMITS };
 
 export interface DaemonConfig {
   /** Holds the token, the state database, sandboxes and (by default) images. */

@@ -73,3 +73,13 @@ export const SANDBOX_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 /** Output history kept by the agent: per process, and all processes together. */
 export const DEFAULT_PROCESS_HISTORY_BYTES = 1024 * 1024;
 export const DEFAULT_TOTAL_HISTORY_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A sandbox's limits unless the daemon's config says otherwise; the daemon sends its own to the
+ * agent (AGENT_ENV), and the agent falls back on these.
+ */
+export const DEFAULT_SANDBOX_LIMITS = {
+  maxUploadBytes: 16 * 1024 ** 3,
+  maxProcesses: 256,
+  processHistoryBytes: DEFAULT_PROCESS_HISTORY_BYTES,
+} as const;

@@ -12,7 +12,8 @@ export const AGENT_TIMEOUTS = {
    * process event stream, its first event (`start`). After that a stream has no deadline (a
    * process may run for days); JSON answers must arrive whole within it. Routes that wait by
    * design (`/ports/wait`) or work through whole trees (find, replace, delete, archive) add
-   * their own time to it.
+   * their own time to it. The clock starts once the body is sent: an agent that stops reading
+   * an upload holds back only that request (backpressure), which its caller can abort.
    */
   handshakeMs: 30_000,
   /** What a long file operation (find, replace, recursive delete, archive upload) may add. */

@@ -46,8 +46,11 @@ export class SpawnError extends Error {
 const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
   Object.entries(osConstants.signals).map(([name, n]) => [n, name as NodeJS.Signals]),
 );
+/** errno numbers to names; where two names share a number (EAGAIN, EWOULDBLOCK) the first wins. */
 const ERRNO_NAMES = new Map<number, string>(
-  Object.entries(osConstants.errno).map(([name, n]) => [n, name]),
+  Object.entries(osConstants.errno)
+    .reverse()
+    .map(([name, n]) => [n, name]),
 );
 
 /** Built beside the agent's bundle (scripts/post-build.mjs). */

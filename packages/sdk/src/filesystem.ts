@@ -1,4 +1,4 @@
-import { lstat, stat } from "node:fs/promises";
+import { lstat, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Writable } from "node:stream";
 import { Readable } from "node:stream";
@@ -20,7 +20,7 @@ import {
 import { checkArgument, cutError, localError } from "./errors.js";
 import type { HttpClient } from "./http.js";
 import {
-  ensureLocalDir,
+  makeLocalDir,
   extractLocal,
   packLocal,
   pipeToWritable,
@@ -360,12 +360,15 @@ export class Filesystem {
     options: { signal?: AbortSignal } = {},
   ): Promise<number> {
     const query = { path: sandboxPath(remoteDir, "remoteDir") };
-    // The local side is made ready first, so a bad destination fails before the transfer.
-    await ensureLocalDir(localDir);
-    const res = await this.http.send("GET", `${this.base}/archive`, {
-      query,
-      signal: options.signal,
-    });
+    // The local side is made ready first, so a bad destination fails before the transfer; a
+    // refused download takes back the directories it made.
+    const { made } = await makeLocalDir(localDir);
+    const res = await this.http
+      .send("GET", `${this.base}/archive`, { query, signal: options.signal })
+      .catch(async (err: unknown) => {
+        if (made) await rm(made, { recursive: true, force: true }).catch(() => {});
+        throw err;
+      });
     const body = res.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
     return extractLocal(body, localDir, cutDownload(`the archive of ${remoteDir}`, options.signal));
   }

@@ -110,11 +110,16 @@ export async function pipeToWritable(
 
 /** Makes sure a local directory is there (creating it), before anything is downloaded into it. */
 export async function ensureLocalDir(dir: string): Promise<string> {
+  return (await makeLocalDir(dir)).dest;
+}
+
+/** Makes `dir` and its parents; `made` is the topmost one this call created, if any. */
+export async function makeLocalDir(dir: string): Promise<{ dest: string; made?: string }> {
   const dest = path.resolve(dir);
-  await mkdir(dest, { recursive: true }).catch((err: unknown) => {
+  const made = await mkdir(dest, { recursive: true }).catch((err: unknown) => {
     throw localWriteError(err, dest);
   });
-  return dest;
+  return { dest, made };
 }
 
 /**

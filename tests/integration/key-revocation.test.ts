@@ -2,7 +2,7 @@ import http from "node:http";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { Keys, Sandbox } from "paddock";
-import { BULK_UPLOAD_BYTES } from "@paddock/protocol";
+import { AGENT_NODE_ARGV, BULK_UPLOAD_BYTES } from "@paddock/protocol";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { RUNTIMES } from "../helpers/paths.js";
 
@@ -14,8 +14,7 @@ afterAll(async () => {
   await daemon?.stop();
 });
 
-const NODE =
-  "/.paddock/runtime/ld-linux-x86-64.so.2 --library-path /.paddock/runtime/lib /.paddock/runtime/node";
+const NODE = AGENT_NODE_ARGV.join(" ");
 /** A TCP echo server: a connection through an exposed port to it stays open until cut. */
 const ECHO = `require("net").createServer((s) => s.pipe(s)).listen(9000, "127.0.0.1");`;
 

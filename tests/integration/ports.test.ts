@@ -5,6 +5,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { Sandbox } from "paddock";
+import { AGENT_NODE_ARGV } from "@paddock/protocol";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { REPO, RUNTIMES } from "../helpers/paths.js";
 
@@ -16,8 +17,7 @@ afterAll(async () => {
   await daemon?.stop();
 });
 
-const NODE =
-  "/.paddock/runtime/ld-linux-x86-64.so.2 --library-path /.paddock/runtime/lib /.paddock/runtime/node";
+const NODE = AGENT_NODE_ARGV.join(" ");
 const rssKiB = (pid: number) =>
   Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
 

@@ -7,26 +7,9 @@ import {
   SandboxNotFoundError,
   UnauthorizedError,
 } from "../src/errors.js";
+import { SANDBOX_INFO } from "./helpers/fake-daemon.js";
 
-const INFO = {
-  id: "sb_0123456789abcdef",
-  image: "debian",
-  runtime: "runc",
-  state: "running",
-  cpu: 1,
-  memoryMiB: 512,
-  pidsLimit: 1024,
-  diskMiB: 10240,
-  oomKills: 0,
-  timeoutSeconds: 600,
-  labels: { team: "ml" },
-  createdAt: "2025-01-01T00:00:00.000Z",
-  expiresAt: "2025-01-01T00:10:00.000Z",
-  terminatedAt: null,
-  reason: null,
-  agentVersion: "0.1.0",
-  docker: false,
-};
+const INFO = { ...SANDBOX_INFO, labels: { team: "ml" } };
 
 interface Call {
   url: string;

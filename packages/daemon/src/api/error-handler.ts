@@ -110,6 +110,9 @@ export function errorViewer(
   return { admin: request.principal?.admin === true, hostDirs };
 }
 
+/** How long a refused body may take to be read and dropped before the answer goes anyway. */
+const DRAIN_REFUSED_BODY_MS = 10_000;
+
 export function registerErrorHandler(
   app: FastifyInstance,
   log: Logger,
@@ -122,7 +125,21 @@ export function registerErrorHandler(
     else if (!viewer.admin && err instanceof PaddockError && err.hostDetails) {
       log.warn({ url: request.url, code: err.code, ...err.hostDetails }, "request failed");
     }
-    void reply.status(status).send(body);
+    const send = () => void reply.status(status).send(body);
+    // A JSON body refused before it was read (over the limit): answered at once, Node closes the
+    // connection under a client still sending, which then sees EPIPE instead of the answer.
+    // Read and drop the rest first (memory stays flat), for at most DRAIN_REFUSED_BODY_MS.
+    const raw = request.raw;
+    const unread = (err as FastifyError).code === "FST_ERR_CTP_BODY_TOO_LARGE";
+    if (!unread || raw.complete || raw.readableEnded || raw.destroyed) return send();
+    const timer = setTimeout(done, DRAIN_REFUSED_BODY_MS);
+    function done() {
+      clearTimeout(timer);
+      raw.off("end", done).off("error", done).off("close", done);
+      send();
+    }
+    raw.once("end", done).once("error", done).once("close", done);
+    raw.resume();
   });
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({

@@ -44,14 +44,14 @@ export async function atomicWrite(
   source: Readable | Fill,
   options: WriteOptions,
 ): Promise<void> {
-  let dir: PinnedDir;
+  let parent: { dir: PinnedDir; name: string };
   try {
-    dir = PinnedDir.parentOf(target, options.parents).dir;
+    parent = PinnedDir.parentOf(target, options.parents);
   } catch (err) {
     throw fileError(err, target);
   }
-  const name = target.slice(target.lastIndexOf("/") + 1);
-  const final = dir.path(name);
+  const { dir } = parent;
+  const final = dir.path(parent.name);
   const tmp = dir.path(tempName());
   try {
     const existing = await stat(final).catch(() => undefined);
@@ -87,8 +87,9 @@ export const SMALL_FILE_BYTES = 1024 * 1024;
 export function atomicWriteSmall(target: string, data: Buffer, mode: number | undefined): void {
   let dir: PinnedDir | undefined;
   try {
-    dir = PinnedDir.parentOf(target, true).dir;
-    const final = dir.path(target.slice(target.lastIndexOf("/") + 1));
+    const parent = PinnedDir.parentOf(target, true);
+    dir = parent.dir;
+    const final = dir.path(parent.name);
     const existing = statOrUndefined(final);
     if (existing?.isDirectory())
       throw new AgentError("invalid_request", `${target} is a directory`);

@@ -51,7 +51,7 @@ export class HistoryBudget {
  */
 export class EventHistory {
   start = "";
-  private exitLine = "";
+  exit = "";
   droppedBytes = 0;
   private output: (string | undefined)[] = [];
   private head = 0;
@@ -69,15 +69,7 @@ export class EventHistory {
   }
 
   get ended(): boolean {
-    return this.exitLine !== "";
-  }
-
-  get exit(): string {
-    return this.exitLine;
-  }
-
-  set exit(line: string) {
-    this.exitLine = line;
+    return this.exit !== "";
   }
 
   pushOutput(line: string): void {
@@ -119,6 +111,6 @@ export class EventHistory {
     if (this.droppedBytes > 0)
       yield `${JSON.stringify({ type: "truncated", droppedBytes: this.droppedBytes })}\n`;
     for (let i = this.head; i < this.output.length; i++) yield this.output[i]!;
-    if (this.exitLine) yield this.exitLine;
+    if (this.exit) yield this.exit;
   }
 }

@@ -30,6 +30,12 @@ export const BULK_UPGRADE = "paddock-bytes";
  * stream to port N on the sandbox's loopback (how exposed ports reach the sandbox).
  */
 export const TUNNEL_UPGRADE = "paddock-tcp";
+/**
+ * The agent's upgrade for a live process stream (`GET /processes/stream?ref=&output=`): after the
+ * 101 the agent sends the process's event lines (as `/processes/events`) and reads ProcessInput
+ * lines; it closes after the exit event.
+ */
+export const PROCESS_STREAM_UPGRADE = "paddock-process";
 
 /** The dynamic loader in the agent's runtime dir, copied from the host (see AGENT_NODE_ARGV). */
 export const AGENT_LOADER_NAME = "ld-linux-x86-64.so.2";

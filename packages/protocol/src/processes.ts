@@ -8,6 +8,8 @@ export const PROCESS_LIMITS = {
   argvLength: 4096,
   tagLength: 128,
   maxTimeoutMs: 7 * 24 * 3600 * 1000,
+  /** Columns or rows of a terminal. */
+  terminalCells: 1000,
 } as const;
 
 /** A tag names a background process so it can be found again without its pid. */
@@ -17,6 +19,13 @@ export const TagSchema = z
   .max(PROCESS_LIMITS.tagLength)
   .regex(/^[A-Za-z0-9._:-]+$/, "tags are letters, digits, '.', '_', ':' and '-'")
   .refine((t) => !/^\d+$/.test(t), "a tag cannot be all digits (that would look like a pid)");
+
+/** A terminal's size in character cells. */
+export const TerminalSizeSchema = z.strictObject({
+  cols: z.number().int().min(1).max(PROCESS_LIMITS.terminalCells),
+  rows: z.number().int().min(1).max(PROCESS_LIMITS.terminalCells),
+});
+export type TerminalSize = z.infer<typeof TerminalSizeSchema>;
 
 export const ExecRequestSchema = z.strictObject({
   /** The program and its arguments; never run through a shell. */
@@ -36,6 +45,12 @@ export const ExecRequestSchema = z.strictObject({
   tag: TagSchema.optional(),
   /** Outlives the request that started it; otherwise a disconnecting client kills it. */
   background: z.boolean().default(false),
+  /**
+   * Run on a pseudo-terminal of this size: the process gets a controlling terminal as stdin,
+   * stdout and stderr (TERM=xterm-256color unless env says otherwise), its output is one byte
+   * stream (stdout events) and its input is written as to stdin.
+   */
+  pty: TerminalSizeSchema.optional(),
 });
 export type ExecRequest = z.input<typeof ExecRequestSchema>;
 export type ExecSpec = z.output<typeof ExecRequestSchema>;
@@ -44,6 +59,8 @@ export const ExitSchema = z.object({
   exitCode: z.number().nullable(),
   signal: z.string().nullable(),
   timedOut: z.boolean(),
+  /** Killed because the sandbox ran out of memory (it, or a process of its group). */
+  oomKilled: z.boolean().default(false),
 });
 export type ProcessExit = z.infer<typeof ExitSchema>;
 
@@ -66,6 +83,8 @@ export const ProcessInfoSchema = z.object({
   startedAt: z.string(),
   running: z.boolean(),
   exit: ExitSchema.nullable(),
+  /** The terminal's size, for a process on a pseudo-terminal. */
+  pty: TerminalSizeSchema.nullable().default(null),
 });
 export type ProcessInfo = z.infer<typeof ProcessInfoSchema>;
 export const ProcessListSchema = z.object({ processes: z.array(ProcessInfoSchema) });
@@ -88,3 +107,40 @@ export const ProcessRefParamsSchema = z.strictObject({
   id: z.string(),
   ref: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, "a process is named by its pid or its tag"),
 });
+
+/**
+ * Live input to a running process, one JSON line each, on the daemon's upgraded connection to
+ * the agent (`PROCESS_STREAM_UPGRADE`). `data` is base64.
+ */
+export const ProcessInputSchema = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("stdin"), data: z.string() }),
+  /** The process reads end-of-file (on a terminal: nothing; send "\x04" for ^D). */
+  z.strictObject({ type: z.literal("closeStdin") }),
+  /** A terminal's new size; its foreground process gets SIGWINCH. */
+  z.strictObject({ type: z.literal("resize") }).extend(TerminalSizeSchema.shape),
+]);
+export type ProcessInput = z.infer<typeof ProcessInputSchema>;
+
+/**
+ * Query of a process stream (agent and public WebSocket): `output=false` sends only the start
+ * and exit events, for a client that only writes stdin and reads output elsewhere.
+ */
+export const ProcessStreamQuerySchema = z.strictObject({
+  output: z.enum(["true", "false"]).default("true"),
+});
+
+/**
+ * Messages of the public process WebSocket (`GET /v1/sandboxes/:id/processes/:ref/stream`):
+ * - client to daemon: binary messages are stdin bytes; text messages are one ProcessInput each
+ *   without `stdin` (`{"type":"resize","cols":80,"rows":24}`, `{"type":"closeStdin"}`).
+ * - daemon to client: binary messages are stdout bytes (a terminal's whole output); text
+ *   messages are the other ProcessEvents as JSON (start, stderr with base64 data, truncated,
+ *   exit) and, when the stream fails, `{"type":"error","code","message"}`. The socket closes
+ *   after the exit (1000) or the error (1011).
+ */
+export const StreamErrorMessageSchema = z.object({
+  type: z.literal("error"),
+  code: z.string(),
+  message: z.string(),
+});
+export type StreamErrorMessage = z.infer<typeof StreamErrorMessageSchema>;

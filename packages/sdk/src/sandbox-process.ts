@@ -92,7 +92,12 @@ export class SandboxProcess {
         else if (event.type === "exit") {
           this.stdout.end();
           this.stderr.end();
-          return { exitCode: event.exitCode, signal: event.signal, timedOut: event.timedOut };
+          return {
+            exitCode: event.exitCode,
+            signal: event.signal,
+            timedOut: event.timedOut,
+            oomKilled: event.oomKilled,
+          };
         }
       }
       throw new AgentUnavailableError(

@@ -122,6 +122,7 @@ export class ManagedProcess {
       startedAt: this.startedAt.toISOString(),
       running: this.running,
       exit: this.exit,
+      pty: this.spec.pty ?? null,
     };
   }
 
@@ -190,7 +191,7 @@ export class ManagedProcess {
 
     void child.exited.then(({ code, signal }) => {
       void this.drainOutput({ stdout: forwardStdout, stderr: forwardStderr }).then(() => {
-        this.exit = { exitCode: code, signal, timedOut: this.timedOut };
+        this.exit = { exitCode: code, signal, timedOut: this.timedOut, oomKilled: false };
         const line = publish({ type: "exit", ...this.exit });
         this.history.exit = line;
         this.broadcast(line);

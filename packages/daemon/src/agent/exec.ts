@@ -62,7 +62,12 @@ export async function execCollect(
       else if (event.type === "stderr")
         stderr.push(Buffer.from(event.data, "base64").toString("utf8"));
       else if (event.type === "exit")
-        exit = { exitCode: event.exitCode, signal: event.signal, timedOut: event.timedOut };
+        exit = {
+          exitCode: event.exitCode,
+          signal: event.signal,
+          timedOut: event.timedOut,
+          oomKilled: event.oomKilled,
+        };
     },
   );
   const budget = timeoutMs + client.timeouts.handshakeMs;

@@ -27,31 +27,36 @@ export const TerminalSizeSchema = z.strictObject({
 });
 export type TerminalSize = z.infer<typeof TerminalSizeSchema>;
 
-export const ExecRequestSchema = z.strictObject({
-  /** The program and its arguments; never run through a shell. */
-  argv: z
-    .array(noNul("arguments"))
-    .min(1, "argv needs at least the program")
-    .max(PROCESS_LIMITS.argvLength),
-  cwd: noNul("cwd").optional(),
-  /** Added to the sandbox's environment. */
-  env: EnvSchema.optional(),
-  /** A user name from the sandbox's /etc/passwd, or a numeric uid. */
-  user: z.union([noNul("user").min(1), z.number().int().min(0)]).optional(),
-  /** Keep stdin open for writes; otherwise the process reads end-of-file at once. */
-  stdin: z.boolean().default(false),
-  /** SIGTERM to the whole process group after this, SIGKILL after a grace period. */
-  timeoutMs: z.number().int().positive().max(PROCESS_LIMITS.maxTimeoutMs).optional(),
-  tag: TagSchema.optional(),
-  /** Outlives the request that started it; otherwise a disconnecting client kills it. */
-  background: z.boolean().default(false),
-  /**
-   * Run on a pseudo-terminal of this size: the process gets a controlling terminal as stdin,
-   * stdout and stderr (TERM=xterm-256color unless env says otherwise), its output is one byte
-   * stream (stdout events) and its input is written as to stdin.
-   */
-  pty: TerminalSizeSchema.optional(),
-});
+export const ExecRequestSchema = z
+  .strictObject({
+    /**
+     * The program and its arguments; never run through a shell. Empty only with `pty`: then the
+     * user's login shell from /etc/passwd (else /bin/sh) runs.
+     */
+    argv: z.array(noNul("arguments")).max(PROCESS_LIMITS.argvLength),
+    cwd: noNul("cwd").optional(),
+    /** Added to the sandbox's environment. */
+    env: EnvSchema.optional(),
+    /** A user name from the sandbox's /etc/passwd, or a numeric uid. */
+    user: z.union([noNul("user").min(1), z.number().int().min(0)]).optional(),
+    /** Keep stdin open for writes; otherwise the process reads end-of-file at once. */
+    stdin: z.boolean().default(false),
+    /** SIGTERM to the whole process group after this, SIGKILL after a grace period. */
+    timeoutMs: z.number().int().positive().max(PROCESS_LIMITS.maxTimeoutMs).optional(),
+    tag: TagSchema.optional(),
+    /** Outlives the request that started it; otherwise a disconnecting client kills it. */
+    background: z.boolean().default(false),
+    /**
+     * Run on a pseudo-terminal of this size: the process gets a controlling terminal as stdin,
+     * stdout and stderr (TERM=xterm-256color unless env says otherwise), its output is one byte
+     * stream (stdout events) and its input is written as to stdin.
+     */
+    pty: TerminalSizeSchema.optional(),
+  })
+  .refine((r) => r.argv.length > 0 || r.pty !== undefined, {
+    path: ["argv"],
+    message: "argv needs at least the program (only a terminal may leave it empty, for a shell)",
+  });
 export type ExecRequest = z.input<typeof ExecRequestSchema>;
 export type ExecSpec = z.output<typeof ExecRequestSchema>;
 

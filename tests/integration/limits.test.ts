@@ -80,7 +80,7 @@ describe.each(RUNTIMES)("limits that hold on %s", (runtime) => {
 });
 
 describe.each(RUNTIMES)("memory past the limit on %s", (runtime) => {
-  it("the allocating process is killed, info() counts it, the sandbox, the daemon and other sandboxes keep going", async () => {
+  it("the allocating process is killed and its result says oomKilled, info() counts it, the sandbox, the daemon and other sandboxes keep going", async () => {
     const sandbox = await Sandbox.create({ ...daemon.client, runtime, memoryMiB: 128 });
     const other = await Sandbox.create({ ...daemon.client, runtime });
     try {
@@ -91,6 +91,11 @@ describe.each(RUNTIMES)("memory past the limit on %s", (runtime) => {
       const exit = await hog.wait();
       expect(exit.signal).toBe("SIGKILL");
       expect(exit.timedOut).toBe(false);
+      expect(exit.oomKilled).toBe(true);
+      // A SIGKILL that is not memory's says so too.
+      const sleeper = await sandbox.process.exec("sleep", "100");
+      await sleeper.kill("SIGKILL");
+      expect(await sleeper.wait()).toMatchObject({ signal: "SIGKILL", oomKilled: false });
       expect((await fetch(`${daemon.url}/health`)).status).toBe(200);
       expect((await (await sandbox.process.exec("echo", "still")).output()).stdout).toBe("still\n");
       // The count comes from the kernel (runc) or from Paddock's own killer (runsc).

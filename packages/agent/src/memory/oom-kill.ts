@@ -1,5 +1,6 @@
 import { readdir, readFile } from "node:fs/promises";
 import { sendJson, type Router } from "../router.js";
+import { noteGuardKill } from "./oom-witness.js";
 
 const PAGE_BYTES = 4096;
 
@@ -38,6 +39,7 @@ export function registerMemoryRoutes(router: Router, spared: () => number[]): vo
     }
     if (victim) {
       try {
+        noteGuardKill(victim.pid);
         process.kill(victim.pid, "SIGKILL");
       } catch {
         victim = undefined; // it ended by itself meanwhile

@@ -1,5 +1,6 @@
 import type { Writable } from "node:stream";
 import type { ExecSpec, ProcessEvent, ProcessExit, ProcessInfo } from "@paddock/protocol";
+import { endedByOom, kernelOomKills } from "../memory/oom-witness.js";
 import { AgentError } from "../router.js";
 import { EventHistory, type HistoryBudget } from "./event-history.js";
 import { Spawner, type SpawnedChild } from "./spawner.js";
@@ -53,6 +54,8 @@ function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
  */
 export class ManagedProcess {
   readonly startedAt = new Date();
+  /** The kernel's OOM kill count when it started (see oom-witness.ts). */
+  private readonly oomKillsAtStart = kernelOomKills();
   exit: ProcessExit | null = null;
   readonly done: Promise<ProcessExit>;
   private readonly history: EventHistory;
@@ -191,7 +194,12 @@ export class ManagedProcess {
 
     void child.exited.then(({ code, signal }) => {
       void this.drainOutput({ stdout: forwardStdout, stderr: forwardStderr }).then(() => {
-        this.exit = { exitCode: code, signal, timedOut: this.timedOut, oomKilled: false };
+        this.exit = {
+          exitCode: code,
+          signal,
+          timedOut: this.timedOut,
+          oomKilled: endedByOom(this.pid, this.oomKillsAtStart, { code, signal }),
+        };
         const line = publish({ type: "exit", ...this.exit });
         this.history.exit = line;
         this.broadcast(line);

@@ -14,8 +14,13 @@ export const runcProfile: RuntimeProfile = {
   hostPidsLimit: (pidsLimit) => pidsLimit,
   adjustSpec(spec, sandbox) {
     if (sandbox.docker) addDocker(spec);
-    // Docker's seccomp coverage, save for Docker sandboxes (dockerd needs mount and namespaces).
-    else spec.linux.seccomp = runcSeccomp();
+    else {
+      // The sandbox's own cgroup, read-only (as Docker mounts it): the agent reads the kernel's
+      // OOM kill count there to tell a process that memory killed it.
+      addCgroupMount(spec, "ro");
+      // Docker's seccomp coverage, save for Docker sandboxes (dockerd needs mount and namespaces).
+      spec.linux.seccomp = runcSeccomp();
+    }
   },
   memoryPolicy: "kernel",
   afterStart: async () => {},
@@ -28,15 +33,20 @@ export const runcProfile: RuntimeProfile = {
   },
 };
 
-/** What dockerd needs and nothing more: its storage, a writable cgroup mount, every device, no masked paths. */
-function addDocker(spec: AdjustableSpec): void {
-  addDockerStorage(spec);
+/** The sandbox's own cgroup at /sys/fs/cgroup (runc shows only the container's part of the tree). */
+function addCgroupMount(spec: AdjustableSpec, access: "ro" | "rw"): void {
   spec.mounts.push({
     destination: "/sys/fs/cgroup",
     type: "cgroup",
     source: "cgroup",
-    options: ["nosuid", "noexec", "nodev", "relatime", "rw"],
+    options: ["nosuid", "noexec", "nodev", "relatime", access],
   });
+}
+
+/** What dockerd needs and nothing more: its storage, a writable cgroup mount, every device, no masked paths. */
+function addDocker(spec: AdjustableSpec): void {
+  addDockerStorage(spec);
+  addCgroupMount(spec, "rw");
   spec.linux.resources.devices = [{ allow: true, access: "rwm" }];
   spec.linux.maskedPaths = [];
   spec.linux.readonlyPaths = [];

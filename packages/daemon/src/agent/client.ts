@@ -8,6 +8,7 @@ import {
   FileEntrySchema,
   HealthSchema,
   OomKillAnswerSchema,
+  PROCESS_STREAM_UPGRADE,
   SIZE_HINT_HEADER,
   TUNNEL_UPGRADE,
   type AgentTimeouts,
@@ -252,6 +253,16 @@ export class AgentClient {
   /** A byte stream to `port` on the sandbox's loopback (TUNNEL_UPGRADE). */
   async tunnel(port: number, signal?: AbortSignal): Promise<Upgraded> {
     return this.upgrade(`/tunnel?port=${port}`, TUNNEL_UPGRADE, { signal });
+  }
+
+  /**
+   * A process's live connection (PROCESS_STREAM_UPGRADE): its NDJSON events come on it (with
+   * `output` false only start and exit), ProcessInput lines go. A refusal (no such process) is
+   * the agent's error, before anything is switched.
+   */
+  async processStream(ref: string, output: boolean, signal?: AbortSignal): Promise<Upgraded> {
+    const query = new URLSearchParams({ ref, output: String(output) });
+    return this.upgrade(`/processes/stream?${query}`, PROCESS_STREAM_UPGRADE, { signal });
   }
 
   /** Reads a small file in the sandbox (at most `limit` bytes) through the agent. */

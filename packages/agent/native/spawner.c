@@ -4,8 +4,10 @@
  *
  * Protocol, on stdin (from the agent): frames of a 4-byte little-endian length, then
  * NUL-terminated fields:
- *   spawn ID STDIN(0|1) CWD UID GID ARGC ARGV... ENVC ENV...   (CWD, UID, GID may be empty)
+ *   spawn ID STDIN(0|1) PTY CWD UID GID ARGC ARGV... ENVC ENV...
+ *                 (PTY is "COLSxROWS" for a terminal, else empty; CWD, UID, GID may be empty)
  *   close ID      the agent has opened its ends of ID's pipes; drop ours
+ *   resize PID COLS ROWS   a terminal's new size (the kernel sends its foreground SIGWINCH)
  * On stdout (to the agent), one line each:
  *   ok ID PID STDIN_FD STDOUT_FD STDERR_FD   our fds holding the agent's ends (-1: none), which
  *                                            the agent opens through /proc/<our pid>/fd/N
@@ -13,6 +15,14 @@
  *   exit PID CODE SIGNAL                     a child ended (CODE -1 when SIGNAL is not 0)
  * The children run in their own session (so a signal to -PID reaches all they start), with
  * default signal handling and nothing open but their three standard fds.
+ *
+ * A terminal's child has the pty's slave as its controlling terminal and as fds 0, 1 and 2. We
+ * keep the master: reopening it through /proc would allocate a new terminal. We relay it to two
+ * ordinary pipes the agent opens as above (its stdin pipe to the master, the master to its
+ * stdout pipe; STDIN is always 1), with backpressure both ways. Its stderr pipe is at end of
+ * file from the start. Once no process holds the slave (the master reads EIO) and everything
+ * read is written on, the stdout pipe is closed, so the agent reads end of file; if the agent
+ * closes its stdout end first, the master is closed (the terminal hangs up).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -26,11 +36,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #define MAX_FRAME (16u << 20)
@@ -44,6 +56,19 @@ struct held {
 };
 static struct held *held_list;
 static int devnull = -1;
+
+/* A terminal's master and the pipes it is relayed to (see the header). */
+struct relay {
+  pid_t pid;
+  int master, in, out; /* in: read end of the agent's stdin pipe; out: write end of stdout's */
+  int in_eof, master_eof, master_hup;
+  size_t to_master_at, to_master_len, to_out_at, to_out_len;
+  char to_master[4096];
+  char to_out[65536];
+  struct relay *next;
+};
+static struct relay *relays;
+static int relay_count;
 /* RLIMIT_NPROC for children ($PADDOCK_PROCESS_LIMIT; under gVisor the sandbox's process limit
  * is kept this way, inside, so a fork bomb meets EAGAIN instead of the host cgroup). */
 static struct rlimit nproc = {0, 0};
@@ -93,6 +118,7 @@ struct launch {
   const char *cwd;
   long uid, gid;
   int in, out, err;
+  int tty; /* in, out and err are a terminal's slave, to become the controlling terminal */
   volatile int error;
 };
 
@@ -105,7 +131,10 @@ static int exec_child(const struct launch *l) {
   sigset_t none;
   sigemptyset(&none);
   if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, _NSIG / 8) < 0) return errno;
+  /* We ignore SIGPIPE; an ignored disposition would survive exec. */
+  if (signal(SIGPIPE, SIG_DFL) == SIG_ERR) return errno;
   if (setsid() < 0) return errno;
+  if (l->tty && ioctl(in, TIOCSCTTY, 0) < 0) return errno;
   if (nproc.rlim_max > 0 && syscall(SYS_prlimit64, 0, RLIMIT_NPROC, &nproc, NULL) < 0) return errno;
   if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) return errno;
   if (gid >= 0 && (syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresgid, gid, gid, gid) < 0))
@@ -157,33 +186,77 @@ static long parse_id(const char *s) {
   return *end == '\0' && v >= 0 ? v : -1;
 }
 
+/* Opens a terminal of this size: its master (non-blocking) and its slave; -1 and errno on failure.
+ * Plain syscalls, not grantpt (which may consult NSS for the tty group; we are static). */
+static int open_pty(unsigned short cols, unsigned short rows, long uid, int *slave) {
+  int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK);
+  if (master < 0) return -1;
+  int unlock = 0, n;
+  struct winsize ws = {.ws_row = rows, .ws_col = cols};
+  if (ioctl(master, TIOCSPTLCK, &unlock) < 0 || ioctl(master, TIOCSWINSZ, &ws) < 0) goto fail;
+  /* TIOCGPTPEER opens the slave of this very master; older kernels need its path. */
+  *slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (*slave < 0) {
+    char path[32];
+    if (ioctl(master, TIOCGPTN, &n) < 0) goto fail;
+    snprintf(path, sizeof path, "/dev/pts/%d", n);
+    if ((*slave = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0) goto fail;
+  }
+  /* As grantpt would: the terminal belongs to its user (programs like `mesg` check). */
+  if (uid >= 0 && fchown(*slave, (uid_t)uid, (gid_t)-1) < 0) {
+    /* not fatal: the process still has the terminal open */
+  }
+  return master;
+fail: {
+  int saved = errno;
+  close(master);
+  errno = saved;
+  return -1;
+}
+}
+
 static void spawn(char **f, int n) {
-  /* f: "spawn" ID STDIN CWD UID GID ARGC ARGV... ENVC ENV... */
-  if (n < 8) goto bad;
+  /* f: "spawn" ID STDIN PTY CWD UID GID ARGC ARGV... ENVC ENV... */
+  if (n < 9) goto bad;
   const char *id = f[1];
   int want_stdin = strcmp(f[2], "1") == 0;
-  const char *cwd = f[3];
-  long uid = parse_id(f[4]), gid = parse_id(f[5]);
-  int argc = atoi(f[6]);
-  if (argc < 1 || 7 + argc >= n) goto bad;
-  int envc = atoi(f[7 + argc]);
-  if (envc < 0 || 8 + argc + envc != n) goto bad;
+  unsigned cols = 0, rows = 0;
+  int tty = f[3][0] != '\0';
+  if (tty && (sscanf(f[3], "%ux%u", &cols, &rows) != 2 || !cols || !rows || cols > 0xffff ||
+              rows > 0xffff))
+    goto bad;
+  const char *cwd = f[4];
+  long uid = parse_id(f[5]), gid = parse_id(f[6]);
+  int argc = atoi(f[7]);
+  if (argc < 1 || 8 + argc >= n) goto bad;
+  int envc = atoi(f[8 + argc]);
+  if (envc < 0 || 9 + argc + envc != n) goto bad;
   if (strlen(id) >= sizeof held_list->id) goto bad;
 
   char **argv = calloc((size_t)argc + 1, sizeof *argv);
   char **envp = calloc((size_t)envc + 1, sizeof *envp);
   if (!argv || !envp) die("calloc");
-  memcpy(argv, f + 7, (size_t)argc * sizeof *argv);
-  memcpy(envp, f + 8 + argc, (size_t)envc * sizeof *envp);
+  memcpy(argv, f + 8, (size_t)argc * sizeof *argv);
+  memcpy(envp, f + 9 + argc, (size_t)envc * sizeof *envp);
 
   int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
+  int master = -1, slave = -1;
   int failed = 0;
-  if ((want_stdin && pipe2(in, O_CLOEXEC) < 0) || pipe2(out, O_CLOEXEC) < 0 ||
+  /* A terminal's pipes are relayed by our poll loop, which must never block on them. */
+  int flags = O_CLOEXEC | (tty ? O_NONBLOCK : 0);
+  if ((tty && (master = open_pty((unsigned short)cols, (unsigned short)rows, uid, &slave)) < 0) ||
+      ((want_stdin || tty) && pipe2(in, flags) < 0) || pipe2(out, flags) < 0 ||
       pipe2(err, O_CLOEXEC) < 0)
     failed = errno;
   pid_t pid = -1;
   if (!failed) {
-    struct launch l = {argv, envp, cwd, uid, gid, want_stdin ? in[0] : devnull, out[1], err[1], 0};
+    struct launch l = {argv, envp, cwd, uid, gid, 0, 0, 0, tty, 0};
+    if (tty) l.in = l.out = l.err = slave;
+    else {
+      l.in = want_stdin ? in[0] : devnull;
+      l.out = out[1];
+      l.err = err[1];
+    }
     pid = launch(&l);
     /* A child that changed its uid before exec made our shared mm non-dumpable, which closes
      * /proc/<us>/fd to the agent; open it again. */
@@ -197,19 +270,32 @@ static void spawn(char **f, int n) {
   }
   free(argv);
   free(envp);
-  /* The child's ends are the child's now. */
-  if (out[1] >= 0) close(out[1]);
+  /* The child's ends are the child's now (a terminal's stderr pipe gets no writer at all). */
+  if (slave >= 0) close(slave);
   if (err[1] >= 0) close(err[1]);
+  if (out[1] >= 0 && (!tty || failed)) close(out[1]);
   if (failed) {
-    int ours[] = {in[0], in[1], out[0], err[0]};
-    for (int i = 0; i < 4; i++)
+    int ours[] = {in[0], in[1], out[0], err[0], master};
+    for (int i = 0; i < 5; i++)
       if (ours[i] >= 0) close(ours[i]);
     say("err %s %d\n", id, failed);
     return;
   }
-  /* stdin's read end stays open with us until `close`, so the agent can still open the write
-   * end even if the child has already exited. */
-  if (in[0] >= 0) close(in[0]);
+  if (tty) {
+    struct relay *r = calloc(1, sizeof *r);
+    if (!r) die("calloc");
+    r->pid = pid;
+    r->master = master;
+    r->in = in[0];
+    r->out = out[1];
+    r->next = relays;
+    relays = r;
+    relay_count++;
+  } else if (in[0] >= 0) {
+    /* stdin's read end stays open with us until `close`, so the agent can still open the write
+     * end even if the child has already exited. */
+    close(in[0]);
+  }
   struct held *h = calloc(1, sizeof *h);
   if (!h) die("calloc");
   strcpy(h->id, id);
@@ -223,6 +309,125 @@ static void spawn(char **f, int n) {
 bad:
   fprintf(stderr, "paddock-spawner: malformed spawn request\n");
   exit(2);
+}
+
+/* `resize PID COLS ROWS`: a terminal that has already hung up is left alone. */
+static void resize(char **f, int n) {
+  unsigned cols, rows;
+  if (n != 4 || sscanf(f[2], "%u", &cols) != 1 || sscanf(f[3], "%u", &rows) != 1 || !cols ||
+      !rows || cols > 0xffff || rows > 0xffff) {
+    fprintf(stderr, "paddock-spawner: malformed resize request\n");
+    exit(2);
+  }
+  pid_t pid = (pid_t)atol(f[1]);
+  for (struct relay *r = relays; r; r = r->next) {
+    if (r->pid != pid) continue;
+    struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+    ioctl(r->master, TIOCSWINSZ, &ws);
+    return;
+  }
+}
+
+/* Writes what the relay holds for the agent; 0 once the agent has closed its end. */
+static int relay_flush(struct relay *r) {
+  while (r->to_out_len > 0) {
+    ssize_t w = write(r->out, r->to_out + r->to_out_at, r->to_out_len);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EAGAIN) break;
+    if (w <= 0) return 0;
+    r->to_out_at += (size_t)w;
+    r->to_out_len -= (size_t)w;
+  }
+  if (r->to_out_len == 0) r->to_out_at = 0;
+  return 1;
+}
+
+/* Copies what the agent wrote on to the terminal, as far as the terminal takes it. */
+static void relay_input(struct relay *r) {
+  for (;;) {
+    if (r->to_master_len == 0 && !r->in_eof && !r->master_eof) {
+      ssize_t got = read(r->in, r->to_master, sizeof r->to_master);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0 && errno == EAGAIN) return;
+      if (got <= 0) {
+        /* Stdin closed: a terminal reads no end of file from that (the user sends ^D). */
+        r->in_eof = 1;
+        return;
+      }
+      r->to_master_at = 0;
+      r->to_master_len = (size_t)got;
+    }
+    if (r->to_master_len == 0) return;
+    ssize_t w = write(r->master, r->to_master + r->to_master_at, r->to_master_len);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EAGAIN) return;
+    if (w <= 0) {
+      r->to_master_len = 0; /* the terminal is gone: input to it is dropped */
+      return;
+    }
+    r->to_master_at += (size_t)w;
+    r->to_master_len -= (size_t)w;
+  }
+}
+
+/* Reads the terminal's output while there is room for it; 0 once the relay is finished. */
+static int relay_output(struct relay *r) {
+  while (!r->master_eof) {
+    if (r->to_out_at > 0) {
+      memmove(r->to_out, r->to_out + r->to_out_at, r->to_out_len);
+      r->to_out_at = 0;
+    }
+    size_t room = sizeof r->to_out - r->to_out_len;
+    if (room == 0) break;
+    ssize_t got = read(r->master, r->to_out + r->to_out_len, room);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0 && errno == EAGAIN) break;
+    /* EIO: no process holds the slave any more. */
+    if (got <= 0) r->master_eof = 1;
+    else r->to_out_len += (size_t)got;
+    if (!relay_flush(r)) return 0;
+  }
+  if (!relay_flush(r)) return 0;
+  return !(r->master_eof && r->to_out_len == 0);
+}
+
+static void relay_free(struct relay *gone) {
+  for (struct relay **p = &relays; *p; p = &(*p)->next) {
+    if (*p != gone) continue;
+    *p = gone->next;
+    close(gone->master);
+    close(gone->in);
+    close(gone->out); /* the agent reads end of file */
+    free(gone);
+    relay_count--;
+    return;
+  }
+}
+
+/*
+ * The poll entries of one relay (its input pipe, master and output pipe). An entry is left out
+ * (fd -1) when there is nothing to do on it: a hung-up master or a closed pipe reports POLLHUP
+ * or POLLERR whatever is asked, and would otherwise wake us in a loop.
+ */
+static void relay_poll(const struct relay *r, struct pollfd *p) {
+  int can_read = !r->master_eof && r->to_out_len < sizeof r->to_out;
+  int can_write = !r->master_eof && !r->master_hup && r->to_master_len > 0;
+  p[0] = (struct pollfd){.fd = -1, .events = POLLIN};
+  if (!r->in_eof && !r->master_eof && r->to_master_len == 0) p[0].fd = r->in;
+  p[1] = (struct pollfd){.fd = can_read || can_write ? r->master : -1,
+                         .events = (short)((can_read ? POLLIN : 0) | (can_write ? POLLOUT : 0))};
+  /* Always watched: POLLERR says the agent closed its end. */
+  p[2] = (struct pollfd){.fd = r->out, .events = r->to_out_len > 0 ? POLLOUT : 0};
+}
+
+/* Acts on what poll reported for one relay; 0 once it is finished. */
+static int relay_service(struct relay *r, const struct pollfd *p) {
+  if (!p[0].revents && !p[1].revents && !p[2].revents) return 1;
+  if (p[1].revents & POLLHUP) r->master_hup = 1;
+  if (p[0].revents || (p[1].revents & POLLOUT)) relay_input(r);
+  if (p[2].revents & POLLERR && !relay_flush(r)) return 0;
+  if (p[2].revents & POLLERR && r->to_out_len == 0) return 0;
+  return relay_output(r);
 }
 
 static void release(const char *id) {
@@ -269,6 +474,8 @@ int main(void) {
   if (limit && atol(limit) > 0) nproc.rlim_cur = nproc.rlim_max = (rlim_t)atol(limit);
   devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull < 0) die("open /dev/null");
+  /* A relay's output pipe closed by the agent must be an EPIPE, not our death. */
+  if (signal(SIGPIPE, SIG_IGN) == SIG_ERR) die("signal");
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
@@ -281,9 +488,26 @@ int main(void) {
   size_t cap = 1 << 16, len = 0;
   char *buf = malloc(cap);
   if (!buf) die("malloc");
-  struct pollfd pfd[2] = {{.fd = 0, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+  /* Our stdin and the signalfd, then three entries per relay, in the order of `order`. */
+  struct pollfd *pfd = NULL;
+  struct relay **order = NULL;
+  int slots = 0;
   for (;;) {
-    if (poll(pfd, 2, -1) < 0) {
+    if (!pfd || relay_count > slots) {
+      slots = relay_count * 2 + 4;
+      pfd = realloc(pfd, (size_t)(2 + 3 * slots) * sizeof *pfd);
+      order = realloc(order, (size_t)slots * sizeof *order);
+      if (!pfd || !order) die("realloc");
+    }
+    pfd[0] = (struct pollfd){.fd = 0, .events = POLLIN};
+    pfd[1] = (struct pollfd){.fd = sfd, .events = POLLIN};
+    int count = 0;
+    for (struct relay *r = relays; r; r = r->next) {
+      order[count] = r;
+      relay_poll(r, pfd + 2 + 3 * count);
+      count++;
+    }
+    if (poll(pfd, (nfds_t)(2 + 3 * count), -1) < 0) {
       if (errno == EINTR) continue;
       die("poll");
     }
@@ -293,6 +517,8 @@ int main(void) {
       }
       reap();
     }
+    for (int i = 0; i < count; i++)
+      if (!relay_service(order[i], pfd + 2 + 3 * i)) relay_free(order[i]);
     if (!pfd[0].revents) continue;
     if (len == cap) {
       cap *= 2;
@@ -317,7 +543,7 @@ int main(void) {
         }
         break;
       }
-      static char *f[8 + 2 * 65536];
+      static char *f[9 + 2 * 65536];
       int n = fields(buf + at + 4, flen, f, (int)(sizeof f / sizeof *f));
       if (n < 2) {
         fprintf(stderr, "paddock-spawner: malformed frame\n");
@@ -325,6 +551,7 @@ int main(void) {
       }
       if (strcmp(f[0], "spawn") == 0) spawn(f, n);
       else if (strcmp(f[0], "close") == 0) release(f[1]);
+      else if (strcmp(f[0], "resize") == 0) resize(f, n);
       at += 4 + flen;
     }
     memmove(buf, buf + at, len - at);

@@ -1,5 +1,11 @@
 import type { Writable } from "node:stream";
-import type { ExecSpec, ProcessEvent, ProcessExit, ProcessInfo } from "@paddock/protocol";
+import type {
+  ExecSpec,
+  ProcessEvent,
+  ProcessExit,
+  ProcessInfo,
+  TerminalSize,
+} from "@paddock/protocol";
 import { endedByOom, kernelOomKills } from "../memory/oom-witness.js";
 import { AgentError } from "../router.js";
 import { EventHistory, type HistoryBudget } from "./event-history.js";
@@ -62,6 +68,8 @@ export class ManagedProcess {
   private readonly sinks = new Set<EventSink>();
   private readonly waiting = new Set<EventSink>();
   private timedOut = false;
+  /** A terminal's current size; null for a process on pipes. */
+  private terminal: TerminalSize | null;
   /** Restarts the wait for output after exit (set while draining): output resumed. */
   private rearmDrain: (() => void) | undefined;
   private resolveDone!: (exit: ProcessExit) => void;
@@ -73,6 +81,7 @@ export class ManagedProcess {
     private readonly options: SpawnOptions,
   ) {
     this.history = new EventHistory(options.historyBytes, options.historyBudget);
+    this.terminal = spec.pty ?? null;
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
 
@@ -90,6 +99,7 @@ export class ManagedProcess {
         uid: options.uid,
         gid: options.gid,
         stdin: Boolean(spec.stdin),
+        pty: spec.pty,
       })
       .catch((err: NodeJS.ErrnoException) => {
         throw spawnError(err, file, spec.cwd);
@@ -112,8 +122,21 @@ export class ManagedProcess {
     return this.exit === null;
   }
 
+  /** Where input goes: the process's stdin pipe, or its terminal (always open). */
   get stdin(): Writable | null {
     return this.child.stdin;
+  }
+
+  /** Gives a terminal a new size; its foreground process group gets SIGWINCH. */
+  resize(size: TerminalSize): void {
+    if (!this.terminal)
+      throw new AgentError(
+        "conflict",
+        `process ${this.pid} is not on a terminal; start it with pty: {cols, rows} to resize it`,
+      );
+    if (!this.running) throw new AgentError("conflict", `process ${this.pid} has exited`);
+    this.child.resize(size);
+    this.terminal = { ...size };
   }
 
   info(): ProcessInfo {
@@ -125,7 +148,7 @@ export class ManagedProcess {
       startedAt: this.startedAt.toISOString(),
       running: this.running,
       exit: this.exit,
-      pty: this.spec.pty ?? null,
+      pty: this.terminal,
     };
   }
 

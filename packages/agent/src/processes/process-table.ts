@@ -2,7 +2,7 @@ import { stat } from "node:fs/promises";
 import type { ExecSpec } from "@paddock/protocol";
 import { agentStarts } from "../generation.js";
 import { AgentError } from "../router.js";
-import { resolveUser } from "../users.js";
+import { loginShell, resolveUser } from "../users.js";
 import { HistoryBudget } from "./event-history.js";
 import { ManagedProcess } from "./managed-process.js";
 
@@ -57,7 +57,11 @@ export class ProcessTable {
       env.USER = user.name;
       env.LOGNAME = user.name;
     }
+    // Programs on a terminal need to know what it understands; the request's env may say.
+    if (spec.pty) env.TERM = "xterm-256color";
     Object.assign(env, spec.env);
+    // A terminal with no command is a shell for the user (an interactive one: it is on a tty).
+    if (spec.argv.length === 0) spec = { ...spec, argv: [await loginShell(spec.user)] };
     const proc = await ManagedProcess.start(spec, {
       env,
       ...ids,

@@ -5,6 +5,7 @@ import { constants as osConstants } from "node:os";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import type { Readable, Writable } from "node:stream";
+import type { TerminalSize } from "@paddock/protocol";
 
 export interface ChildExit {
   code: number | null;
@@ -24,6 +25,8 @@ export interface SpawnedChild {
   readWaiting(which: "stdout" | "stderr", maxBytes: number): Buffer | "empty" | "eof";
   /** Settles once, when the process has ended (its exit may be reported before anyone asks). */
   readonly exited: Promise<ChildExit>;
+  /** A terminal's new size (its foreground process group gets SIGWINCH). */
+  resize(size: TerminalSize): void;
 }
 
 export interface SpawnRequest {
@@ -34,6 +37,11 @@ export interface SpawnRequest {
   uid?: number;
   gid?: number;
   stdin: boolean;
+  /**
+   * Run on a new pseudo-terminal of this size: stdin (always open), stdout and stderr are the
+   * terminal; everything it prints comes as stdout, and stderr ends at once.
+   */
+  pty?: TerminalSize;
 }
 
 /** A start that failed, with the errno name (ENOENT, EACCES, EAGAIN…) like Node's spawn errors. */
@@ -53,8 +61,13 @@ const ERRNO_NAMES = new Map<number, string>(
     .map(([name, n]) => [n, name]),
 );
 
-/** Built beside the agent's bundle (scripts/post-build.mjs). */
-const HELPER = fileURLToPath(new URL("./paddock-spawner", import.meta.url));
+/**
+ * Built beside the agent's bundle (scripts/post-build.mjs). Unit tests run the agent from its
+ * sources, so they name the built one with this variable.
+ */
+const helperPath = () =>
+  process.env.PADDOCK_SPAWNER_HELPER ??
+  fileURLToPath(new URL("./paddock-spawner", import.meta.url));
 
 interface Pending {
   resolve(child: SpawnedChild): void;
@@ -65,7 +78,8 @@ interface Pending {
 /**
  * Starts processes through paddock-spawner, a small static helper beside the agent that
  * vforks: under gVisor that is ~5 ms where forking node is ~50 ms. The helper hands each
- * process's pipes over through /proc/<helper>/fd, reports exits, and is started once.
+ * process's pipes over through /proc/<helper>/fd, reports exits, and is started once. A
+ * terminal's master stays with the helper, which relays it to ordinary pipes (native/spawner.c).
  */
 export class Spawner {
   private readonly pending = new Map<string, Pending>();
@@ -90,8 +104,9 @@ export class Spawner {
   /** The running helper, started (again, if the last one died) on demand. */
   static get(): Spawner {
     if (!Spawner.current?.alive) {
-      if (!existsSync(HELPER)) throw new Error(`the process helper ${HELPER} is missing`);
-      const helper = nodeSpawn(HELPER, [], { stdio: ["pipe", "pipe", "inherit"] });
+      const path = helperPath();
+      if (!existsSync(path)) throw new Error(`the process helper ${path} is missing`);
+      const helper = nodeSpawn(path, [], { stdio: ["pipe", "pipe", "inherit"] });
       helper.on("error", () => {});
       Spawner.current = new Spawner(helper);
     }
@@ -106,10 +121,12 @@ export class Spawner {
     const env = Object.entries(req.env)
       .filter((e): e is [string, string] => e[1] !== undefined)
       .map(([k, v]) => `${k}=${v}`);
+    const stdin = req.stdin || req.pty !== undefined;
     const fields = [
       "spawn",
       id,
-      req.stdin ? "1" : "0",
+      stdin ? "1" : "0",
+      req.pty ? `${req.pty.cols}x${req.pty.rows}` : "",
       req.cwd ?? "",
       req.uid === undefined ? "" : String(req.uid),
       req.gid === undefined ? "" : String(req.gid),
@@ -120,9 +137,14 @@ export class Spawner {
       ...env,
     ];
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, stdin: req.stdin });
+      this.pending.set(id, { resolve, reject, stdin });
       this.send(fields);
     });
+  }
+
+  /** @internal a terminal's new size, for HelperChild */
+  resize(pid: number, { cols, rows }: TerminalSize): void {
+    if (this.alive) this.send(["resize", String(pid), String(cols), String(rows)]);
   }
 
   private send(fields: string[]): void {
@@ -142,6 +164,7 @@ export class Spawner {
       if (!pending) return this.send(["close", id]);
       try {
         const child = new HelperChild(
+          this,
           pid,
           pending.stdin ? this.openEnd(stdinFd, "write") : null,
           this.openEnd(stdoutFd, "read"),
@@ -201,12 +224,17 @@ class HelperChild implements SpawnedChild {
   end!: (exit: ChildExit) => void;
 
   constructor(
+    private readonly spawner: Spawner,
     readonly pid: number,
     readonly stdin: Socket | null,
     readonly stdout: PipeEnd,
     readonly stderr: PipeEnd,
   ) {
     this.exited = new Promise((resolve) => (this.end = resolve));
+  }
+
+  resize(size: TerminalSize): void {
+    this.spawner.resize(this.pid, size);
   }
 
   readWaiting(which: "stdout" | "stderr", maxBytes: number): Buffer | "empty" | "eof" {

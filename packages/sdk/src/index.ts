@@ -5,6 +5,12 @@ export { Processes, type ExecOptions, type CodeLanguage } from "./processes.js";
 export { SandboxProcess, type StdinData } from "./sandbox-process.js";
 export { OutputStream } from "./output-stream.js";
 export {
+  Pty,
+  Terminal,
+  type TerminalCreateOptions,
+  type TerminalConnectOptions,
+} from "./terminal.js";
+export {
   Filesystem,
   type UploadOptions,
   type TransferOptions,
@@ -27,6 +33,7 @@ export type {
   CreateSandboxRequest,
   ProcessExit,
   ProcessInfo,
+  TerminalSize,
   FileEntry,
   BatchResult,
   FindMatch,

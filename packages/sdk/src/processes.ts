@@ -14,8 +14,11 @@ import { checkArgument } from "./errors.js";
 import type { HttpClient } from "./http.js";
 import { SandboxProcess, type StdinData } from "./sandbox-process.js";
 
-export interface ExecOptions extends Omit<ExecRequest, "argv" | "stdin"> {
-  /** Data to feed and then close, or `true` to keep stdin open for `writeStdin`. */
+export interface ExecOptions extends Omit<ExecRequest, "argv" | "stdin" | "pty"> {
+  /**
+   * Data to feed and then close, or `true` to keep stdin open for `writeStdin`. A stream is fed
+   * live while the process runs (exec returns at once); for a terminal use `sandbox.pty`.
+   */
   stdin?: boolean | StdinData;
   signal?: AbortSignal;
 }
@@ -91,7 +94,9 @@ export class Processes {
       const res = await this.http.send("POST", this.base, { json: body, signal });
       proc = await SandboxProcess.fromEvents(this.http, this.base, res.body, signal);
     }
-    if (keepStdin && stdin !== true) await proc.writeStdin(stdin, { close: true });
+    // A stream flows while the process runs (and may outlast it); bytes are sent whole first.
+    if (stdin instanceof ReadableStream) proc.streamStdin(stdin);
+    else if (keepStdin && stdin !== true) await proc.writeStdin(stdin, { close: true });
     return proc;
   }
 

@@ -8,6 +8,7 @@ import {
 import { AgentUnavailableError, checkArgument, cutError, InvalidResponseError } from "./errors.js";
 import { ndjson, type HttpClient } from "./http.js";
 import { OutputStream } from "./output-stream.js";
+import { ProcessSocket } from "./process-socket.js";
 
 export type StdinData = string | Uint8Array | ReadableStream<Uint8Array>;
 
@@ -179,6 +180,49 @@ export class SandboxProcess {
       body: toBody(data),
       query: { close: options.close ? "true" : "false" },
     });
+  }
+
+  /**
+   * @internal Feeds `source` to stdin as it is read, over the process's WebSocket, then closes
+   * stdin. Returns at once. Once the process exits the source is cancelled (not an error: a
+   * program may well exit before reading all its input), and so it is if the socket fails.
+   */
+  streamStdin(source: ReadableStream<Uint8Array>): void {
+    const reader = source.getReader();
+    let exited = false;
+    const stop = (reason?: unknown) => {
+      exited = true;
+      reader.cancel(reason).catch(() => {});
+    };
+    this.exited.then(
+      () => stop(),
+      () => stop(),
+    );
+    void (async () => {
+      let socket: ProcessSocket | undefined;
+      try {
+        socket = await ProcessSocket.open(this.http, `${this.base}/${this.pid}/stream`, {
+          output: false,
+          onBytes: () => {},
+        });
+        socket.ended.then(
+          () => stop(),
+          () => stop(),
+        );
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done || exited) break;
+          await socket.send(value);
+        }
+        if (!exited) await socket.input({ type: "closeStdin" });
+        // Open until the exit comes, so nothing sent is cut by an early close.
+        await socket.ended;
+      } catch (err) {
+        if (!exited) stop(err);
+      } finally {
+        socket?.close();
+      }
+    })();
   }
 
   /** Closes stdin: the process reads end-of-file. */

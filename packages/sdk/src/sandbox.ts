@@ -18,6 +18,7 @@ import type { ClientOptions } from "./config.js";
 import { checkArgument } from "./errors.js";
 import { HttpClient } from "./http.js";
 import { Processes } from "./processes.js";
+import { Pty } from "./terminal.js";
 import { Filesystem } from "./filesystem.js";
 import { Docker } from "./docker.js";
 
@@ -42,6 +43,8 @@ export interface ListSandboxesOptions extends ClientOptions {
 export class Sandbox {
   /** Processes in this sandbox: exec, run, runCode, attach, list, kill. */
   readonly process: Processes;
+  /** Terminals in this sandbox: create (a login shell by default), connect. */
+  readonly pty: Pty;
   /** Files in this sandbox: upload, download, read, write, stat, list, batch, find. */
   readonly fs: Filesystem;
   /** Docker and Compose, in a sandbox created with `docker: true`. */
@@ -52,6 +55,7 @@ export class Sandbox {
     private readonly http: HttpClient,
   ) {
     this.process = new Processes(http, `/v1/sandboxes/${id}/processes`);
+    this.pty = new Pty(http, `/v1/sandboxes/${id}/processes`);
     this.fs = new Filesystem(http, `/v1/sandboxes/${id}/files`);
     this.docker = new Docker(http, `/v1/sandboxes/${id}/docker`);
   }

@@ -22,6 +22,8 @@ const CLIENT_HIGH_WATER_BYTES = 1024 * 1024;
 /** The largest message a client may send (the SDK sends stdin in 64 KiB pieces). */
 const MAX_CLIENT_MESSAGE_BYTES = 1024 * 1024;
 
+/** How long input already taken from a client that left may take to reach the agent. */
+const INPUT_FLUSH_MS = 5000;
 /** WebSocket close codes (RFC 6455). */
 const CLOSE = { normal: 1000, policy: 1008, failed: 1011 } as const;
 
@@ -136,7 +138,14 @@ function bridge(
       ws.send(JSON.stringify(message));
     }
     if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) ws.close(code);
-    agent.destroy();
+    // Input the client sent just before leaving still reaches the agent, within a bound.
+    if (agent.writableLength > 0 && !agent.destroyed) {
+      const timer = setTimeout(() => agent.destroy(), INPUT_FLUSH_MS);
+      agent.end(() => {
+        clearTimeout(timer);
+        agent.destroy();
+      });
+    } else agent.destroy();
     done();
   };
 

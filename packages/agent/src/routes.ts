@@ -5,6 +5,7 @@ import {
   DEFAULT_TOTAL_HISTORY_BYTES,
   SANDBOX_PATH,
 } from "@paddock/protocol";
+import { registerCodeRoutes } from "./code/routes.js";
 import { registerFileRoutes } from "./files/routes.js";
 import { registerMemoryRoutes } from "./memory/oom-kill.js";
 import { registerPortRoutes } from "./ports/tunnel.js";
@@ -33,6 +34,7 @@ export function registerRoutes(router: Router): void {
     maxRunning: numberFromEnv(AGENT_ENV.maxProcesses, DEFAULT_SANDBOX_LIMITS.maxProcesses),
   });
   registerProcessRoutes(router, table);
+  registerCodeRoutes(router, table);
   registerFileRoutes(router, {
     maxUploadBytes: numberFromEnv(AGENT_ENV.maxUploadBytes, DEFAULT_SANDBOX_LIMITS.maxUploadBytes),
   });

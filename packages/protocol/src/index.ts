@@ -10,3 +10,4 @@ export * from "./ports.js";
 export * from "./docker.js";
 export * from "./keys.js";
 export * from "./agent.js";
+export * from "./code.js";

@@ -9,6 +9,7 @@ import { registerPortCommands } from "./commands/ports.js";
 import { registerProcessCommands } from "./commands/processes.js";
 import { registerSandboxCommands } from "./commands/sandboxes.js";
 import { registerServe } from "./commands/serve.js";
+import { registerShellCommand } from "./commands/shell.js";
 import { reportError } from "./output.js";
 
 const program = new Command()
@@ -26,6 +27,7 @@ registerServe(program);
 registerSandboxCommands(program);
 registerImageCommands(program);
 registerProcessCommands(program);
+registerShellCommand(program);
 registerFileCommands(program);
 registerPortCommands(program);
 registerDockerCommands(program);

@@ -1,10 +1,11 @@
 import { constants } from "node:os";
 import { Readable } from "node:stream";
 import type { Command } from "commander";
-import { Sandbox, type SandboxProcess } from "paddock";
+import { isPaddockError, Sandbox, type SandboxProcess } from "paddock";
 import { SIGNALS, type ProcessExit } from "@paddock/protocol";
 import { cliClientOptions } from "../client-options.js";
 import { collect, parsePairs, printJson, printTable, UsageError } from "../output.js";
+import { requireTerminal, runTerminal } from "./shell.js";
 
 /** The shell's convention: the exit code, 128+N for a signal, 124 for a timeout (as `timeout`). */
 export function exitCodeOf(exit: ProcessExit): number {
@@ -12,6 +13,37 @@ export function exitCodeOf(exit: ProcessExit): number {
   if (exit.exitCode !== null) return exit.exitCode;
   const number = exit.signal ? constants.signals[exit.signal as NodeJS.Signals] : undefined;
   return 128 + (number ?? 0);
+}
+
+/** A shell's exit code for a command that could not start: not found, or not runnable. */
+const START_EXIT: Record<string, number> = { command_not_found: 127, permission_denied: 126 };
+
+/** Waits for a start; one that fails like a shell's exits like a shell (127, 126, message). */
+export async function startOrExit<T>(start: Promise<T>): Promise<T> {
+  try {
+    return await start;
+  } catch (err) {
+    const code = isPaddockError(err) ? START_EXIT[err.code] : undefined;
+    if (code === undefined) throw err;
+    process.stderr.write(`paddock: ${(err as Error).message}\n`);
+    process.exit(code);
+  }
+}
+
+/** The options of `exec` and `shell` that say how a process runs. */
+export function processOptions(opts: {
+  cwd?: string;
+  env: string[];
+  user?: string;
+  timeout?: number;
+}) {
+  return {
+    cwd: opts.cwd,
+    env: parsePairs(opts.env, "--env"),
+    user:
+      opts.user === undefined ? undefined : /^\d+$/.test(opts.user) ? Number(opts.user) : opts.user,
+    timeoutMs: opts.timeout ? Math.round(opts.timeout * 1000) : undefined,
+  };
 }
 
 /** Copies a process's output to this terminal, byte for byte, and returns its exit code. */
@@ -44,36 +76,50 @@ export function registerProcessCommands(program: Command): void {
       "kill the process group after this long (exit code 124)",
       seconds,
     )
-    .option("-i, --interactive", "forward this terminal's stdin to the process")
+    .option("-i, --interactive", "forward this terminal's stdin to the process, live")
+    .option("-t, --tty", "run it on a terminal joined to this one (raw keys, window size)")
     .option("--background", "start it in the background and print its pid")
     .option("--tag <tag>", "name the process, to find it later by tag")
     .addHelpText(
       "after",
-      "\nExample:\n  paddock exec sb_123 -- sh -c 'echo $HOME'\n  echo hi | paddock exec -i sb_123 -- cat",
+      "\nA command that does not exist exits 127, one that cannot run 126, as in a shell.\n" +
+        "\nExamples:\n  paddock exec sb_123 -- sh -c 'echo $HOME'\n" +
+        "  echo hi | paddock exec -i sb_123 -- cat          (stdin flows while it runs)\n" +
+        "  paddock exec -it sb_123 -- python3              (an interactive program on a terminal)\n" +
+        "  paddock exec --background --tag web sb_123 -- python3 -m http.server",
     )
     .action(async (id: string, argv: string[], opts) => {
+      if (opts.tty) {
+        if (opts.background) throw new UsageError("-t and --background cannot go together");
+        requireTerminal("paddock exec -t");
+      }
       const sandbox = await Sandbox.connect(id, cliClientOptions());
-      const proc = await sandbox.process.exec(argv, {
-        cwd: opts.cwd,
-        env: parsePairs(opts.env, "--env"),
-        user:
-          opts.user === undefined
-            ? undefined
-            : /^\d+$/.test(opts.user)
-              ? Number(opts.user)
-              : opts.user,
-        timeoutMs: opts.timeout ? Math.round(opts.timeout * 1000) : undefined,
-        background: Boolean(opts.background),
-        tag: opts.tag,
-        stdin: opts.interactive
-          ? (Readable.toWeb(process.stdin) as ReadableStream<Uint8Array>)
-          : undefined,
-      });
+      if (opts.tty) {
+        const code = await runTerminal(
+          sandbox,
+          { ...processOptions(opts), command: argv, tag: opts.tag },
+          "paddock exec -t",
+        );
+        process.exit(code);
+      }
+      const proc = await startOrExit(
+        sandbox.process.exec(argv, {
+          ...processOptions(opts),
+          background: Boolean(opts.background),
+          tag: opts.tag,
+          stdin: opts.interactive
+            ? (Readable.toWeb(process.stdin) as ReadableStream<Uint8Array>)
+            : undefined,
+        }),
+      );
       if (opts.background) {
         process.stdout.write(`${proc.pid}\n`);
         process.exit(0);
       }
-      process.exitCode = await relay(proc);
+      const code = await relay(proc);
+      // Input may still be open (a pipe whose writer sleeps): the exit does not wait for it.
+      if (opts.interactive) process.exit(code);
+      process.exitCode = code;
     });
 
   program

@@ -32,7 +32,8 @@ SRC
 fi
 
 need=()
-for pkg in runc tini busybox-static debootstrap e2fsprogs iproute2 util-linux curl tar gcc libc6-dev; do
+# tmux: the CLI's terminal tests drive the real CLI in a tmux window.
+for pkg in runc tini busybox-static debootstrap e2fsprogs iproute2 util-linux curl tar gcc libc6-dev tmux; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 runsc_ok=0

@@ -1,9 +1,14 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { ExecRequestSchema, KillRequestSchema } from "@paddock/protocol";
+import { setTimeout as delay } from "node:timers/promises";
+import { ExecRequestSchema, KillRequestSchema, PROCESS_STREAM_UPGRADE } from "@paddock/protocol";
 import { pipeBody, queryParam, readJson } from "../http-body.js";
 import { AgentError, sendJson, type Router } from "../router.js";
 import type { ManagedProcess } from "./managed-process.js";
 import type { ProcessTable } from "./process-table.js";
+import { processStreamHandler } from "./process-stream.js";
+
+/** How long a stdin write that found no reader waits for the process's exit to report it. */
+const EXIT_AFTER_EPIPE_MS = 3000;
 
 const NDJSON = { "content-type": "application/x-ndjson", "cache-control": "no-store" };
 
@@ -63,9 +68,21 @@ export function registerProcessRoutes(router: Router, table: ProcessTable): void
       );
     if (!proc.running) throw new AgentError("conflict", "the process has exited");
     const close = url.searchParams.get("close") === "true";
-    await pipeBody(req, stdin, { end: close }).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== "EPIPE" && err.code !== "ERR_STREAM_DESTROYED") throw err;
-    });
+    // A process that exits mid-body has taken what it wanted: the rest of the body is not
+    // written (the router discards it) and the answer is its info, with the exit. A broken
+    // pipe usually means that exit, known once its output is drained: wait for it a while.
+    const exited = proc.done.then(() => false);
+    const piped = pipeBody(req, stdin, { end: close }).then(
+      () => true,
+      async (err: NodeJS.ErrnoException) => {
+        if (proc.running && err.code !== "EPIPE" && err.code !== "ERR_STREAM_DESTROYED") throw err;
+        await Promise.race([exited, delay(EXIT_AFTER_EPIPE_MS)]);
+        return true;
+      },
+    );
+    if (!(await Promise.race([piped, exited]))) req.unpipe(stdin);
     sendJson(res, 200, proc.info());
   });
+
+  router.onUpgrade(PROCESS_STREAM_UPGRADE, processStreamHandler(table));
 }

@@ -14,8 +14,8 @@ export const CodeLanguageSchema = z.enum(CODE_LANGUAGES, {
 export type CodeContextLanguage = z.infer<typeof CodeLanguageSchema>;
 
 export const CODE_LIMITS = {
-  /** One run's code, in characters. */
-  codeLength: 4 * 1024 * 1024,
+  /** One run's code, in characters (the daemon takes JSON bodies of at most 1 MiB). */
+  codeLength: 1024 * 1024,
   /** Contexts in one sandbox at once. */
   contexts: 64,
   /** The text of a run's value; longer ones are cut with a note. */

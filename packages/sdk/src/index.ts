@@ -3,6 +3,12 @@ export { Images } from "./images.js";
 export { Keys } from "./keys.js";
 export { Processes, type ExecOptions, type CodeLanguage } from "./processes.js";
 export { SandboxProcess, type StdinData } from "./sandbox-process.js";
+export {
+  CodeInterpreter,
+  type CodeContextOptions,
+  type CodeRunOptions,
+  type CodeRunResult,
+} from "./code.js";
 export { OutputStream } from "./output-stream.js";
 export {
   Pty,
@@ -40,4 +46,7 @@ export type {
   ExposedPort,
   CommandOutput,
   KeyInfo,
+  CodeContext,
+  CodeContextLanguage,
+  CodeError,
 } from "@paddock/protocol";

@@ -18,6 +18,7 @@ import type { ClientOptions } from "./config.js";
 import { checkArgument } from "./errors.js";
 import { HttpClient } from "./http.js";
 import { Processes } from "./processes.js";
+import { CodeInterpreter } from "./code.js";
 import { Pty } from "./terminal.js";
 import { Filesystem } from "./filesystem.js";
 import { Docker } from "./docker.js";
@@ -49,6 +50,8 @@ export class Sandbox {
   readonly fs: Filesystem;
   /** Docker and Compose, in a sandbox created with `docker: true`. */
   readonly docker: Docker;
+  /** Code that keeps its state between runs: contexts (python, node), run, restart, close. */
+  readonly code: CodeInterpreter;
 
   private constructor(
     readonly id: string,
@@ -58,6 +61,7 @@ export class Sandbox {
     this.pty = new Pty(http, `/v1/sandboxes/${id}/processes`);
     this.fs = new Filesystem(http, `/v1/sandboxes/${id}/files`);
     this.docker = new Docker(http, `/v1/sandboxes/${id}/docker`);
+    this.code = new CodeInterpreter(http, `/v1/sandboxes/${id}/code`);
   }
 
   /**

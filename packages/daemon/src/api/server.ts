@@ -23,6 +23,7 @@ import { dockerRoutes } from "./routes/docker.js";
 import { fileRoutes } from "./routes/files.js";
 import { portRoutes } from "./routes/ports.js";
 import { processRoutes } from "./routes/processes.js";
+import { codeRoutes } from "./routes/code.js";
 import { processStreamRoutes } from "./routes/process-stream.js";
 import { sandboxRoutes } from "./routes/sandboxes.js";
 import { systemRoutes } from "./routes/system.js";
@@ -69,6 +70,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(sandboxRoutes(deps.sandboxes));
   await app.register(imageRoutes(deps.images, deps.hostDirs));
   await app.register(processRoutes(deps.sandboxes));
+  await app.register(codeRoutes(deps.sandboxes));
   await app.register(processStreamRoutes(deps.sandboxes, deps.hostDirs));
   await app.register(fileRoutes(deps.sandboxes));
   await app.register(portRoutes(deps.ports, deps.sandboxes));

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { CODE_LIMITS, type CodeContextLanguage, type CodeContextSpec } from "@paddock/protocol";
+import { agentStarts } from "../generation.js";
 import { AgentError } from "../router.js";
 import { CodeContext, type CodeContextDeps } from "./code-context.js";
 
@@ -20,11 +21,15 @@ export class CodeContexts {
 
   get(id: string): CodeContext {
     const context = this.byId.get(id);
-    if (!context)
+    if (!context) {
+      // A restarted agent knows nothing of the contexts its predecessor ran.
+      const lost =
+        agentStarts > 1 ? "; the sandbox's agent restarted, and earlier contexts were lost" : "";
       throw new AgentError(
         "not_found",
-        `no code context "${id}" in this sandbox; list them with code.listContexts(), or create one`,
+        `no code context "${id}" in this sandbox${lost}; list them with code.listContexts(), or create one`,
       );
+    }
     return context;
   }
 

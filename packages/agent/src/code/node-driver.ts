@@ -18,6 +18,7 @@ export const NODE_DRIVER = String.raw`
   const out = process.stdout.write.bind(process.stdout);
   const err = process.stderr.write.bind(process.stderr);
   const stringify = JSON.stringify;
+  const parse = JSON.parse;
   const inspect = util.inspect;
   let interrupt = null;
   let n = 0;
@@ -60,7 +61,7 @@ export const NODE_DRIVER = String.raw`
   const handle = async (line) => {
     const result = { value: null, error: null };
     try {
-      result.value = await run(JSON.parse(line).code);
+      result.value = await run(parse(line).code);
     } catch (e) {
       try {
         result.error = describe(e);

@@ -6,10 +6,15 @@ import { MarkerScanner } from "../src/code/marker-scanner.js";
 import { newTable, useBuiltSpawner } from "./process-fixtures.js";
 
 /** Runs code and collects its events. */
-async function run(context: CodeContext, code: string, timeoutMs?: number) {
+async function run(
+  context: CodeContext,
+  code: string,
+  timeoutMs?: number,
+  signal = new AbortController().signal,
+) {
   const events: CodeRunEvent[] = [];
   const sink = { send: (e: CodeRunEvent) => (events.push(e), true), onDrain: () => {} };
-  await context.run(code, sink, { timeoutMs, signal: new AbortController().signal });
+  await context.run(code, sink, { timeoutMs, signal });
   const text = (type: "stdout" | "stderr") =>
     events
       .flatMap((e) => (e.type === type ? [Buffer.from(e.data, "base64").toString()] : []))
@@ -94,6 +99,14 @@ describe("code contexts (host python3 and node)", () => {
     const n = await run(node, "while (true) {}", 500);
     expect(n).toMatchObject({ timedOut: true, error: { name: "TimeoutError" } });
     expect((await run(node, "a")).value).toBe("1");
+  });
+
+  it("interrupts a run whose client went away; the context lives on", async () => {
+    const gone = new AbortController();
+    setTimeout(() => gone.abort(), 300);
+    const r = await run(python, "import time\ntime.sleep(30)", undefined, gone.signal);
+    expect(r.error?.name).toBe("KeyboardInterrupt");
+    expect((await run(python, "kept")).value).toBe("'yes'");
   });
 
   it("captures what child processes print, and big output whole", async () => {

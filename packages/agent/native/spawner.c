@@ -7,7 +7,7 @@
  *   spawn ID STDIN(0|1) PTY CWD UID GID ARGC ARGV... ENVC ENV...
  *                 (PTY is "COLSxROWS" for a terminal, else empty; CWD, UID, GID may be empty)
  *   close ID      the agent has opened its ends of ID's pipes; drop ours
- *   resize PID COLS ROWS   a terminal's new size (the kernel sends its foreground SIGWINCH)
+ *   resize PID COLS ROWS   a terminal's new size; its foreground process group gets SIGWINCH
  * On stdout (to the agent), one line each:
  *   ok ID PID STDIN_FD STDOUT_FD STDERR_FD   our fds holding the agent's ends (-1: none), which
  *                                            the agent opens through /proc/<our pid>/fd/N
@@ -311,6 +311,37 @@ bad:
   exit(2);
 }
 
+/*
+ * Signals every process group of a session. For gVisor, which answers TIOCGPGRP only inside the
+ * terminal's session and shows no tpgid in /proc: the foreground group is among these, and
+ * SIGWINCH to a background job only makes it look at the size.
+ */
+static void signal_session(pid_t session, int sig) {
+  DIR *dir = opendir("/proc");
+  if (!dir) return;
+  struct dirent *e;
+  while ((e = readdir(dir))) {
+    char path[32], stat[512];
+    int leader = atoi(e->d_name);
+    if (leader <= 0) continue;
+    snprintf(path, sizeof path, "%d/stat", leader);
+    int fd = openat(dirfd(dir), path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    ssize_t n = read(fd, stat, sizeof stat - 1);
+    close(fd);
+    if (n <= 0) continue;
+    stat[n] = '\0';
+    /* After the command name, which may hold anything: state, ppid, pgrp, session. Each group
+     * is signalled once, through its leader. */
+    char *end = strrchr(stat, ')');
+    int pgrp, sid;
+    if (end && sscanf(end + 1, " %*c %*d %d %d", &pgrp, &sid) == 2 && sid == session &&
+        pgrp == leader)
+      kill(-pgrp, sig);
+  }
+  closedir(dir);
+}
+
 /* `resize PID COLS ROWS`: a terminal that has already hung up is left alone. */
 static void resize(char **f, int n) {
   unsigned cols, rows;
@@ -322,8 +353,15 @@ static void resize(char **f, int n) {
   pid_t pid = (pid_t)atol(f[1]);
   for (struct relay *r = relays; r; r = r->next) {
     if (r->pid != pid) continue;
-    struct winsize ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
-    ioctl(r->master, TIOCSWINSZ, &ws);
+    struct winsize was, ws = {.ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols};
+    int changed = ioctl(r->master, TIOCGWINSZ, &was) < 0 || was.ws_row != ws.ws_row ||
+                  was.ws_col != ws.ws_col;
+    if (ioctl(r->master, TIOCSWINSZ, &ws) < 0 || !changed) return;
+    /* gVisor (20240729) changes the size without telling the foreground process group: tell it.
+     * Linux has already sent one; a second SIGWINCH only makes a program look at its size again. */
+    pid_t group;
+    if (ioctl(r->master, TIOCGPGRP, &group) == 0 && group > 0) kill(-group, SIGWINCH);
+    else signal_session(pid, SIGWINCH);
     return;
   }
 }

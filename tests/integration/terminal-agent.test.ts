@@ -175,9 +175,8 @@ describe.each(RUNTIMES)("terminals on %s", (runtime) => {
       await events.output("bg2");
       await new Promise((r) => setTimeout(r, 500));
       send(stdin("\x03"));
-      // gVisor (20240729) signals the foreground group but keeps the ^C in the input line (Linux
-      // discards the line): end that line, so the command below is read on its own.
-      send(stdin("\n"));
+      // The ^C is gone from the input line (gVisor keeps it there; the spawner flushes it), so
+      // the next command is read on its own.
       send(stdin("kill -0 $! && echo alive$((2+2))\n"));
       await events.output("alive4");
       send(stdin("kill $!; exit 6\n"));

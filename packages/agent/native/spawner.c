@@ -380,6 +380,31 @@ static int relay_flush(struct relay *r) {
   return 1;
 }
 
+/*
+ * gVisor (20240729) sends SIGINT, SIGQUIT or SIGTSTP for ^C, ^\ and ^Z, whatever ISIG says, and
+ * then also queues the character as input; in canonical mode the shell reads it as the start of
+ * its next command (`^Ckill: not found`), where Linux drops it. With
+ * $PADDOCK_PTY_ERASE_SIGNAL_CHARS (set by the runsc profile), input is written up to each such
+ * character, and in canonical mode with ISIG an ERASE character follows it, which takes it back
+ * out of the line. Raw-mode programs (vi, readline) read the character as they would anyway.
+ */
+static int erase_signal_chars;
+
+/*
+ * How many of `len` bytes to write so that a write ends at a signal character that needs taking
+ * back; 0: none there. `erase` gets the terminal's ERASE character.
+ */
+static size_t upto_signal_char(int master, const char *buf, size_t len, cc_t *erase) {
+  struct termios t;
+  if (ioctl(master, TCGETS, &t) < 0 || !(t.c_lflag & ISIG) || !(t.c_lflag & ICANON)) return 0;
+  *erase = t.c_cc[VERASE];
+  cc_t chars[3] = {t.c_cc[VINTR], t.c_cc[VQUIT], t.c_cc[VSUSP]};
+  for (size_t i = 0; i < len; i++)
+    for (int c = 0; c < 3; c++)
+      if (chars[c] != _POSIX_VDISABLE && (cc_t)buf[i] == chars[c]) return i + 1;
+  return 0;
+}
+
 /* Copies what the agent wrote on to the terminal, as far as the terminal takes it. */
 static void relay_input(struct relay *r) {
   for (;;) {
@@ -396,12 +421,19 @@ static void relay_input(struct relay *r) {
       r->to_master_len = (size_t)got;
     }
     if (r->to_master_len == 0) return;
-    ssize_t w = write(r->master, r->to_master + r->to_master_at, r->to_master_len);
+    const char *from = r->to_master + r->to_master_at;
+    cc_t erase = 0;
+    size_t signal_at =
+        erase_signal_chars ? upto_signal_char(r->master, from, r->to_master_len, &erase) : 0;
+    ssize_t w = write(r->master, from, signal_at ? signal_at : r->to_master_len);
     if (w < 0 && errno == EINTR) continue;
     if (w < 0 && errno == EAGAIN) return;
     if (w <= 0) {
       r->to_master_len = 0; /* the terminal is gone: input to it is dropped */
       return;
+    }
+    /* A full pty drops the ERASE: the character then stays, as without this. */
+    if (signal_at && (size_t)w == signal_at && write(r->master, &erase, 1) < 0) {
     }
     r->to_master_at += (size_t)w;
     r->to_master_len -= (size_t)w;
@@ -508,6 +540,7 @@ static void close_inherited(void) {
 
 int main(void) {
   close_inherited();
+  erase_signal_chars = getenv("PADDOCK_PTY_ERASE_SIGNAL_CHARS") != NULL;
   const char *limit = getenv("PADDOCK_PROCESS_LIMIT");
   if (limit && atol(limit) > 0) nproc.rlim_cur = nproc.rlim_max = (rlim_t)atol(limit);
   devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);

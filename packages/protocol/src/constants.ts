@@ -71,6 +71,8 @@ export const AGENT_ENV = {
   totalHistoryBytes: "PADDOCK_TOTAL_HISTORY_BYTES",
   /** RLIMIT_NPROC for user processes (gVisor: the process limit is kept inside the sandbox). */
   processLimit: "PADDOCK_PROCESS_LIMIT",
+  /** Set under gVisor, whose terminals keep ^C in the input line (see spawner.c). */
+  ptyEraseSignalChars: "PADDOCK_PTY_ERASE_SIGNAL_CHARS",
 } as const;
 
 /** PATH of user processes unless the sandbox's env sets another. */

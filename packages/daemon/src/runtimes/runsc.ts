@@ -31,7 +31,10 @@ export const runscProfile: RuntimeProfile = {
   // stub and the stub's thread), plus the sentry's own threads, which grow with load.
   hostPidsLimit: (pidsLimit) => 3 * pidsLimit + 512,
   adjustSpec(spec, sandbox) {
-    spec.process.env.push(`${AGENT_ENV.processLimit}=${sandbox.pidsLimit}`);
+    spec.process.env.push(
+      `${AGENT_ENV.processLimit}=${sandbox.pidsLimit}`,
+      `${AGENT_ENV.ptyEraseSignalChars}=1`,
+    );
     // gVisor puts an in-memory tmpfs on /tmp by itself, sized by the host; bound it, so filling
     // /tmp is ENOSPC inside the sandbox and not the host's OOM killer ending the sandbox.
     spec.mounts.push({

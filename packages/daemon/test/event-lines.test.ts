@@ -2,7 +2,7 @@ import { Readable } from "node:stream";
 import { buffer } from "node:stream/consumers";
 import { describe, expect, it } from "vitest";
 import type { ProcessEvent } from "@paddock/protocol";
-import { EventLines } from "../src/agent/event-lines.js";
+import { CODE_RUN_EVENTS, EventLines } from "../src/agent/event-lines.js";
 
 const line = (event: ProcessEvent) => `${JSON.stringify(event)}\n`;
 const START = line({ type: "start", pid: 1, tag: null });
@@ -43,5 +43,27 @@ describe("EventLines", () => {
       code: "agent_error",
     });
     await expect(run(START + EXIT + OUT, 16)).rejects.toMatchObject({ code: "agent_error" });
+  });
+
+  it("checks a code run's events by their own protocol: a result ends it, nothing after", async () => {
+    const code = (...events: object[]) => events.map((e) => `${JSON.stringify(e)}\n`).join("");
+    const feed = (text: string) =>
+      buffer(
+        Readable.from([Buffer.from(text)]).pipe(
+          new EventLines(() => {}, undefined, CODE_RUN_EVENTS),
+        ),
+      );
+    const begin = { type: "start", context: "default-python" };
+    const result = { type: "result", context: "c", value: "42", error: null, timedOut: false };
+    const text = code(begin, { type: "stdout", data: "aGk=" }, result);
+    expect((await feed(text)).toString()).toBe(text);
+    await expect(feed(code(begin, { type: "stdout", data: "aGk=" }))).rejects.toMatchObject({
+      code: "agent_error",
+    });
+    await expect(feed(code(begin, result, result))).rejects.toMatchObject({ code: "agent_error" });
+    // A process's exit is not a code run's event.
+    await expect(
+      feed(code(begin, { type: "exit", exitCode: 0, signal: null, timedOut: false })),
+    ).rejects.toMatchObject({ code: "agent_error" });
   });
 });

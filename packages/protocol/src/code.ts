@@ -83,6 +83,8 @@ export type CodeError = z.infer<typeof CodeErrorSchema>;
  * before it.
  */
 export const CodeRunEventSchema = z.discriminatedUnion("type", [
+  /** First, at once (a run may wait for the one before it in its context). */
+  z.object({ type: z.literal("start"), context: z.string() }),
   z.object({ type: z.literal("stdout"), data: z.string() }),
   z.object({ type: z.literal("stderr"), data: z.string() }),
   z.object({

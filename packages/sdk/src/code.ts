@@ -129,6 +129,7 @@ export class CodeInterpreter {
           { cause: parsed.error },
         );
       const event = parsed.data;
+      if (event.type === "start") continue;
       if (event.type === "stdout") stdout.push(Buffer.from(event.data, "base64"));
       else if (event.type === "stderr") stderr.push(Buffer.from(event.data, "base64"));
       else if (event.type === "error") {

@@ -77,6 +77,7 @@ export function registerCodeRoutes(router: Router, table: ProcessTable): void {
         res.once("close", listener);
       },
     };
+    sink.send({ type: "start", context: context.id });
     await context.run(run.code, sink, { timeoutMs: run.timeoutMs, signal: gone.signal });
     res.end();
   });

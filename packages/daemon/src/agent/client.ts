@@ -28,7 +28,7 @@ import {
   readBounded,
   timedOut,
 } from "./answers.js";
-import { EventLines } from "./event-lines.js";
+import { EventLines, PROCESS_EVENTS, type EventProtocol } from "./event-lines.js";
 import { dropRest, sendBody } from "./request-body.js";
 import { upgradeAgent, type Upgraded } from "./upgrade.js";
 
@@ -51,8 +51,8 @@ export interface AgentRequest {
 export interface Expected<T> {
   /** A JSON answer with this status, checked against the schema. */
   json?: { status: number; schema: z.ZodType<T> };
-  /** A process's NDJSON event stream (status 200), checked event by event. */
-  events?: boolean;
+  /** An NDJSON event stream of this protocol (status 200), checked event by event. */
+  events?: EventProtocol;
   /** Bytes (a download), passed on as they come. */
   bytes?: boolean;
 }
@@ -188,7 +188,7 @@ export class AgentClient {
           kind: "stream",
           status,
           headers: { "content-type": type },
-          body: await firstEvent(res),
+          body: await firstEvent(res, expected.events),
         };
       }
       if (expected.bytes && status === 200) {
@@ -222,7 +222,7 @@ export class AgentClient {
         throw errorFromAnswer(status, await readBounded(res, AGENT_ANSWER_LIMITS.errorBytes));
       }
       if (status !== 200) throw malformed(`${status} where an event stream was due`);
-      return await firstEvent(res, onEvent);
+      return await firstEvent(res, PROCESS_EVENTS, onEvent);
     } catch (err) {
       res.destroy();
       throw err;
@@ -344,20 +344,26 @@ function streamHeaders(res: http.IncomingMessage): Record<string, string> {
  * before that a failure is still an error answer; after it, a failure cuts the stream. The
  * stream's reader going away cuts the agent's answer too.
  */
-function firstEvent(
+function firstEvent<E extends { type: string }>(
   res: http.IncomingMessage,
-  onEvent: (event: ProcessEvent) => void = () => {},
+  protocol: EventProtocol<E>,
+  onEvent: (event: E) => void = () => {},
 ): Promise<Readable> {
   return new Promise((resolve, reject) => {
     let started = false;
-    const lines = new EventLines((event) => {
-      if (!started) {
-        if (event.type !== "start") throw malformed(`a ${event.type} event before the start event`);
-        started = true;
-        resolve(lines);
-      }
-      onEvent(event);
-    });
+    const lines = new EventLines<E>(
+      (event) => {
+        if (!started) {
+          if (event.type !== protocol.first)
+            throw malformed(`a ${event.type} event before the ${protocol.first} event`);
+          started = true;
+          resolve(lines);
+        }
+        onEvent(event);
+      },
+      undefined,
+      protocol,
+    );
     const fail = (err: Error) => {
       const classified =
         err instanceof PaddockError ? err : malformed("an event stream that was cut off", err);

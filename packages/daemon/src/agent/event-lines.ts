@@ -1,24 +1,55 @@
 import { Transform, type TransformCallback } from "node:stream";
-import { AGENT_ANSWER_LIMITS, ProcessEventSchema, type ProcessEvent } from "@paddock/protocol";
+import type { z } from "zod";
+import {
+  AGENT_ANSWER_LIMITS,
+  CodeRunEventSchema,
+  ProcessEventSchema,
+  type CodeRunEvent,
+  type ProcessEvent,
+} from "@paddock/protocol";
 import { malformed } from "./answers.js";
 
 const NEWLINE = 0x0a;
 
+/** The NDJSON event streams an agent answers with: their events, and which begin and end one. */
+export interface EventProtocol<E extends { type: string } = { type: string }> {
+  schema: z.ZodType<E>;
+  /** Every stream begins with this event, which the agent sends at once. */
+  first: E["type"];
+  /** The stream's last event: nothing may follow it, and it must come. */
+  last: readonly E["type"][];
+}
+
+/** A process's events: start, output, exit. */
+export const PROCESS_EVENTS: EventProtocol<ProcessEvent> = {
+  schema: ProcessEventSchema,
+  first: "start",
+  last: ["exit"],
+};
+
+/** A code run's events: start, output, then its result (or the context's error). */
+export const CODE_RUN_EVENTS: EventProtocol<CodeRunEvent> = {
+  schema: CodeRunEventSchema,
+  first: "start",
+  last: ["result", "error"],
+};
+
 /**
- * A process's NDJSON event stream from an agent, checked line by line: each line is parsed
- * against ProcessEventSchema and passed on as the agent's own bytes (nothing is re-encoded). A
- * line over `maxLineBytes`, a line that is not an event, an event after `exit`, or an end
- * without `exit` fails the stream with an agent_error. Memory stays bounded by one line plus the
- * stream's buffers: backpressure reaches the agent.
+ * An NDJSON event stream from an agent, checked line by line: each line is parsed against the
+ * protocol's schema and passed on as the agent's own bytes (nothing is re-encoded). A line over
+ * `maxLineBytes`, a line that is not an event, an event after the last one, or an end without
+ * it fails the stream with an agent_error. Memory stays bounded by one line plus the stream's
+ * buffers: backpressure reaches the agent.
  */
-export class EventLines extends Transform {
+export class EventLines<E extends { type: string } = ProcessEvent> extends Transform {
   private partial: Buffer[] = [];
   private partialBytes = 0;
   private exited = false;
 
   constructor(
-    private readonly onEvent: (event: ProcessEvent) => void = () => {},
+    private readonly onEvent: (event: E) => void = () => {},
     private readonly maxLineBytes: number = AGENT_ANSWER_LIMITS.eventLineBytes,
+    private readonly protocol: EventProtocol<E> = PROCESS_EVENTS as unknown as EventProtocol<E>,
   ) {
     super();
   }
@@ -62,7 +93,10 @@ export class EventLines extends Transform {
 
   override _flush(done: TransformCallback): void {
     if (this.partialBytes > 0) return done(malformed("an event stream cut off mid-line"));
-    if (!this.exited) return done(malformed("an event stream that ended without an exit event"));
+    if (!this.exited)
+      return done(
+        malformed(`an event stream that ended without a ${this.protocol.last.join(" or ")} event`),
+      );
     done();
   }
 
@@ -72,16 +106,16 @@ export class EventLines extends Transform {
 
   private check(line: Buffer): void {
     if (line.length === 0) return;
-    if (this.exited) throw malformed("events after the exit event");
+    if (this.exited) throw malformed("events after the last event");
     let value: unknown;
     try {
       value = JSON.parse(line.toString("utf8"));
     } catch (err) {
       throw malformed("an event that is not JSON", err);
     }
-    const checked = ProcessEventSchema.safeParse(value);
+    const checked = this.protocol.schema.safeParse(value);
     if (!checked.success) throw malformed("an event that does not fit the protocol");
-    if (checked.data.type === "exit") this.exited = true;
+    if (this.protocol.last.includes(checked.data.type)) this.exited = true;
     this.onEvent(checked.data);
   }
 }

@@ -10,6 +10,7 @@ import {
 } from "@paddock/protocol";
 import { bulkUpload } from "../../agent/bulk-upload.js";
 import type { AgentRequest, Expected } from "../../agent/client.js";
+import type { EventProtocol } from "../../agent/event-lines.js";
 import type { SandboxService } from "../../sandboxes/sandbox-service.js";
 
 type Params = { id: string } & Record<string, string>;
@@ -32,8 +33,8 @@ export interface AgentRoute {
   /** A JSON answer's schema: the agent's answer is checked against it, and it is documented. */
   response?: z.ZodType;
   status?: 200 | 201;
-  /** A streamed answer: a process's event stream (checked event by event) or bytes. */
-  stream?: "events" | "bytes";
+  /** A streamed answer: an event stream of this protocol (checked event by event) or bytes. */
+  stream?: EventProtocol | "bytes";
   /**
    * What the agent may take beyond the handshake timeout before answering (AGENT_TIMEOUTS):
    * routes that wait by design or work through whole trees.
@@ -112,7 +113,7 @@ export function registerAgentRoutes(
           forward.contentType = "application/json";
         }
         const expected: Expected<unknown> = {
-          events: route.stream === "events",
+          events: typeof route.stream === "object" ? route.stream : undefined,
           bytes: route.stream === "bytes",
         };
         if (route.response) expected.json = { status: route.status ?? 200, schema: route.response };

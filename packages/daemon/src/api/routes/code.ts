@@ -6,6 +6,7 @@ import {
   CodeRunRequestSchema,
   CreateCodeContextRequestSchema,
 } from "@paddock/protocol";
+import { CODE_RUN_EVENTS } from "../../agent/event-lines.js";
 import type { SandboxService } from "../../sandboxes/sandbox-service.js";
 import { agentQuery as q, registerAgentRoutes, type AgentRoute } from "./agent-route.js";
 
@@ -14,8 +15,8 @@ const context = (params: Record<string, string>) => q({ id: params.context });
 
 /**
  * Code contexts (interpreters that keep their state between runs): validated here, then
- * forwarded to the sandbox's agent. A run's answer is NDJSON CodeRunEvents, passed on as bytes:
- * the agent client checks process event streams only; the SDK checks every code event.
+ * forwarded to the sandbox's agent. A run's answer is NDJSON CodeRunEvents, checked event by
+ * event like a process's.
  */
 const routes: AgentRoute[] = [
   {
@@ -64,7 +65,7 @@ const routes: AgentRoute[] = [
     summary:
       "Run code in a context (or the language's default context). The answer is NDJSON: stdout and stderr events (data base64) as the code prints, then one result event ({value, error, timedOut}), or an error event if the context failed meanwhile. Runs in one context wait for each other; a client that disconnects interrupts its run.",
     body: CodeRunRequestSchema,
-    stream: "bytes",
+    stream: CODE_RUN_EVENTS,
     agentPath: () => "/code/run",
   },
 ];

@@ -7,6 +7,7 @@ import {
   ProcessListSchema,
   ProcessRefParamsSchema,
 } from "@paddock/protocol";
+import { PROCESS_EVENTS } from "../../agent/event-lines.js";
 import type { SandboxService } from "../../sandboxes/sandbox-service.js";
 import { agentQuery as q, registerAgentRoutes, type AgentRoute } from "./agent-route.js";
 
@@ -23,7 +24,7 @@ const routes: AgentRoute[] = [
     body: ExecRequestSchema,
     response: ProcessInfoSchema,
     status: 201,
-    stream: "events",
+    stream: PROCESS_EVENTS,
     agentPath: () => "/processes",
   },
   {
@@ -47,7 +48,7 @@ const routes: AgentRoute[] = [
     summary:
       "Attach to a process: its kept history since start, then live events until exit (NDJSON)",
     params: ProcessRefParamsSchema,
-    stream: "events",
+    stream: PROCESS_EVENTS,
     agentPath: (params) => `/processes/events?${ref(params)}`,
   },
   {

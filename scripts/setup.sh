@@ -33,7 +33,10 @@ fi
 
 need=()
 # tmux: the CLI's terminal tests drive the real CLI in a tmux window.
-for pkg in runc tini busybox-static debootstrap e2fsprogs iproute2 util-linux curl tar gcc libc6-dev tmux; do
+# skopeo and umoci pull and unpack registry images; docker-registry and apache2-utils (htpasswd)
+# run the tests' own registry on loopback.
+for pkg in runc tini busybox-static debootstrap e2fsprogs iproute2 util-linux curl tar gcc libc6-dev tmux \
+  skopeo umoci docker-registry apache2-utils; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 runsc_ok=0
@@ -55,6 +58,22 @@ if [ ${#need[@]} -gt 0 ] || [ $runsc_ok = 0 ]; then
     log "installing runsc from bookworm-backports"
     apt-get install -y -q --no-install-recommends -t bookworm-backports runsc
   fi
+fi
+
+# Debian's docker-registry package starts a registry service on port 5000; the tests start their
+# own on loopback and nothing else should listen, so the service is stopped and kept off.
+if [ -d /run/systemd/system ]; then
+  if systemctl is-enabled --quiet docker-registry.service 2>/dev/null ||
+    systemctl is-active --quiet docker-registry.service 2>/dev/null; then
+    log "stopping and disabling the docker-registry service"
+    systemctl disable --now docker-registry.service
+  fi
+elif [ -x /etc/init.d/docker-registry ]; then
+  if service docker-registry status >/dev/null 2>&1; then
+    log "stopping the docker-registry service"
+    service docker-registry stop
+  fi
+  if ls /etc/rc[2-5].d/S*docker-registry >/dev/null 2>&1; then update-rc.d docker-registry disable; fi
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

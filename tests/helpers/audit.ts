@@ -2,10 +2,14 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { loopDevices } from "./host.js";
+import { REGISTRY_BIN } from "./registry.js";
 
 const CONTROLLERS = ["memory", "pids", "cpu", "cpuset", "devices", "freezer", "blkio"];
 
-/** What Paddock has on this machine now: sandbox cgroups, agent processes, test data dirs, mounts, loop devices. */
+/**
+ * What Paddock has on this machine now: sandbox cgroups, agent processes, test registries, test
+ * data dirs, mounts, loop devices.
+ */
 export function snapshot(): Set<string> {
   const found = new Set<string>();
   for (const c of CONTROLLERS) {
@@ -18,7 +22,9 @@ export function snapshot(): Set<string> {
     try {
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
       if (cmdline.includes("/.paddock/runtime/agent.js")) found.add(`agent process ${pid}`);
-      if (cmdline.includes("paddock-test-"))
+      if (cmdline.startsWith(`${REGISTRY_BIN}\0serve`))
+        found.add(`test registry process ${pid}: ${cmdline.replace(/\0/g, " ").slice(0, 120)}`);
+      else if (cmdline.includes("paddock-test-"))
         found.add(`process ${pid}: ${cmdline.replace(/\0/g, " ").slice(0, 120)}`);
     } catch {
       // the process ended while we looked

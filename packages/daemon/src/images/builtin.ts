@@ -2,10 +2,23 @@ import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { chmod, copyFile, mkdir, symlink, writeFile } from "node:fs/promises";
 import path from "node:path";
+import type { BUILTIN_IMAGES } from "@paddock/protocol";
 import { run } from "../exec.js";
 import { aptMirror } from "./mirror.js";
 
 export type Progress = (message: string) => void;
+
+/**
+ * The version of each built-in image's builder, kept in the stored image's meta: bump one when
+ * its builder changes what it makes, so an image stored by the older builder is built again on
+ * its next use (see ImageStore.retireOutdated).
+ */
+export const BUILDER_VERSIONS: Record<(typeof BUILTIN_IMAGES)[number], number> = {
+  busybox: 1,
+  // 2: python3-pip, python3-venv and ca-certificates.
+  debian: 2,
+  docker: 1,
+};
 
 const BUSYBOX = "/bin/busybox";
 
@@ -34,13 +47,17 @@ export async function buildBusybox(rootfs: string, progress: Progress): Promise<
   progress(`busybox ready with ${applets.length} applets`);
 }
 
-/** Debian bookworm minbase with python3, from the machine's own apt mirror. Takes a minute or so. */
+/**
+ * Debian bookworm minbase with python3, pip, venv and ca-certificates, from the machine's own apt
+ * mirror. Takes a minute or two.
+ */
 export async function buildDebian(rootfs: string, progress: Progress): Promise<void> {
   const mirror = await aptMirror();
-  progress(`debootstrap bookworm (minbase, python3) from ${mirror}`);
+  const include = "python3,python3-pip,python3-venv,ca-certificates";
+  progress(`debootstrap bookworm (minbase, ${include}) from ${mirror}`);
   await runWithProgress(
     "debootstrap",
-    ["--variant=minbase", "--include=python3", "bookworm", rootfs, mirror],
+    ["--variant=minbase", `--include=${include}`, "bookworm", rootfs, mirror],
     progress,
   );
   // Keep the image small: apt's downloaded packages are not needed inside a sandbox.

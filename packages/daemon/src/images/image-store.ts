@@ -7,7 +7,13 @@ import { createGunzip } from "node:zlib";
 import { randomBytes } from "node:crypto";
 import { BUILTIN_IMAGES, IMAGE_NAME, type ImageInfo } from "@paddock/protocol";
 import { PaddockError, errorMessage } from "../errors.js";
-import { buildBusybox, buildDebian, buildDocker, type Progress } from "./builtin.js";
+import {
+  BUILDER_VERSIONS,
+  buildBusybox,
+  buildDebian,
+  buildDocker,
+  type Progress,
+} from "./builtin.js";
 import { createMountPoints } from "./mount-points.js";
 
 type Builtin = (typeof BUILTIN_IMAGES)[number];
@@ -27,6 +33,8 @@ interface ImageMeta {
   name: string;
   source: "builtin" | "imported";
   createdAt: string;
+  /** Built-in images: BUILDER_VERSIONS[name] of the builder that made it (absent: version 1). */
+  builderVersion?: number;
 }
 
 /**
@@ -79,10 +87,35 @@ export class ImageStore {
   }
 
   /** The rootfs of a stored image, building a built-in one first if it is not there yet. */
-  async require(name: string, progress: Progress = () => {}): Promise<string> {
+  require(name: string, progress: Progress = () => {}): Promise<string> {
+    return this.locked(name, () => this.resolve(name, progress));
+  }
+
+  /** `require` for a caller that holds the image's lock. */
+  private async resolve(name: string, progress: Progress): Promise<string> {
+    await this.retireOutdated(name);
     const info = await this.describe(name);
     if (!info.ready) await this.build(name as Builtin, progress);
     return this.rootfs(name);
+  }
+
+  /**
+   * Removes a built-in image stored by an older builder (see BUILDER_VERSIONS) so it is built
+   * again, unless a sandbox uses it: then that build serves until they are gone. Lock held.
+   */
+  private async retireOutdated(name: string): Promise<void> {
+    const meta = await this.readMeta(name);
+    if (!meta || meta.source !== "builtin" || !isBuiltin(name)) return;
+    if ((meta.builderVersion ?? 1) === BUILDER_VERSIONS[name] || this.usersOf(name).length > 0)
+      return;
+    await rm(await this.moveAside(name), { recursive: true, force: true });
+  }
+
+  /** Renames a stored image out of the way, so it is gone at once; the caller deletes it. */
+  private async moveAside(name: string): Promise<string> {
+    const to = path.join(this.dir, `.removing-${name}-${randomBytes(4).toString("hex")}`);
+    await rename(path.join(this.dir, name), to);
+    return to;
   }
 
   /**
@@ -97,7 +130,7 @@ export class ImageStore {
     claim: () => T,
   ): Promise<{ rootfs: string; claimed: T }> {
     return this.locked(name, async () => {
-      const rootfs = await this.require(name, progress);
+      const rootfs = await this.resolve(name, progress);
       return { rootfs, claimed: claim() };
     });
   }
@@ -145,9 +178,7 @@ export class ImageStore {
         throw new PaddockError("image_not_found", `no stored image named "${name}"`);
       const users = this.usersOf(name);
       if (users.length > 0) throw imageInUse(name, users);
-      const to = path.join(this.dir, `.removing-${name}-${randomBytes(4).toString("hex")}`);
-      await rename(path.join(this.dir, name), to);
-      return to;
+      return this.moveAside(name);
     });
     await rm(doomed, { recursive: true, force: true });
   }
@@ -190,6 +221,7 @@ export class ImageStore {
       await fill(rootfs);
       await createMountPoints(rootfs);
       const meta: ImageMeta = { name, source, createdAt: new Date().toISOString() };
+      if (source === "builtin" && isBuiltin(name)) meta.builderVersion = BUILDER_VERSIONS[name];
       await writeFile(path.join(tmp, "image.json"), JSON.stringify(meta, null, 2));
       await rename(tmp, path.join(this.dir, name));
     } catch (err) {

@@ -45,7 +45,6 @@ export class ProcessSocket {
     ended: Promise<ProcessExit | undefined>,
   ) {
     this.ended = ended;
-    this.ended.catch(() => {});
   }
 
   /** Opens the socket of process `ref` under `base` (a sandbox's processes path). */
@@ -73,6 +72,8 @@ export class ProcessSocket {
         settleEnd = res;
         failEnd = rej;
       });
+      // A socket refused before its start rejects `open`; this end is then never read.
+      ended.catch(() => {});
       const fail = (err: PaddockError) => {
         failure ??= err;
         if (!started) reject(failure);

@@ -66,6 +66,11 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const openRequests = new OpenRequestsByKey();
   openRequests.register(app);
   registerOwnership(app, deps.store);
+  // An upgrade request answered over HTTP (refused, or to a route that is no WebSocket) has a
+  // socket Node's HTTP server let go of at the upgrade: it is closed once the answer is out.
+  app.addHook("onResponse", async (request) => {
+    if ((request.raw as { upgrade?: boolean }).upgrade) request.raw.socket.destroy();
+  });
   await app.register(systemRoutes);
   await app.register(sandboxRoutes(deps.sandboxes));
   await app.register(imageRoutes(deps.images, deps.hostDirs));

@@ -25,7 +25,9 @@ const MAX_CLIENT_MESSAGE_BYTES = 1024 * 1024;
 /** How long input already taken from a client that left may take to reach the agent. */
 const INPUT_FLUSH_MS = 5000;
 /** WebSocket close codes (RFC 6455). */
-const CLOSE = { normal: 1000, policy: 1008, failed: 1011 } as const;
+const CLOSE = { normal: 1000, goingAway: 1001, policy: 1008, failed: 1011 } as const;
+/** How long a client may take to answer the close at a shutdown. */
+const SHUTDOWN_CLOSE_MS = 1000;
 
 type Params = z.output<typeof ProcessRefParamsSchema>;
 type Query = z.output<typeof ProcessStreamQuerySchema>;
@@ -46,7 +48,17 @@ export function processStreamRoutes(
   hostDirs?: readonly string[],
 ): FastifyPluginAsync {
   return async (plain) => {
-    await plain.register(websocket, { options: { maxPayload: MAX_CLIENT_MESSAGE_BYTES } });
+    await plain.register(websocket, {
+      options: { maxPayload: MAX_CLIENT_MESSAGE_BYTES },
+      // A shutdown says so (1001) and does not wait on clients slow to answer the close.
+      preClose(done) {
+        for (const client of this.websocketServer.clients) {
+          client.close(CLOSE.goingAway);
+          setTimeout(() => client.terminate(), SHUTDOWN_CLOSE_MS).unref();
+        }
+        done();
+      },
+    });
     const opened = new WeakMap<FastifyRequest, Upgraded>();
     const bySandbox = new Map<string, Set<(err: PaddockError) => void>>();
     service.onEnd(async (id) => {

@@ -91,24 +91,31 @@ export class ImageStore {
     return this.locked(name, () => this.resolve(name, progress));
   }
 
-  /** `require` for a caller that holds the image's lock. */
+  /**
+   * `require` for a caller that holds the image's lock. A built-in image stored by an older
+   * builder (see BUILDER_VERSIONS) is built again and replaced, unless a sandbox uses it: then
+   * the old build serves until they are gone.
+   */
   private async resolve(name: string, progress: Progress): Promise<string> {
-    await this.retireOutdated(name);
     const info = await this.describe(name);
     if (!info.ready) await this.build(name as Builtin, progress);
+    else if ((await this.outdated(name)) && this.usersOf(name).length === 0) {
+      // The stored build still works: keep it when the new one cannot be made (no mirror).
+      await this.build(name as Builtin, progress).catch((err: unknown) =>
+        progress(`keeping the stored ${name} image, rebuilding it failed: ${errorMessage(err)}`),
+      );
+    }
     return this.rootfs(name);
   }
 
-  /**
-   * Removes a built-in image stored by an older builder (see BUILDER_VERSIONS) so it is built
-   * again, unless a sandbox uses it: then that build serves until they are gone. Lock held.
-   */
-  private async retireOutdated(name: string): Promise<void> {
+  /** Whether a stored built-in image was made by an older builder. */
+  private async outdated(name: string): Promise<boolean> {
     const meta = await this.readMeta(name);
-    if (!meta || meta.source !== "builtin" || !isBuiltin(name)) return;
-    if ((meta.builderVersion ?? 1) === BUILDER_VERSIONS[name] || this.usersOf(name).length > 0)
-      return;
-    await rm(await this.moveAside(name), { recursive: true, force: true });
+    return (
+      isBuiltin(name) &&
+      meta?.source === "builtin" &&
+      (meta.builderVersion ?? 1) !== BUILDER_VERSIONS[name]
+    );
   }
 
   /** Renames a stored image out of the way, so it is gone at once; the caller deletes it. */
@@ -223,7 +230,10 @@ export class ImageStore {
       const meta: ImageMeta = { name, source, createdAt: new Date().toISOString() };
       if (source === "builtin" && isBuiltin(name)) meta.builderVersion = BUILDER_VERSIONS[name];
       await writeFile(path.join(tmp, "image.json"), JSON.stringify(meta, null, 2));
+      // An outdated built-in image is swapped for the new build only once that is complete.
+      const old = (await this.outdated(name)) ? await this.moveAside(name) : undefined;
       await rename(tmp, path.join(this.dir, name));
+      if (old) await rm(old, { recursive: true, force: true });
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
       // Another process stored the same image meanwhile: use theirs.

@@ -249,6 +249,12 @@ describe("the process WebSocket's refusals and ends", () => {
       });
     });
     expect(closed).toBe(true);
+    const doc = (await (await daemon.api("GET", "/openapi.json")).json()) as {
+      paths: Record<string, { get?: { summary?: string } }>;
+    };
+    expect(doc.paths["/v1/sandboxes/{id}/processes/{ref}/stream"]?.get?.summary).toMatch(
+      /WebSocket/,
+    );
     // Without an upgrade the route says how to use it.
     const plain = await daemon.api("GET", route(sandbox.id, pid));
     expect(plain.status).toBe(400);

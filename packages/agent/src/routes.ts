@@ -32,6 +32,8 @@ export function registerRoutes(router: Router): void {
     killGraceMs: numberFromEnv("PADDOCK_KILL_GRACE_MS", 2000),
     keepEnded: 64,
     maxRunning: numberFromEnv(AGENT_ENV.maxProcesses, DEFAULT_SANDBOX_LIMITS.maxProcesses),
+    defaultCwd: process.env[AGENT_ENV.defaultCwd] || undefined,
+    defaultUser: process.env[AGENT_ENV.defaultUser] || undefined,
   });
   registerProcessRoutes(router, table);
   registerCodeRoutes(router, table);

@@ -7,6 +7,7 @@ import { registerImageCommands } from "./commands/images.js";
 import { registerKeyCommands } from "./commands/keys.js";
 import { registerPortCommands } from "./commands/ports.js";
 import { registerProcessCommands } from "./commands/processes.js";
+import { registerRegistryCommands } from "./commands/registry.js";
 import { registerSandboxCommands } from "./commands/sandboxes.js";
 import { registerServe } from "./commands/serve.js";
 import { registerShellCommand } from "./commands/shell.js";
@@ -26,6 +27,7 @@ const program = new Command()
 registerServe(program);
 registerSandboxCommands(program);
 registerImageCommands(program);
+registerRegistryCommands(program);
 registerProcessCommands(program);
 registerShellCommand(program);
 registerFileCommands(program);

@@ -50,3 +50,52 @@ export function byteProgress(label: string, total: number | undefined): Transfor
     },
   });
 }
+
+/**
+ * A progress bar driven by reported byte counts (a pull's layers), with a status message beside
+ * it; plain lines where stderr is no terminal.
+ */
+export function bytesBar(label: string): {
+  update(p: { message: string; completedBytes?: number; totalBytes?: number }): void;
+  done(message: string): void;
+} {
+  const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+  if (!process.stderr.isTTY) {
+    const status = statusLine(label);
+    return {
+      update: (p) => {
+        if (p.completedBytes === undefined || p.message !== "downloading") status.update(p.message);
+      },
+      done: (m) => status.done(m),
+    };
+  }
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: `${label} [{bar}] {percentage}% {done}/{size} {message}`,
+      hideCursor: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  let started = false;
+  return {
+    update(p) {
+      const total = p.totalBytes ?? 0;
+      const payload = {
+        message: p.message.slice(0, 40),
+        done: mib(p.completedBytes ?? 0),
+        size: mib(total),
+      };
+      if (!started) {
+        bar.start(Math.max(total, 1), p.completedBytes ?? 0, payload);
+        started = true;
+      }
+      if (total) bar.setTotal(total);
+      bar.update(p.completedBytes ?? bar.getProgress() * Math.max(total, 1), payload);
+    },
+    done(message) {
+      if (started) bar.stop();
+      process.stderr.write(`${label}: ${message}\n`);
+    },
+  };
+}

@@ -41,6 +41,8 @@ export interface DaemonConfig {
    * such a sandbox has root on the host (see sandboxes/create-policy.ts).
    */
   allowRuncDocker: boolean;
+  /** Registries (host[:port]) pulled from over plain HTTP or unverified TLS. */
+  insecureRegistries: string[];
 }
 
 /** An on/off setting from the environment; anything but these is a mistake worth stopping for. */
@@ -81,5 +83,11 @@ export function resolveConfig(input: Partial<DaemonConfig> = {}): DaemonConfig {
         Number(env.PADDOCK_PROCESS_HISTORY_BYTES ?? DEFAULT_LIMITS.processHistoryBytes),
     },
     allowRuncDocker: input.allowRuncDocker ?? envFlag("PADDOCK_ALLOW_RUNC_DOCKER"),
+    insecureRegistries:
+      input.insecureRegistries ??
+      (env.PADDOCK_INSECURE_REGISTRIES ?? "")
+        .split(",")
+        .map((h) => h.trim())
+        .filter(Boolean),
   };
 }

@@ -6,6 +6,9 @@ import { loadOrCreateToken } from "./api/auth.js";
 import { buildApi } from "./api/server.js";
 import type { DaemonConfig } from "./config.js";
 import { ImageStore } from "./images/image-store.js";
+import { ImageService } from "./images/image-service.js";
+import { PulledImages, pinnedDigest } from "./images/pulled-images.js";
+import { Registries } from "./images/registries.js";
 import { Layout } from "./layout.js";
 import type { Logger } from "./logger.js";
 import { createRuntimes } from "./runtimes/index.js";
@@ -46,7 +49,13 @@ export async function startDaemon(
   const db = openDatabase(layout.database);
   const store = new SandboxStore(db);
   const runtimes = createRuntimes(layout);
-  const images = new ImageStore(config.imagesDir, (name) => store.usingImage(name));
+  const registries = new Registries(layout.registryAuthFile, config.insecureRegistries);
+  const images = new ImageService(
+    new ImageStore(config.imagesDir, (name) => store.usingImage(name)),
+    new PulledImages(config.imagesDir, registries, () =>
+      store.inStates(["creating", "running", "terminating"]),
+    ),
+  );
   const agentRuntimeDir = await ensureAgentRuntime(layout.agentRuntimesDir);
   const policy = { allowRuncDocker: config.allowRuncDocker };
   const sandboxes = new SandboxService({
@@ -69,9 +78,25 @@ export async function startDaemon(
     log,
   });
   sandboxes.onEnd((id) => ports.release(id));
+  // A removed pulled image's files go once its last sandbox has ended: end listeners run before
+  // the teardown, so the collection waits for the sandbox's final state.
+  sandboxes.onEnd(async (id) => {
+    if (pinnedDigest(store.get(id)?.image ?? "")) void collectWhenEnded(id).catch(() => {});
+  });
+  const collectWhenEnded = async (id: string) => {
+    for (let i = 0; i < 1200; i++) {
+      const state = store.get(id)?.state;
+      if (state !== "terminating" && state !== "running") break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await images.pulled
+      .collect()
+      .catch((err: unknown) => log.warn({ err: String(err) }, "collecting removed images failed"));
+  };
 
   await recover({ store, service: sandboxes, runtimes, layout, policy, log });
   await ports.restore();
+  await images.start();
   const stopReaper = startReaper(store, sandboxes, config.reapIntervalMs, log);
   const stopMonitor = startMonitor(store, sandboxes, config.monitorIntervalMs, log);
   const stopMemoryGuard = startMemoryGuard(store, sandboxes, config.memoryGuardIntervalMs, log);
@@ -80,6 +105,7 @@ export async function startDaemon(
     token,
     sandboxes,
     images,
+    registries,
     ports,
     keys,
     store,

@@ -17,6 +17,10 @@ export class Layout {
   get sandboxesDir(): string {
     return path.join(this.dataDir, "sandboxes");
   }
+  /** Registry credentials (containers-auth.json), root only. */
+  get registryAuthFile(): string {
+    return path.join(this.dataDir, "registries", "auth.json");
+  }
   get agentRuntimesDir(): string {
     return path.join(this.dataDir, "agent-runtime");
   }

@@ -16,6 +16,7 @@ import { KeyStore } from "../src/state/key-store.js";
 import { SandboxStore } from "../src/state/sandbox-store.js";
 import { PaddockError } from "../src/errors.js";
 import { ImageStore } from "../src/images/image-store.js";
+import { ImageService } from "../src/images/image-service.js";
 import { silentLogger } from "../src/logger.js";
 import type { SandboxService } from "../src/sandboxes/sandbox-service.js";
 import type { SandboxRecord } from "../src/state/sandbox-store.js";
@@ -92,7 +93,7 @@ describe("the HTTP API", () => {
     app = await buildApi({
       token: TOKEN,
       sandboxes: service as unknown as SandboxService,
-      images: new ImageStore(path.join(dir, "images")),
+      images: new ImageService(new ImageStore(path.join(dir, "images"))),
       ports: {} as unknown as PortService,
       keys: new KeyStore(db),
       store: new SandboxStore(db),

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ErrorBodySchema, type CreateSandboxSpec } from "@paddock/protocol";
 import { buildApi } from "../src/api/server.js";
 import { PaddockError } from "../src/errors.js";
-import type { ImageStore } from "../src/images/image-store.js";
+import type { ImageService } from "../src/images/image-service.js";
 import { Layout } from "../src/layout.js";
 import { silentLogger } from "../src/logger.js";
 import type { PortService } from "../src/ports/port-service.js";
@@ -95,11 +95,11 @@ async function harness(policy?: CreatePolicy) {
       reached.push(`image ${name}`);
       return rootfs;
     },
-    async use<T>(name: string, _progress: unknown, claim: () => T) {
+    async use<T>(name: string, _progress: unknown, claim: (resolved: { image: string }) => T) {
       reached.push(`image ${name}`);
-      return { rootfs, claimed: claim() };
+      return { rootfs, claimed: claim({ image: name }) };
     },
-  } as unknown as ImageStore;
+  } as unknown as ImageService;
   const store = {
     insert(_id: string, spec: CreateSandboxSpec) {
       inserted.push(spec);

@@ -16,6 +16,7 @@ import { AgentClient } from "../src/agent/client.js";
 import { buildApi } from "../src/api/server.js";
 import { PaddockError } from "../src/errors.js";
 import { ImageStore } from "../src/images/image-store.js";
+import { ImageService } from "../src/images/image-service.js";
 import { silentLogger } from "../src/logger.js";
 import type { PortService } from "../src/ports/port-service.js";
 import { PortForwarder } from "../src/ports/forwarder.js";
@@ -173,7 +174,7 @@ describe("a hostile agent", () => {
     app = await buildApi({
       token: TOKEN,
       sandboxes: sandboxes as unknown as SandboxService,
-      images: new ImageStore(path.join(dir, "images")),
+      images: new ImageService(new ImageStore(path.join(dir, "images"))),
       ports: {} as unknown as PortService,
       keys: new KeyStore(db),
       store: new SandboxStore(db),

@@ -21,6 +21,16 @@ export const ERROR_STATUS = {
   payload_too_large: 413,
   resource_exhausted: 429,
   image_build_failed: 500,
+  /** A registry: its host cannot be reached (or speaks plain HTTP without --insecure-registry). */
+  registry_unreachable: 502,
+  /** A registry refused the stored credentials, or asks for some and there are none. */
+  registry_auth_failed: 403,
+  /** The image exists, but not for the platform asked (linux/amd64 unless another is named). */
+  image_platform_unavailable: 404,
+  /** A layer or manifest from a registry does not match its digest. */
+  image_corrupt: 502,
+  /** A pull failed for a reason none of the codes above names. */
+  image_pull_failed: 502,
   runtime_error: 500,
   internal: 500,
   /** The sandbox's agent answered something that is not its protocol (malformed, too large). */

@@ -73,6 +73,10 @@ export const AGENT_ENV = {
   processLimit: "PADDOCK_PROCESS_LIMIT",
   /** Set under gVisor, whose terminals keep ^C in the input line (see spawner.c). */
   ptyEraseSignalChars: "PADDOCK_PTY_ERASE_SIGNAL_CHARS",
+  /** The image's WorkingDir: the cwd of processes that name none. */
+  defaultCwd: "PADDOCK_DEFAULT_CWD",
+  /** The image's User (name, uid, name:group or uid:gid): the user of processes that name none. */
+  defaultUser: "PADDOCK_DEFAULT_USER",
 } as const;
 
 /** PATH of user processes unless the sandbox's env sets another. */

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { parseReference } from "./image-reference.js";
 
 export const RUNTIMES = ["runsc", "runc"] as const;
 export const RuntimeSchema = z.enum(RUNTIMES, {
@@ -70,10 +71,30 @@ export const EnvSchema = checkedRecord(
       : "env names are letters, digits and '_', not starting with a digit",
 );
 
+/** The name of a built-in or imported image (one path component, stored under this name). */
 export const IMAGE_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
-export const ImageNameSchema = z
+export const LocalImageNameSchema = z
   .string()
   .regex(IMAGE_NAME, "image names are 1-64 of a-z, 0-9, '.', '_', '-', starting alphanumeric");
+
+/**
+ * An image: a built-in or imported one by name, or a registry reference (`python:3.12-slim`,
+ * `ghcr.io/org/app:1`, `name@sha256:...`), which is pulled when it is not stored.
+ */
+export const ImageNameSchema = z
+  .string()
+  .max(512, "image references are at most 512 characters")
+  .superRefine((value, ctx) => {
+    if (IMAGE_NAME.test(value)) return;
+    try {
+      parseReference(value);
+    } catch (err) {
+      ctx.addIssue({
+        code: "custom",
+        message: `image names are 1-64 of a-z, 0-9, '.', '_', '-', starting alphanumeric (built-in or imported), or registry references like python:3.12 or ghcr.io/org/app:1; ${(err as Error).message}`,
+      });
+    }
+  });
 
 export const SANDBOX_DEFAULTS = {
   image: "busybox",

@@ -40,6 +40,15 @@ export class PayloadTooLargeError extends PaddockError {}
 /** A sandbox limit (processes, memory) is reached. */
 export class ResourceExhaustedError extends PaddockError {}
 export class ImageBuildFailedError extends PaddockError {}
+/** A registry cannot be reached (down, wrong host, or plain HTTP not allowed by the daemon). */
+export class RegistryUnreachableError extends PaddockError {}
+/** A registry refused the credentials (or wants some): `paddock registry login HOST`. */
+export class RegistryAuthFailedError extends PaddockError {}
+/** The image has no manifest for the platform asked; `details.platforms` lists those it has. */
+export class ImagePlatformUnavailableError extends NotFoundError {}
+/** A pulled layer or manifest does not match its digest. */
+export class ImageCorruptError extends PaddockError {}
+export class ImagePullFailedError extends PaddockError {}
 export class RuntimeError extends PaddockError {}
 export class InternalError extends PaddockError {}
 /** The sandbox's agent answered something that is not its protocol. */
@@ -74,6 +83,11 @@ export const ERROR_CLASSES: Record<ErrorCode, ErrorClass> = {
   payload_too_large: PayloadTooLargeError,
   resource_exhausted: ResourceExhaustedError,
   image_build_failed: ImageBuildFailedError,
+  registry_unreachable: RegistryUnreachableError,
+  registry_auth_failed: RegistryAuthFailedError,
+  image_platform_unavailable: ImagePlatformUnavailableError,
+  image_corrupt: ImageCorruptError,
+  image_pull_failed: ImagePullFailedError,
   runtime_error: RuntimeError,
   internal: InternalError,
   agent_error: AgentError,

@@ -4,13 +4,21 @@ import {
   ImageNameSchema,
   ImageProgressSchema,
   ImageSchema,
+  PullImageRequestSchema,
   type ImageInfo,
 } from "@paddock/protocol";
 import type { ClientOptions } from "./config.js";
 import { checkArgument, ERROR_CLASSES, InvalidResponseError } from "./errors.js";
 import { HttpClient, ndjson } from "./http.js";
 
-/** An image name, checked before it is put in a URL. */
+/** A pull's progress: a message, and the layers' bytes so far and in all when known. */
+export interface PullProgress {
+  message: string;
+  completedBytes?: number;
+  totalBytes?: number;
+}
+
+/** An image name or reference, checked before it is put in a URL. */
 const imagePath = (name: string) =>
   `/v1/images/${encodeURIComponent(checkArgument(ImageNameSchema, name, "name"))}`;
 
@@ -47,8 +55,54 @@ export class Images {
     const res = await this.http.send("POST", `${imagePath(name)}/build`, {
       signal: options.signal,
     });
-    // The build runs in the daemon, whoever reads it: a cut stream is the daemon's connection.
-    const what = `the build stream of image ${name}`;
+    return this.follow(res, `the build stream of image ${name}`, options, (p) =>
+      options.onProgress?.(p.message),
+    );
+  }
+
+  /**
+   * Pulls an image from a registry into the daemon's store (linux/amd64 unless `platform` says
+   * otherwise). The registry is asked which digest the reference names now; a digest already
+   * stored downloads nothing. Progress events carry the layers' bytes so far and in all.
+   *
+   * @example
+   * ```ts
+   * const image = await new Images().pull("python:3.12-slim", {
+   *   onProgress: (p) => console.log(p.message, p.completedBytes, p.totalBytes),
+   * });
+   * console.log(image.digest, image.config?.env);
+   * ```
+   */
+  async pull(
+    reference: string,
+    options: {
+      platform?: string;
+      onProgress?: (progress: PullProgress) => void;
+      signal?: AbortSignal;
+    } = {},
+  ): Promise<ImageInfo> {
+    const body = checkArgument(
+      PullImageRequestSchema,
+      { reference, ...(options.platform !== undefined && { platform: options.platform }) },
+      "pull",
+    );
+    const res = await this.http.send("POST", "/v1/images/pull", {
+      json: body,
+      signal: options.signal,
+    });
+    return this.follow(res, `the pull stream of ${reference}`, options, (p) =>
+      options.onProgress?.(p),
+    );
+  }
+
+  /** Reads an image job's NDJSON stream to its done (the image) or error (thrown). */
+  private async follow(
+    res: Response,
+    what: string,
+    options: { signal?: AbortSignal },
+    onProgress: (p: PullProgress) => void,
+  ): Promise<ImageInfo> {
+    // The job runs in the daemon, whoever reads it: a cut stream is the daemon's connection.
     const lines = ndjson(res.body, { what, cut: "network_error", signal: options.signal });
     // An onProgress that throws is the caller's own error: it passes as it is.
     for await (const raw of lines) {
@@ -63,8 +117,10 @@ export class Images {
         );
       }
       const line = parsed.data;
-      if (line.type === "progress") options.onProgress?.(line.message);
-      else if (line.type === "done") return line.image;
+      if (line.type === "progress") {
+        const { type: _type, ...progress } = line;
+        onProgress(progress);
+      } else if (line.type === "done") return line.image;
       else {
         const { code, message } = line.error;
         throw new ERROR_CLASSES[code](code, message, ERROR_STATUS[code]);
@@ -90,6 +146,10 @@ export class Images {
     });
   }
 
+  /**
+   * Removes an image. A pulled image is removed by reference (by digest: with all its
+   * references); its files go once no sandbox uses it.
+   */
   async remove(name: string): Promise<void> {
     await this.http.send("DELETE", imagePath(name));
   }

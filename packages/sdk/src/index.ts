@@ -1,5 +1,6 @@
 export { Sandbox, type CreateSandboxOptions, type ListSandboxesOptions } from "./sandbox.js";
-export { Images } from "./images.js";
+export { Images, type PullProgress } from "./images.js";
+export { Registries } from "./registries.js";
 export { Keys } from "./keys.js";
 export { Processes, type ExecOptions, type CodeLanguage } from "./processes.js";
 export { SandboxProcess, type StdinData } from "./sandbox-process.js";

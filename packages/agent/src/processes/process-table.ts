@@ -1,4 +1,4 @@
-import { stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import type { ExecSpec } from "@paddock/protocol";
 import { agentStarts } from "../generation.js";
 import { AgentError } from "../router.js";
@@ -17,6 +17,10 @@ export interface ProcessTableOptions {
   keepEnded: number;
   /** Processes running at once. */
   maxRunning: number;
+  /** The image's WorkingDir: the cwd of a process that names none. */
+  defaultCwd?: string;
+  /** The image's User (name, uid, name:group or uid:gid): the user of a process that names none. */
+  defaultUser?: string;
 }
 
 /** The processes of this sandbox, by pid and by tag. */
@@ -40,6 +44,8 @@ export class ProcessTable {
     if (spec.tag && this.find(spec.tag)?.running) {
       throw new AgentError("conflict", `a running process already has tag "${spec.tag}"`);
     }
+    const { defaultCwd, defaultUser } = this.options;
+    if (spec.cwd === undefined && defaultCwd) spec = { ...spec, cwd: defaultCwd };
     if (spec.cwd !== undefined) {
       const st = await stat(spec.cwd).catch(() => undefined);
       if (!st?.isDirectory())
@@ -50,9 +56,12 @@ export class ProcessTable {
     }
     const env: NodeJS.ProcessEnv = { ...this.options.baseEnv };
     let ids: { uid?: number; gid?: number } = {};
+    const imageUser =
+      spec.user === undefined && defaultUser ? await imageUserOf(defaultUser) : undefined;
+    if (imageUser) spec = { ...spec, user: imageUser.uid };
     if (spec.user !== undefined) {
       const user = await resolveUser(spec.user);
-      ids = { uid: user.uid, gid: user.gid };
+      ids = { uid: user.uid, gid: imageUser?.gid ?? user.gid };
       env.HOME = user.home;
       env.USER = user.name;
       env.LOGNAME = user.name;
@@ -110,4 +119,31 @@ export class ProcessTable {
       this.byPid.delete(pid);
     }
   }
+}
+
+/**
+ * An image's User as Docker reads it: `name`, `uid`, `name:group` or `uid:gid` (a group by name
+ * from /etc/group). A uid with no passwd entry is allowed, as in `docker run --user 1234`.
+ */
+export async function imageUserOf(
+  spec: string,
+  files = { passwd: "/etc/passwd", group: "/etc/group" },
+): Promise<{ uid: number; gid: number }> {
+  const [userPart = "", groupPart] = spec.split(":", 2);
+  const user = await resolveUser(
+    /^\d+$/.test(userPart) ? Number(userPart) : userPart,
+    files.passwd,
+  );
+  if (groupPart === undefined || groupPart === "") return { uid: user.uid, gid: user.gid };
+  if (/^\d+$/.test(groupPart)) return { uid: user.uid, gid: Number(groupPart) };
+  const groups = await readFile(files.group, "utf8").catch(() => "");
+  for (const line of groups.split("\n")) {
+    const [name, , gid] = line.split(":");
+    if (name === groupPart && gid !== undefined && /^\d+$/.test(gid))
+      return { uid: user.uid, gid: Number(gid) };
+  }
+  throw new AgentError(
+    "invalid_request",
+    `no group "${groupPart}" in the sandbox's /etc/group (the image's User is "${spec}")`,
+  );
 }

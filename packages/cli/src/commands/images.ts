@@ -6,7 +6,12 @@ import type { Command } from "commander";
 import { Images } from "paddock";
 import { cliClientOptions } from "../client-options.js";
 import { printJson, printTable, UsageError } from "../output.js";
-import { byteProgress, statusLine } from "../progress.js";
+import { bytesBar, byteProgress, statusLine } from "../progress.js";
+
+const mib = (n: number | undefined) => (n === undefined ? "-" : `${(n / 1048576).toFixed(1)} MiB`);
+/** A digest as Docker shows it by default: its first 12 hex digits. */
+const shortDigest = (d: string | undefined) =>
+  d ? d.slice("sha256:".length, "sha256:".length + 12) : "-";
 
 /** A tar stream of a directory (GNU tar, argument vector) or the bytes of a tarball. */
 async function tarSource(
@@ -38,15 +43,43 @@ export function registerImageCommands(program: Command): void {
 
   image
     .command("ls")
-    .description("list images (built-ins show ready=false until first built)")
+    .description(
+      "list images: built-in (ready=false until first built), imported and pulled (one row per reference; --json adds each pulled image's config: env, workingDir, user, entrypoint, cmd)",
+    )
     .option("--json", "print JSON")
     .action(async (opts: { json?: boolean }) => {
       const list = await new Images(cliClientOptions()).list();
       if (opts.json) return printJson(list);
-      printTable(
-        ["NAME", "SOURCE", "READY", "CREATED"],
-        list.map((i) => [i.name, i.source, String(i.ready), i.createdAt ?? "-"]),
-      );
+      const rows = list.flatMap((i) => {
+        const names = i.references?.length ? i.references : [i.name];
+        return names.map((name) => [
+          name,
+          i.source,
+          shortDigest(i.digest),
+          mib(i.sizeBytes),
+          i.ready ? (i.createdAt ?? "-") : "not built",
+        ]);
+      });
+      printTable(["NAME", "SOURCE", "DIGEST", "SIZE", "CREATED/PULLED"], rows);
+    });
+
+  image
+    .command("pull")
+    .description(
+      "pull an image from a registry: name[:tag], registry/ns/name:tag or name@sha256:... (Docker Hub for short names); a digest already stored downloads nothing",
+    )
+    .argument("<reference>", "image reference")
+    .option("--platform <os/arch>", "the platform to pull (default linux/amd64)")
+    .option("--json", "print the image as JSON")
+    .action(async (reference: string, opts: { platform?: string; json?: boolean }) => {
+      const bar = bytesBar(`pulling ${reference}`);
+      const info = await new Images(cliClientOptions()).pull(reference, {
+        platform: opts.platform,
+        onProgress: (p) => bar.update(p),
+      });
+      bar.done(`${info.digest ?? "done"} (${mib(info.sizeBytes)})`);
+      if (opts.json) printJson(info);
+      else process.stdout.write(`${info.references?.[0] ?? info.name}@${info.digest}\n`);
     });
 
   image
@@ -77,8 +110,10 @@ export function registerImageCommands(program: Command): void {
 
   image
     .command("rm")
-    .description("remove an imported image")
-    .argument("<name>", "image name")
+    .description(
+      "remove an image: a pulled one by reference (by digest: with every reference to it), its files freed once no sandbox uses it; an imported or built-in one when no sandbox uses it",
+    )
+    .argument("<name>", "image name or reference")
     .action(async (name: string) => {
       await new Images(cliClientOptions()).remove(name);
       process.stdout.write(`${name}\n`);

@@ -24,6 +24,11 @@ export function registerServe(program: Command): void {
       "--allow-runc-docker",
       "let the admin token (never an API key) create Docker sandboxes under runc, which have root on the host: trusted users only (env PADDOCK_ALLOW_RUNC_DOCKER=1)",
     )
+    .option(
+      "--insecure-registry <host>",
+      "allow pulls from this registry (host[:port]) over plain HTTP or unverified TLS; repeatable (env PADDOCK_INSECURE_REGISTRIES, comma-separated)",
+      (v: string, all: string[] = []) => [...all, v],
+    )
     .action(
       async (opts: {
         dataDir?: string;
@@ -31,10 +36,12 @@ export function registerServe(program: Command): void {
         host?: string;
         imagesDir?: string;
         allowRuncDocker?: boolean;
+        insecureRegistry?: string[];
       }) => {
         // Loaded here so client commands do not pay for the daemon's modules at startup.
         const { resolveConfig, startDaemon } = await import("@paddock/daemon");
-        const config = resolveConfig(opts);
+        const { insecureRegistry, ...rest } = opts;
+        const config = resolveConfig({ ...rest, insecureRegistries: insecureRegistry });
         const daemon = await startDaemon(config);
         // One JSON line on stdout tells scripts and tests where the daemon listens.
         process.stdout.write(`${JSON.stringify({ url: daemon.url, dataDir: config.dataDir })}\n`);

@@ -6,7 +6,8 @@ import {
   validatorCompiler,
 } from "fastify-type-provider-zod";
 import { PROTOCOL_VERSION, MAX_HEADER_BYTES } from "@paddock/protocol";
-import type { ImageStore } from "../images/image-store.js";
+import type { ImageService } from "../images/image-service.js";
+import type { Registries } from "../images/registries.js";
 import type { Logger } from "../logger.js";
 import type { PortService } from "../ports/port-service.js";
 import type { SandboxService } from "../sandboxes/sandbox-service.js";
@@ -18,6 +19,7 @@ import type { KeyStore } from "../state/key-store.js";
 import type { SandboxStore } from "../state/sandbox-store.js";
 import { registerErrorHandler } from "./error-handler.js";
 import { imageRoutes, RAW_BODY_TYPES } from "./routes/images.js";
+import { registryRoutes } from "./routes/registries.js";
 import { DockerService } from "../docker/docker-service.js";
 import { dockerRoutes } from "./routes/docker.js";
 import { fileRoutes } from "./routes/files.js";
@@ -31,7 +33,9 @@ import { systemRoutes } from "./routes/system.js";
 export interface ApiDeps {
   token: string;
   sandboxes: SandboxService;
-  images: ImageStore;
+  images: ImageService;
+  /** Registry credentials; without it (unit tests) there are no registry routes. */
+  registries?: Registries;
   ports: PortService;
   keys: KeyStore;
   store: SandboxStore;
@@ -74,6 +78,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(systemRoutes);
   await app.register(sandboxRoutes(deps.sandboxes));
   await app.register(imageRoutes(deps.images, deps.hostDirs));
+  if (deps.registries) await app.register(registryRoutes(deps.registries));
   await app.register(processRoutes(deps.sandboxes));
   await app.register(codeRoutes(deps.sandboxes));
   await app.register(processStreamRoutes(deps.sandboxes, deps.hostDirs));

@@ -37,6 +37,8 @@ export interface SpecInput {
   capabilities?: readonly string[];
   /** Caps the agent enforces, passed in its environment. */
   limits?: SandboxLimits;
+  /** The image's WorkingDir and User: the cwd and user of processes that name none. */
+  processDefaults?: { cwd?: string | null; user?: string | null };
 }
 
 /**
@@ -61,6 +63,9 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     `${AGENT_ENV.sandboxId}=${sandbox.id}`,
     ...limitEnv(input.limits ?? DEFAULT_LIMITS),
   ];
+  const defaults = input.processDefaults;
+  if (defaults?.cwd) env.push(`${AGENT_ENV.defaultCwd}=${defaults.cwd}`);
+  if (defaults?.user) env.push(`${AGENT_ENV.defaultUser}=${defaults.user}`);
   const spec = {
     ociVersion: "1.0.2",
     process: {

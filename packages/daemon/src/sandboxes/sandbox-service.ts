@@ -2,13 +2,14 @@ import { mkdir, open, rm, writeFile } from "node:fs/promises";
 import {
   SANDBOX_DEFAULTS,
   type CreateSandboxSpec,
+  type ImageConfig,
   type Health,
   type ListSandboxesFilter,
   type SandboxInfo,
 } from "@paddock/protocol";
 import { AgentClient, waitForAgent } from "../agent/client.js";
 import { PaddockError, errorMessage } from "../errors.js";
-import type { ImageStore } from "../images/image-store.js";
+import { imageEnv, type ImageService } from "../images/image-service.js";
 import type { Layout } from "../layout.js";
 import type { Logger } from "../logger.js";
 import { buildSpec } from "../runtimes/oci-spec.js";
@@ -32,7 +33,7 @@ import {
 
 export interface SandboxServiceDeps {
   store: SandboxStore;
-  images: ImageStore;
+  images: ImageService;
   runtimes: Runtimes;
   layout: Layout;
   /** Host dir mounted at /.paddock/runtime in every sandbox. */
@@ -73,14 +74,25 @@ export class SandboxService {
     // Resolve the image before anything is made, so an unknown image leaves nothing behind;
     // the row is written while the image is held, so a removal of the image sees this sandbox.
     const id = newSandboxId();
-    const { rootfs: imageRootfs, claimed: record } = await images.use(
+    // A pulled image is recorded pinned to its digest, and its Env is the base of the sandbox's.
+    const {
+      rootfs: imageRootfs,
+      config: imageConfig,
+      claimed: record,
+    } = await images.use(
       spec.image,
       (line) => log.info({ image: spec.image }, line),
-      () => store.insert(id, spec, Date.now(), owner),
+      ({ image, config }) =>
+        store.insert(
+          id,
+          { ...spec, image, env: { ...imageEnv(config), ...spec.env } },
+          Date.now(),
+          owner,
+        ),
     );
     let timings: { rootfsMs: number; startMs: number; agentMs: number };
     try {
-      const launched = await this.launch(record, imageRootfs);
+      const launched = await this.launch(record, imageRootfs, imageConfig);
       store.setRunning(id, launched.version);
       timings = launched.timings;
     } catch (err) {
@@ -113,6 +125,7 @@ export class SandboxService {
   private async launch(
     record: SandboxRecord,
     imageRootfs: string,
+    imageConfig?: ImageConfig,
   ): Promise<{
     version: string;
     timings: { rootfsMs: number; startMs: number; agentMs: number };
@@ -133,6 +146,7 @@ export class SandboxService {
       socketDir: paths.socketDir,
       cgroupsPath: `/paddock/${record.id}`,
       limits: this.deps.limits,
+      processDefaults: { cwd: imageConfig?.workingDir, user: imageConfig?.user },
     });
     await writeFile(paths.config, JSON.stringify(spec));
     const target = { id: record.id, paths, docker: record.docker };

@@ -1,4 +1,5 @@
 import { PassThrough, type Readable } from "node:stream";
+import type { FastifyRequest } from "fastify";
 import type { FastifyPluginAsyncZod } from "fastify-type-provider-zod";
 import { z } from "zod";
 import {
@@ -7,10 +8,12 @@ import {
   ImageListSchema,
   ImageNameParamsSchema,
   ImageSchema,
+  PullImageRequestSchema,
+  type ImageInfo,
   type ImageProgress,
 } from "@paddock/protocol";
 import { PaddockError, errorMessage } from "../../errors.js";
-import type { ImageStore } from "../../images/image-store.js";
+import type { ImageService } from "../../images/image-service.js";
 import { errorViewer, toErrorBody } from "../error-handler.js";
 
 /** Content types whose bodies routes receive as a raw stream. */
@@ -18,7 +21,7 @@ export const RAW_BODY_TYPES = ["application/x-tar", "application/gzip", "applica
 
 /** `hostDirs`: the daemon's directories, kept out of errors an API key reads (see toErrorBody). */
 export function imageRoutes(
-  images: ImageStore,
+  images: ImageService,
   hostDirs: readonly string[] = [],
 ): FastifyPluginAsyncZod {
   return async (app) => {
@@ -58,20 +61,34 @@ export function imageRoutes(
             `"${name}" is not a built-in image (${BUILTIN_IMAGES.join(", ")})`,
           );
         }
-        const out = new PassThrough();
-        const emit = (line: ImageProgress) => out.write(`${JSON.stringify(line)}\n`);
-        void images
-          .require(name, (message) => emit({ type: "progress", message }))
-          .then(async () => emit({ type: "done", image: (await images.get(name))! }))
-          .catch((err: unknown) => {
-            const { body } = toErrorBody(err, errorViewer(request, hostDirs));
-            emit({
-              type: "error",
-              error: { code: body.error.code, message: body.error.message || errorMessage(err) },
-            });
-          })
-          .finally(() => out.end());
-        return reply.type("application/x-ndjson").send(out);
+        return reply.type("application/x-ndjson").send(
+          progressStream(request, hostDirs, async (emit) => {
+            await images.local.require(name, (message) => emit({ type: "progress", message }));
+            return images.describe(name);
+          }),
+        );
+      },
+    );
+
+    app.post(
+      "/v1/images/pull",
+      {
+        schema: {
+          summary:
+            "Pull an image from a registry (linux/amd64 unless a platform is named); streams NDJSON progress lines, then done or error. The pull goes on if the client leaves",
+          body: PullImageRequestSchema,
+        },
+      },
+      async (request, reply) => {
+        const { reference, platform } = request.body;
+        return reply.type("application/x-ndjson").send(
+          progressStream(request, hostDirs, (emit) =>
+            images.pull(reference, {
+              platform,
+              progress: (p) => emit({ type: "progress", ...p }),
+            }),
+          ),
+        );
       },
     );
 
@@ -94,7 +111,7 @@ export function imageRoutes(
             `send the rootfs as a tar archive with content-type ${RAW_BODY_TYPES.join(" or ")}`,
           );
         }
-        return reply.status(201).send(await images.import(request.params.name, body));
+        return reply.status(201).send(await images.local.import(request.params.name, body));
       },
     );
 
@@ -104,7 +121,7 @@ export function imageRoutes(
         config: { adminOnly: true },
         schema: {
           summary:
-            "Remove a stored image; refused (409 image_in_use) while any sandbox uses it. A removed built-in image is built again on next use",
+            "Remove a stored image. A pulled image's reference goes at once and its files when no sandbox uses it any more; a built-in or imported image is refused (409 image_in_use) while any sandbox uses it, and a removed built-in image is built again on next use",
           params: ImageNameParamsSchema,
           response: { 204: z.null(), "4xx": ErrorBodySchema },
         },
@@ -115,4 +132,30 @@ export function imageRoutes(
       },
     );
   };
+}
+
+/**
+ * An NDJSON stream of a job's progress lines, then `done` with its image or `error`. The job runs
+ * in the daemon whoever reads it; its errors are shown as the error handler would show them.
+ */
+function progressStream(
+  request: FastifyRequest,
+  hostDirs: readonly string[],
+  job: (emit: (line: ImageProgress) => void) => Promise<ImageInfo>,
+): PassThrough {
+  const out = new PassThrough();
+  const emit = (line: ImageProgress) => {
+    if (!out.writableEnded) out.write(`${JSON.stringify(line)}\n`);
+  };
+  void job(emit)
+    .then((image) => emit({ type: "done", image }))
+    .catch((err: unknown) => {
+      const { body } = toErrorBody(err, errorViewer(request, hostDirs));
+      emit({
+        type: "error",
+        error: { code: body.error.code, message: body.error.message || errorMessage(err) },
+      });
+    })
+    .finally(() => out.end());
+  return out;
 }

@@ -26,7 +26,9 @@ export function runTool(
   } = {},
 ): Promise<ToolResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, {
+    // setpriv kills the tool if the daemon dies, so no orphan writes into a pull dir that the
+    // next daemon removes (util-linux; PR_SET_PDEATHSIG has no Node binding).
+    const child = spawn("setpriv", ["--pdeathsig", "KILL", "--", file, ...args], {
       stdio: ["pipe", "pipe", "pipe"],
       cwd: options.cwd,
       signal: options.signal,

@@ -42,15 +42,20 @@ async function byHand(ref: string, raw: boolean): Promise<number> {
   const dir = await mkdtemp(path.join(tmpdir(), "paddock-bench-pull-"));
   try {
     return await timed(async () => {
-      execFileSync("skopeo", [
-        "copy",
-        "--src-tls-verify=false",
-        `docker://${ref}`,
-        `oci:${dir}/layout:img`,
-      ]);
+      const quiet = { stdio: "ignore" } as const;
+      execFileSync(
+        "skopeo",
+        ["copy", "--src-tls-verify=false", `docker://${ref}`, `oci:${dir}/layout:img`],
+        quiet,
+      );
       if (raw)
-        execFileSync("umoci", ["raw", "unpack", "--image", `${dir}/layout:img`, `${dir}/rootfs`]);
-      else execFileSync("umoci", ["unpack", "--image", `${dir}/layout:img`, `${dir}/bundle`]);
+        execFileSync(
+          "umoci",
+          ["raw", "unpack", "--image", `${dir}/layout:img`, `${dir}/rootfs`],
+          quiet,
+        );
+      else
+        execFileSync("umoci", ["unpack", "--image", `${dir}/layout:img`, `${dir}/bundle`], quiet);
     });
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -208,6 +208,16 @@ describe("pulling", () => {
       registries.login(authRegistry.host, { username: AUTH.user, password: "wrong" }),
     );
     expect(wrong).toBeInstanceOf(RegistryAuthFailedError);
+    // Only the admin stores credentials: an API key is refused.
+    const created = await daemon.api("POST", "/v1/keys", { name: "pull-test" });
+    const { key } = (await created.json()) as { key: string };
+    const asKey = await daemon.api(
+      "POST",
+      "/v1/registries/login",
+      { host: authRegistry.host, username: AUTH.user, password: AUTH.password },
+      { authorization: `Bearer ${key}` },
+    );
+    expect(asKey.status).toBe(403);
     await registries.login(authRegistry.host, { username: AUTH.user, password: AUTH.password });
     const res = await daemon.api("GET", "/v1/registries");
     const text = await res.text();

@@ -1,5 +1,5 @@
-import { randomBytes, createHash } from "node:crypto";
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import {
   DEFAULT_PLATFORM,
@@ -12,6 +12,7 @@ import {
 import { PaddockError, errorMessage } from "../errors.js";
 import { pullImage, type PullProgress } from "./puller.js";
 import type { Registries } from "./registries.js";
+import { ImageRefs, readJson } from "./image-refs.js";
 
 /** What `.pulled/<hex>/image.json` holds. */
 export interface PulledMeta {
@@ -44,8 +45,7 @@ export const pinnedDigest = (image: string) => PINNED.exec(image)?.[1];
  * - `.oci/blobs/sha256/`: blobs (layers, configs, manifests) shared by every pulled image, so a
  *   tag sharing layers with a stored one downloads only the new ones;
  * - `.pulled/<hex>/rootfs` and `image.json`: the unpacked image;
- * - `.refs/<sha256 of the reference>.json`: `{ reference, digest }`, one file per reference so
- *   each changes by one atomic rename;
+ * - `.refs/`: which digest each reference names (ImageRefs);
  * - `.pull-<pid>-<random>/`: a pull in progress, renamed into `.pulled` whole when done; left
  *   behind by a dead daemon, it is removed at start.
  * A removed image's files go when no reference names it and no sandbox uses it (`collect`), so a
@@ -54,21 +54,21 @@ export const pinnedDigest = (image: string) => PINNED.exec(image)?.[1];
 export class PulledImages {
   private readonly inflight = new Map<string, Promise<PulledImage>>();
   private tail: Promise<unknown> = Promise.resolve();
+  private readonly refs: ImageRefs;
 
   constructor(
     readonly dir: string,
     private readonly registries: Registries,
     private readonly active: ActiveImages = () => [],
-  ) {}
+  ) {
+    this.refs = new ImageRefs(path.join(dir, ".refs"));
+  }
 
   get blobsDir(): string {
     return path.join(this.dir, ".oci", "blobs", "sha256");
   }
   private get pulledDir(): string {
     return path.join(this.dir, ".pulled");
-  }
-  private get refsDir(): string {
-    return path.join(this.dir, ".refs");
   }
   imageDir(digest: string): string {
     return path.join(this.pulledDir, digest.slice("sha256:".length));
@@ -122,7 +122,7 @@ export class PulledImages {
   }
 
   async list(): Promise<ImageInfo[]> {
-    const refs = await this.readRefs();
+    const refs = await this.refs.all();
     const byDigest = new Map<string, string[]>();
     for (const r of refs) byDigest.set(r.digest, [...(byDigest.get(r.digest) ?? []), r.reference]);
     const hexes = await readdir(this.pulledDir).catch(() => [] as string[]);
@@ -139,7 +139,7 @@ export class PulledImages {
   async describe(reference: string): Promise<ImageInfo | undefined> {
     const found = await this.stored(parse(reference));
     if (!found) return undefined;
-    const refs = (await this.readRefs()).filter((r) => r.digest === found.meta.digest);
+    const refs = (await this.refs.all()).filter((r) => r.digest === found.meta.digest);
     return toInfo(found.meta, refs.map((r) => r.reference).sort());
   }
 
@@ -151,7 +151,7 @@ export class PulledImages {
     const ref = parse(reference);
     const canonical = formatReference(ref);
     await this.serial(async () => {
-      const refs = await this.readRefs();
+      const refs = await this.refs.all();
       let doomed = refs.filter((r) => r.reference === canonical);
       // A bare digest (`name@sha256:...` not stored as a reference) removes the image.
       if (doomed.length === 0 && ref.digest && ref.tag === undefined)
@@ -162,7 +162,7 @@ export class PulledImages {
           `no stored image ${canonical}; list them with \`paddock image ls\``,
         );
       }
-      for (const r of doomed) await rm(this.refFile(r.reference), { force: true });
+      for (const r of doomed) await this.refs.delete(r.reference);
     });
     await this.collect();
   }
@@ -174,7 +174,7 @@ export class PulledImages {
   collect(): Promise<void> {
     return this.serial(async () => {
       const pulls = await this.cleanDeadPulls();
-      const keep = new Set((await this.readRefs()).map((r) => r.digest));
+      const keep = new Set((await this.refs.all()).map((r) => r.digest));
       for (const { image } of this.active()) {
         const digest = pinnedDigest(image);
         if (digest) keep.add(digest);
@@ -199,7 +199,7 @@ export class PulledImages {
 
   /** A stored image by its reference (a digest reference may also name the image directly). */
   private async stored(ref: ImageReference): Promise<PulledImage | undefined> {
-    const entry = await this.readRef(formatReference(ref));
+    const entry = await this.refs.get(formatReference(ref));
     const digest =
       entry?.digest ??
       (ref.digest && (await exists(this.imageDir(ref.digest))) ? ref.digest : undefined);
@@ -227,7 +227,7 @@ export class PulledImages {
           if (err.code !== "ENOTEMPTY" && err.code !== "EEXIST") throw err;
         });
       }
-      await this.writeRef(formatReference(ref), digest);
+      await this.refs.set(formatReference(ref), digest);
       const meta = await this.readMeta(digest);
       if (!meta) throw new PaddockError("internal", `pulled image ${digest} has no image.json`);
       return {
@@ -245,34 +245,6 @@ export class PulledImages {
       this.inflight.set(digest, running);
     }
     return running;
-  }
-
-  private refFile(reference: string): string {
-    return path.join(this.refsDir, `${createHash("sha256").update(reference).digest("hex")}.json`);
-  }
-
-  private async writeRef(reference: string, digest: string): Promise<void> {
-    await mkdir(this.refsDir, { recursive: true });
-    const file = this.refFile(reference);
-    const tmp = `${file}.${randomBytes(4).toString("hex")}.tmp`;
-    await writeFile(tmp, JSON.stringify({ reference, digest }));
-    await rename(tmp, file);
-  }
-
-  private async readRef(
-    reference: string,
-  ): Promise<{ reference: string; digest: string } | undefined> {
-    return readJson(this.refFile(reference));
-  }
-
-  private async readRefs(): Promise<{ reference: string; digest: string }[]> {
-    const names = await readdir(this.refsDir).catch(() => [] as string[]);
-    const refs = await Promise.all(
-      names
-        .filter((n) => n.endsWith(".json"))
-        .map((n) => readJson<{ reference: string; digest: string }>(path.join(this.refsDir, n))),
-    );
-    return refs.filter((r): r is { reference: string; digest: string } => r !== undefined);
   }
 
   private readMeta(digest: string): Promise<PulledMeta | undefined> {
@@ -318,14 +290,6 @@ function parse(reference: string): ImageReference {
     return parseReference(reference);
   } catch (err) {
     throw new PaddockError("invalid_request", errorMessage(err));
-  }
-}
-
-async function readJson<T>(file: string): Promise<T | undefined> {
-  try {
-    return JSON.parse(await readFile(file, "utf8")) as T;
-  } catch {
-    return undefined;
   }
 }
 

@@ -160,7 +160,7 @@ describe.each(RUNTIMES)("the CLI's terminal on %s, in tmux", (runtime) => {
     await tmux("kill-session", "-t", session);
   });
 
-  it("the local terminal is restored when the CLI itself is stopped by SIGTERM", async () => {
+  it("the local terminal is restored and the sandbox's shell hangs up when the CLI itself is stopped by SIGTERM", async () => {
     const session = `term-${runtime}`;
     const files = await startInTmux(session, ["shell", sandbox.id]);
     await waitFor(session, /root@\S+:\/#\s*$/m);
@@ -168,6 +168,12 @@ describe.each(RUNTIMES)("the CLI's terminal on %s, in tmux", (runtime) => {
     for (const pid of stdout.trim().split("\n")) process.kill(Number(pid), "SIGTERM");
     expect(await waitForFile(files.code)).toBe("143\n");
     expect(await waitForFile(files.stty)).toMatch(/(^|\s)icanon(\s|$)/m);
+    // Like a dropped ssh session: no shell is left running on a terminal in the sandbox.
+    const shells = async () =>
+      (await sandbox.process.list()).filter((p) => p.running && p.pty !== null);
+    for (let i = 0; i < 50 && (await shells()).length > 0; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(await shells()).toEqual([]);
     await tmux("kill-session", "-t", session);
   });
 });

@@ -11,6 +11,9 @@ const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = {
   SIGHUP: 129,
 };
 
+/** How long a CLI stopped by a signal waits for the sandbox's terminal to hang up. */
+const HANG_UP_WAIT_MS = 1000;
+
 /** A terminal session needs this CLI to run on a terminal itself. */
 export function requireTerminal(usage: string): void {
   if (!process.stdin.isTTY || !process.stdout.isTTY) {
@@ -40,10 +43,13 @@ export async function runTerminal(
   const restore = () => {
     if (stdin.isTTY) stdin.setRawMode(wasRaw);
   };
-  // The CLI itself stopped by a signal (not Ctrl-C typed: raw mode sends that as a byte).
+  // The CLI itself stopped by a signal (not Ctrl-C typed: raw mode sends that as a byte): like
+  // a dropped ssh session, the sandbox's terminal hangs up, so no shell is left behind in it.
   const onSignal = (signal: NodeJS.Signals) => {
     restore();
-    process.exit(SIGNAL_EXIT[signal] ?? 1);
+    const hangUp = term.kill("SIGHUP").catch(() => {});
+    const bound = new Promise((r) => setTimeout(r, HANG_UP_WAIT_MS).unref());
+    void Promise.race([hangUp, bound]).then(() => process.exit(SIGNAL_EXIT[signal] ?? 1));
   };
   const onInput = (chunk: Buffer) => void term.sendInput(chunk).catch(() => {});
   const onResize = () => void term.resize(size()).catch(() => {});

@@ -39,6 +39,7 @@ describe.each(RUNTIMES)("processes on %s", (runtime) => {
       exitCode: 42,
       signal: null,
       timedOut: false,
+      oomKilled: false,
       stdout: "to-out\n",
       stderr: "to-err\n",
     });

@@ -78,6 +78,9 @@ class FakeSandboxService {
   async terminate(id: string): Promise<SandboxRecord> {
     return { ...this.get(id), state: "terminated", terminatedAt: new Date(1000).toISOString() };
   }
+
+  /** The process WebSocket route listens for sandboxes that end; none do here. */
+  onEnd(): void {}
 }
 
 describe("the HTTP API", () => {

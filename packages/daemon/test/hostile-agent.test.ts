@@ -169,6 +169,8 @@ describe("a hostile agent", () => {
         if (!client) throw new PaddockError("sandbox_not_found", `no sandbox ${id}`);
         return client;
       },
+      /** The process WebSocket route listens for sandboxes that end; none do here. */
+      onEnd() {},
     };
     db = openDatabase(path.join(dir, "state.db"));
     app = await buildApi({

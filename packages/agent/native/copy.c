@@ -82,6 +82,28 @@ static void copy(long long want) {
   report("ok %lld\n", NULL, got);
 }
 
+/*
+ * After a failed copy (ENOSPC) the daemon may still be sending the rest of the body. Closing
+ * the connection with bytes unread would reset it, and the daemon, failing its write, could
+ * lose the answer already sent. So what still comes is read and dropped until the daemon,
+ * having read the answer, closes its end (or goes quiet for DRAIN_IDLE_MS).
+ */
+#define DRAIN_IDLE_MS 30000
+static void drain(int fd) {
+  char *buf = malloc(BUF_BYTES);
+  if (!buf) return;
+  for (;;) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int ready = poll(&p, 1, DRAIN_IDLE_MS);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0) break;
+    ssize_t n = read(fd, buf, BUF_BYTES);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+    if (n <= 0) break;
+  }
+  free(buf);
+}
+
 int main(int argc, char **argv) {
   // The daemon may be gone by the time the answer is relayed; that is not ours to die of.
   signal(SIGPIPE, SIG_IGN);
@@ -104,5 +126,6 @@ int main(int argc, char **argv) {
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0 || write_all(0, buf, (size_t)n) < 0) break;
   }
+  drain(0);
   return 0;
 }

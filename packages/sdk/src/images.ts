@@ -133,7 +133,22 @@ export class Images {
     );
   }
 
-  /** Imports a rootfs from a tar archive (plain or gzip), streamed. */
+  /**
+   * Imports an image from a tar (plain or gzip), streamed: a root filesystem (stored as a local
+   * image `name`), a `docker save` archive or an OCI image layout (stored by manifest digest
+   * under `name`, a name or `name:tag`, with its config: Env, WorkingDir, User, Entrypoint, Cmd).
+   * From an archive with several images, the one saved as `name` is taken, else the linux/amd64
+   * one. A damaged archive is refused (`invalid_request`) and leaves nothing stored.
+   *
+   * @example
+   * ```ts
+   * import { createReadStream } from "node:fs";
+   * import { Readable } from "node:stream";
+   * const tar = Readable.toWeb(createReadStream("app.tar")) as ReadableStream<Uint8Array>;
+   * const image = await new Images().import("app:1", tar); // from `docker save app:1 > app.tar`
+   * console.log(image.digest, image.config?.cmd);
+   * ```
+   */
   async import(
     name: string,
     tar: ReadableStream<Uint8Array>,

@@ -13,13 +13,16 @@ const mib = (n: number | undefined) => (n === undefined ? "-" : `${(n / 1048576)
 const shortDigest = (d: string | undefined) =>
   d ? d.slice("sha256:".length, "sha256:".length + 12) : "-";
 
-/** A tar stream of a directory (GNU tar, argument vector) or the bytes of a tarball. */
+/**
+ * A tar stream of a directory (GNU tar, argument vector) or the bytes of a tar file: a root
+ * filesystem and an OCI layout directory are sent alike, and the daemon tells them apart.
+ */
 async function tarSource(
   source: string,
 ): Promise<{ stream: Readable; size?: number; done: Promise<void> }> {
   const st = await stat(source).catch(() => {
     throw new UsageError(
-      `${source} does not exist; give a rootfs directory or a .tar / .tar.gz file`,
+      `${source} does not exist; give a directory (root filesystem or OCI layout) or a tar file (.tar, .tar.gz, docker save)`,
     );
   });
   if (st.isFile())
@@ -94,9 +97,11 @@ export function registerImageCommands(program: Command): void {
 
   image
     .command("import")
-    .description("import a rootfs directory or tarball (.tar or .tar.gz) as an image")
-    .argument("<name>", "new image name")
-    .argument("<path>", "rootfs directory or tarball")
+    .description(
+      "import an image: a root filesystem (directory or .tar/.tar.gz), a `docker save` archive, or an OCI image layout (directory or tar); the daemon tells which. An archive's image is stored by digest with its config (env, workdir, user, entrypoint, cmd), under NAME (name or name:tag); of several images it takes the one saved as NAME, else the linux/amd64 one",
+    )
+    .argument("<name>", "image name (an archive may also take a reference: name:tag)")
+    .argument("<path>", "directory (root filesystem or OCI layout) or tar file")
     .option("--json", "print the image as JSON")
     .action(async (name: string, source: string, opts: { json?: boolean }) => {
       const { stream, size, done } = await tarSource(source);

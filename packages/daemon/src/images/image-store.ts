@@ -282,7 +282,7 @@ async function extractTar(input: Readable, dest: string): Promise<void> {
 }
 
 /** Reads the first bytes of a stream and puts them back. */
-async function peek(stream: Readable, n: number): Promise<Buffer> {
+export async function peek(stream: Readable, n: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const onReadable = () => {
       const chunk = stream.read() as Buffer | null;

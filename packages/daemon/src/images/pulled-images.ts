@@ -11,6 +11,7 @@ import {
 } from "@paddock/protocol";
 import { PaddockError, errorMessage } from "../errors.js";
 import { pullImage, type PullProgress } from "./puller.js";
+import { storeArchive, type ImageArchive } from "./archive-store.js";
 import type { Registries } from "./registries.js";
 import { ImageRefs, readJson } from "./image-refs.js";
 
@@ -23,6 +24,8 @@ export interface PulledMeta {
   config: ImageConfig;
   /** Blobs in the shared blob dir this image needs (kept while it is stored). */
   blobs: string[];
+  /** Imported from a `docker save` archive or an OCI layout (`pulledAt`: when); absent: pulled. */
+  source?: "imported";
 }
 
 export interface PulledImage {
@@ -98,6 +101,26 @@ export class PulledImages {
       place: (digest, dir) => this.place(ref, digest, dir),
     });
     return result;
+  }
+
+  /**
+   * Stores the image a `docker save` archive or an OCI layout holds (see storeArchive) under
+   * `reference`, by its manifest digest, like a pulled image. The caller removes `archive.tmp`
+   * (a `.pull-<pid>-*` dir, so a dead daemon's is removed at start) and, after a failure, calls
+   * `collect` to drop the blobs it left.
+   */
+  async importArchive(reference: string, archive: ImageArchive): Promise<PulledImage> {
+    const ref = parse(reference);
+    return storeArchive(ref, archive, {
+      dir: this.dir,
+      blobsDir: this.blobsDir,
+      platform: DEFAULT_PLATFORM,
+      registries: this.registries,
+      progress: () => {},
+      isStored: (digest) => exists(this.imageDir(digest)),
+      dedupe: (digest, job) => this.dedupe(digest, job),
+      place: (digest, dir) => this.place(ref, digest, dir),
+    });
   }
 
   /** The stored image `reference` names, pulling it (linux/amd64) when there is none. */
@@ -274,7 +297,7 @@ function toInfo(meta: PulledMeta, references: string[]): ImageInfo {
   const repo = references[0]?.replace(/[:@][^/]*$/, "");
   return {
     name: references[0] ?? `${repo ?? "<none>"}@${meta.digest}`,
-    source: "pulled",
+    source: meta.source ?? "pulled",
     ready: true,
     createdAt: meta.pulledAt,
     references,

@@ -15,6 +15,7 @@ import {
   sha256,
   type Descriptor,
   type Platform,
+  type StoredImage,
 } from "./oci-layout.js";
 import type { PulledImage, PulledMeta } from "./pulled-images.js";
 import type { Registries } from "./registries.js";
@@ -41,7 +42,7 @@ export interface PullContext {
 }
 
 /** The tag umoci reads in a pull's own layout. */
-const LAYOUT_TAG = "image";
+export const LAYOUT_TAG = "image";
 /** skopeo checks signatures against a policy; images here are pinned by digest instead. */
 const POLICY = JSON.stringify({ default: [{ type: "insecureAcceptAnything" }] });
 const PROGRESS_INTERVAL_MS = 250;
@@ -118,16 +119,7 @@ async function download(
   ctx: PullContext,
   fail: (stderr: string) => PaddockError,
 ): Promise<PulledImage> {
-  const layout = path.join(tmp, "layout");
-  const image = path.join(tmp, "image");
-  await mkdir(ctx.blobsDir, { recursive: true });
-  await mkdir(layout, { recursive: true });
-  await mkdir(image);
-  // The layout's blobs are the store's shared ones: skopeo skips a blob already there and
-  // renames each new one in from its own temp file in the layout dir, so no half blob is seen.
-  await symlink(path.dirname(ctx.blobsDir), path.join(layout, "blobs"));
-  const policy = path.join(path.dirname(path.dirname(ctx.blobsDir)), "policy.json");
-  if (!(await exists(policy))) await writeFile(policy, POLICY);
+  const { layout, policy } = await prepareLayout(tmp, ctx.blobsDir);
 
   const total = layers.reduce((n, l) => n + l.size, 0);
   const storedBefore = await presentLayers(ctx.blobsDir, layers);
@@ -170,6 +162,41 @@ async function download(
   const have = parsePlatform(stored.platform);
   if (!platformMatches(have, want))
     throw platformError(pinned, formatPlatform(want), [stored.platform]);
+  return unpackStored(tmp, stored, { digest, what: pinned }, ctx);
+}
+
+/**
+ * Makes `tmp/layout`, the OCI layout skopeo copies an image into (tagged LAYOUT_TAG), whose
+ * blobs are the store's shared ones, and the skopeo policy file; returns both paths.
+ */
+export async function prepareLayout(
+  tmp: string,
+  blobsDir: string,
+): Promise<{ layout: string; policy: string }> {
+  const layout = path.join(tmp, "layout");
+  await mkdir(blobsDir, { recursive: true });
+  await mkdir(layout, { recursive: true });
+  // The layout's blobs are the store's shared ones: skopeo skips a blob already there and
+  // renames each new one in from its own temp file in the layout dir, so no half blob is seen.
+  await symlink(path.dirname(blobsDir), path.join(layout, "blobs"));
+  const policy = path.join(path.dirname(path.dirname(blobsDir)), "policy.json");
+  if (!(await exists(policy))) await writeFile(policy, POLICY);
+  return { layout, policy };
+}
+
+/**
+ * Unpacks the image skopeo copied into `tmp/layout` (umoci) into `tmp/image/rootfs`, writes its
+ * image.json and moves it into place under `digest`. `what` names the image in errors.
+ */
+export async function unpackStored(
+  tmp: string,
+  stored: StoredImage,
+  options: { digest: string; what: string; source?: PulledMeta["source"] },
+  ctx: Pick<PullContext, "progress" | "place">,
+): Promise<PulledImage> {
+  const { digest, what } = options;
+  const image = path.join(tmp, "image");
+  await mkdir(image);
   const rootfs = path.join(image, "rootfs");
   const unpacked = await runTool(
     "umoci",
@@ -178,8 +205,8 @@ async function download(
   );
   if (unpacked.code !== 0) {
     throw new PaddockError(
-      "image_pull_failed",
-      `unpacking ${pinned} failed: ${unpacked.stderr.trim().slice(-500)}`,
+      options.source === "imported" ? "invalid_request" : "image_pull_failed",
+      `unpacking ${what} failed: ${unpacked.stderr.trim().slice(-500)}`,
     );
   }
   await createMountPoints(rootfs);
@@ -192,13 +219,18 @@ async function download(
     sizeBytes,
     config: stored.config,
     blobs: stored.blobs,
+    ...(options.source && { source: options.source }),
   };
   await writeFile(path.join(image, "image.json"), JSON.stringify(meta, null, 2));
   ctx.progress({ message: `stored ${digest} (${mib(sizeBytes)} unpacked)` });
   return ctx.place(digest, image);
 }
 
-function platformError(reference: string, platform: string, platforms: string[]): PaddockError {
+export function platformError(
+  reference: string,
+  platform: string,
+  platforms: string[],
+): PaddockError {
   const list = platforms.length > 0 ? platforms.join(", ") : "none named";
   return new PaddockError(
     "image_platform_unavailable",

@@ -13,6 +13,7 @@ import {
   type ImageProgress,
 } from "@paddock/protocol";
 import { PaddockError, errorMessage } from "../../errors.js";
+import { importImage } from "../../images/archive-import.js";
 import type { ImageService } from "../../images/image-service.js";
 import { errorViewer, toErrorBody } from "../error-handler.js";
 
@@ -97,7 +98,8 @@ export function imageRoutes(
       {
         config: { adminOnly: true },
         schema: {
-          summary: "Import a rootfs from a tar archive (plain or gzip) in the request body",
+          summary:
+            "Import an image from a tar (plain or gzip) in the request body: a root filesystem (stored as a local image NAME), a `docker save` archive or an OCI image layout (stored by manifest digest under the reference NAME, its config honoured; of several images the one saved under NAME, else the linux/amd64 one)",
           params: ImageNameParamsSchema,
           body: z.any(),
           response: { 201: ImageSchema, "4xx": ErrorBodySchema },
@@ -108,10 +110,10 @@ export function imageRoutes(
         if (!body || typeof (body as Readable).pipe !== "function") {
           throw new PaddockError(
             "invalid_request",
-            `send the rootfs as a tar archive with content-type ${RAW_BODY_TYPES.join(" or ")}`,
+            `send the rootfs, docker save archive or OCI layout as a tar with content-type ${RAW_BODY_TYPES.join(" or ")}`,
           );
         }
-        return reply.status(201).send(await images.local.import(request.params.name, body));
+        return reply.status(201).send(await importImage(images, request.params.name, body));
       },
     );
 

@@ -65,9 +65,47 @@ describe("SandboxStore", () => {
       reason: null,
       agentVersion: null,
       docker: false,
+      imageConfig: null,
       owner: null,
     });
     expect(store.get("sb_a")).toEqual(inserted);
+  });
+
+  it("keeps a pulled image's entrypoint, cmd, workingDir and user (not its env)", () => {
+    const config = {
+      env: ["A=b"],
+      entrypoint: ["/bin/sh"],
+      cmd: ["-c", "echo hi"],
+      workingDir: "/work",
+      user: "app",
+    };
+    store.insert("sb_i", { ...spec(), imageConfig: config }, T0);
+    expect(store.get("sb_i")?.imageConfig).toEqual({
+      entrypoint: ["/bin/sh"],
+      cmd: ["-c", "echo hi"],
+      workingDir: "/work",
+      user: "app",
+    });
+  });
+
+  it("a database of the previous schema gains the image config column; its rows show none", () => {
+    db.close();
+    const file = path.join(dir, "old.db");
+    const old = openDatabase(file);
+    old.exec("ALTER TABLE sandboxes DROP COLUMN image_config");
+    const version = old.pragma("user_version", { simple: true }) as number;
+    old.pragma(`user_version = ${version - 1}`);
+    old
+      .prepare(
+        `INSERT INTO sandboxes (id, image, runtime, state, cpu, memory_mib, pids_limit,
+           timeout_seconds, labels, env, created_at, expires_at)
+         VALUES ('sb_old', 'busybox', 'runc', 'running', 1, 512, 1024, 300, '{}', '{}', 0, 0)`,
+      )
+      .run();
+    old.close();
+    db = openDatabase(file);
+    store = new SandboxStore(db);
+    expect(store.get("sb_old")).toMatchObject({ id: "sb_old", imageConfig: null });
   });
 
   it("returns undefined for an unknown id", () => {

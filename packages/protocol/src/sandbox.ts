@@ -164,6 +164,20 @@ export const CreateSandboxRequestSchema = z.strictObject({
 export type CreateSandboxRequest = z.input<typeof CreateSandboxRequestSchema>;
 export type CreateSandboxSpec = z.output<typeof CreateSandboxRequestSchema>;
 
+/**
+ * What a sandbox's image says about running it (a pulled image, or one imported from a `docker
+ * save` archive or an OCI layout), as it was when the sandbox was made: WorkingDir and User are
+ * its processes' defaults; Entrypoint and Cmd are shown, not run (the agent is the sandbox's
+ * first process).
+ */
+export const SandboxImageConfigSchema = z.object({
+  entrypoint: z.array(z.string()).nullable(),
+  cmd: z.array(z.string()).nullable(),
+  workingDir: z.string().nullable(),
+  user: z.string().nullable(),
+});
+export type SandboxImageConfig = z.infer<typeof SandboxImageConfigSchema>;
+
 export const SandboxSchema = z.object({
   id: z.string(),
   image: z.string(),
@@ -184,6 +198,8 @@ export const SandboxSchema = z.object({
   reason: z.string().nullable(),
   agentVersion: z.string().nullable(),
   docker: z.boolean(),
+  /** Null for a built-in image or an imported root filesystem; absent from older daemons. */
+  imageConfig: SandboxImageConfigSchema.nullable().optional(),
 });
 export type SandboxInfo = z.infer<typeof SandboxSchema>;
 

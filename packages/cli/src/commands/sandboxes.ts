@@ -31,9 +31,17 @@ function describe(info: SandboxInfo): string {
         .join(", ") || "-",
     ],
   ];
+  // A pulled or archive image's config: what `docker run` would start, and the process defaults.
+  const c = info.imageConfig;
+  if (c) {
+    const argv = (a: string[] | null) => (a ? JSON.stringify(a) : "-");
+    rows.push(["entrypoint", argv(c.entrypoint)], ["cmd", argv(c.cmd)]);
+    if (c.workingDir) rows.push(["workdir", c.workingDir]);
+    if (c.user) rows.push(["user", c.user]);
+  }
   if (info.terminatedAt) rows.push(["ended", info.terminatedAt]);
   if (info.reason) rows.push(["reason", info.reason]);
-  return rows.map(([k, v]) => `${k.padEnd(8)} ${v}`).join("\n");
+  return rows.map(([k, v]) => `${k.padEnd(10)} ${v}`).join("\n");
 }
 
 /** Builds a built-in image first, with progress, so a first `create --image debian` is not silent. */

@@ -85,7 +85,7 @@ export class SandboxService {
       ({ image, config }) =>
         store.insert(
           id,
-          { ...spec, image, env: { ...imageEnv(config), ...spec.env } },
+          { ...spec, image, imageConfig: config, env: { ...imageEnv(config), ...spec.env } },
           Date.now(),
           owner,
         ),

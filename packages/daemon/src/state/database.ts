@@ -38,6 +38,8 @@ const MIGRATIONS: string[] = [
   `ALTER TABLE sandboxes ADD COLUMN owner TEXT`,
   `ALTER TABLE sandboxes ADD COLUMN disk_mib INTEGER NOT NULL DEFAULT 10240`,
   `ALTER TABLE sandboxes ADD COLUMN oom_kills INTEGER NOT NULL DEFAULT 0`,
+  // JSON of the image's entrypoint, cmd, workingDir and user; NULL: none (and older rows).
+  `ALTER TABLE sandboxes ADD COLUMN image_config TEXT`,
 ];
 
 /** Opens the state database and brings its schema up to date (user_version counts migrations). */

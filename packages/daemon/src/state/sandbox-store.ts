@@ -1,10 +1,13 @@
 import type Database from "better-sqlite3";
-import type {
-  CreateSandboxSpec,
-  ListSandboxesFilter,
-  RuntimeName,
-  SandboxInfo,
-  SandboxState,
+import {
+  SandboxImageConfigSchema,
+  type CreateSandboxSpec,
+  type ImageConfig,
+  type ListSandboxesFilter,
+  type RuntimeName,
+  type SandboxImageConfig,
+  type SandboxInfo,
+  type SandboxState,
 } from "@paddock/protocol";
 
 export interface SandboxRecord extends SandboxInfo {
@@ -33,6 +36,18 @@ interface Row {
   agent_version: string | null;
   docker: number;
   owner: string | null;
+  image_config: string | null;
+}
+
+/** A stored image config, checked: a row that does not parse shows none rather than failing. */
+function imageConfigOf(text: string | null): SandboxImageConfig | null {
+  if (text === null) return null;
+  try {
+    const parsed = SandboxImageConfigSchema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -57,6 +72,7 @@ function fromRow(row: Row): SandboxRecord {
     reason: row.reason,
     agentVersion: row.agent_version,
     docker: row.docker === 1,
+    imageConfig: imageConfigOf(row.image_config),
     owner: row.owner,
   };
 }
@@ -65,17 +81,22 @@ function fromRow(row: Row): SandboxRecord {
 export class SandboxStore {
   constructor(private readonly db: Database.Database) {}
 
+  /** `imageConfig`: the config of a pulled or archive image; its Entrypoint and Cmd show in info. */
   insert(
     id: string,
-    spec: CreateSandboxSpec & { image: string },
+    spec: CreateSandboxSpec & { image: string; imageConfig?: ImageConfig },
     now: number,
     owner: string | null = null,
   ): SandboxRecord {
+    const c = spec.imageConfig;
+    const imageConfig: SandboxImageConfig | null = c
+      ? { entrypoint: c.entrypoint, cmd: c.cmd, workingDir: c.workingDir, user: c.user }
+      : null;
     this.db
       .prepare(
         `INSERT INTO sandboxes (id, image, runtime, state, cpu, memory_mib, pids_limit, disk_mib,
-           timeout_seconds, labels, env, created_at, expires_at, docker, owner)
-         VALUES (?, ?, ?, 'creating', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           timeout_seconds, labels, env, created_at, expires_at, docker, owner, image_config)
+         VALUES (?, ?, ?, 'creating', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         id,
@@ -92,6 +113,7 @@ export class SandboxStore {
         now + spec.timeoutSeconds * 1000,
         spec.docker ? 1 : 0,
         owner,
+        imageConfig && JSON.stringify(imageConfig),
       );
     return this.get(id)!;
   }

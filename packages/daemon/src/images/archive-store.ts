@@ -95,17 +95,18 @@ export async function storeArchive(
 /** Tells which of an archive's images to take, or says why none can be. */
 function choose<T extends Candidate>(images: T[], ref: ImageReference, want: Platform): T {
   const unique = [...new Map(images.map((i) => [i.key, i])).values()];
-  if (unique.length === 1) return unique[0]!;
   if (unique.length === 0)
     throw new PaddockError("invalid_request", "the archive holds no image (its index is empty)");
   const full = formatReference(ref);
   const named = unique.filter((i) => i.names.some((n) => n === full || n === ref.tag));
   const pool = named.length > 0 ? named : unique;
-  if (pool.length === 1) return pool[0]!;
   const fits = pool.filter((i) => i.platform && platformMatches(i.platform, want));
+  // The only image is taken unless it names another platform (a config may name none).
+  if (pool.length === 1 && (!pool[0]!.platform?.os || fits.length === 1)) return pool[0]!;
   if (fits.length === 1) return fits[0]!;
   const listed = pool.map(
-    (i) => `${i.names[0] ?? i.key} (${i.platform ? formatPlatform(i.platform) : "no platform"})`,
+    (i) =>
+      `${i.names[0] ?? i.key} (${i.platform?.os ? formatPlatform(i.platform) : "no platform"})`,
   );
   if (fits.length === 0) throw noPlatform(formatPlatform(want), listed);
   throw new PaddockError(

@@ -28,7 +28,7 @@ export type ImageArchive =
   | { kind: "oci-layout"; tmp: string; dir: string };
 
 /** One image an archive holds: `names` are the references or tags it is saved under. */
-interface Candidate {
+export interface Candidate {
   key: string;
   names: string[];
   platform?: { os?: string; architecture?: string; variant?: string };
@@ -56,11 +56,11 @@ export async function storeArchive(
   let digest: string | undefined;
   if (archive.kind === "docker-archive") {
     const images = await dockerImages(archive);
-    const chosen = choose(images, ref, want);
+    const chosen = chooseImage(images, ref, want);
     await verifyLayers(archive, chosen);
     source = `docker-archive:${path.relative(archive.tmp, archive.file)}:@${chosen.position}`;
   } else {
-    const chosen = choose(await ociImages(archive.dir), ref, want);
+    const chosen = chooseImage(await ociImages(archive.dir), ref, want);
     digest = chosen.descriptor.digest;
     if (await ctx.isStored(digest)) return ctx.place(digest, undefined);
     // The layout is the import's own copy: its index now names only the image to copy.
@@ -93,8 +93,18 @@ export async function storeArchive(
 }
 
 /** Tells which of an archive's images to take, or says why none can be. */
-function choose<T extends Candidate>(images: T[], ref: ImageReference, want: Platform): T {
-  const unique = [...new Map(images.map((i) => [i.key, i])).values()];
+export function chooseImage<T extends Candidate>(
+  images: T[],
+  ref: ImageReference,
+  want: Platform,
+): T {
+  // One image listed twice (two tags) is one candidate with both names.
+  const byKey = new Map<string, T>();
+  for (const i of images) {
+    const seen = byKey.get(i.key);
+    byKey.set(i.key, seen ? { ...seen, names: [...seen.names, ...i.names] } : i);
+  }
+  const unique = [...byKey.values()];
   if (unique.length === 0)
     throw new PaddockError("invalid_request", "the archive holds no image (its index is empty)");
   const full = formatReference(ref);
@@ -104,14 +114,16 @@ function choose<T extends Candidate>(images: T[], ref: ImageReference, want: Pla
   // The only image is taken unless it names another platform (a config may name none).
   if (pool.length === 1 && (!pool[0]!.platform?.os || fits.length === 1)) return pool[0]!;
   if (fits.length === 1) return fits[0]!;
-  const listed = pool.map(
-    (i) =>
-      `${i.names[0] ?? i.key} (${i.platform?.os ? formatPlatform(i.platform) : "no platform"})`,
-  );
-  if (fits.length === 0) throw noPlatform(formatPlatform(want), listed);
+  const describe = (list: T[]) =>
+    list.map(
+      (i) =>
+        `${i.names[0] ?? i.key} (${i.platform?.os ? formatPlatform(i.platform) : "no platform"})`,
+    );
+  if (fits.length === 0) throw noPlatform(formatPlatform(want), describe(pool));
+  const listed = describe(fits);
   throw new PaddockError(
     "invalid_request",
-    `the archive holds ${pool.length} images for ${formatPlatform(want)}: ${listed.join(", ")}; import one by the name it is saved under (\`paddock image import REPOSITORY:TAG FILE\`)`,
+    `the archive holds ${fits.length} images for ${formatPlatform(want)}: ${listed.join(", ")}; import one under the name it is saved as (\`paddock image import REPOSITORY:TAG FILE\`)`,
     { images: listed },
   );
 }
@@ -119,7 +131,7 @@ function choose<T extends Candidate>(images: T[], ref: ImageReference, want: Pla
 function noPlatform(platform: string, images: string[]): PaddockError {
   return new PaddockError(
     "image_platform_unavailable",
-    `the archive has no image for ${platform}; it has: ${images.join(", ")}. Save the ${platform} image (\`docker save --platform ${platform}\`, or \`docker pull --platform ${platform}\` first): a sandbox runs only what the host's CPU runs`,
+    `the archive has no image for ${platform}; it has: ${images.join(", ")}. Save one built for ${platform} (say \`docker pull --platform ${platform}\` before \`docker save\`): a sandbox runs only what the host's CPU runs`,
     { platform, images },
   );
 }

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { EnvSchema } from "./sandbox.js";
 import { SandboxPathSchema } from "./files.js";
+import { parseReference } from "./image-reference.js";
 
 /** Compose project names as Docker Compose accepts them. */
 export const ProjectNameSchema = z
@@ -35,6 +36,11 @@ export const ComposeResultSchema = z.object({
   /** The override written beside the compose file, when host networking is on. */
   overridePath: z.string().nullable(),
   warnings: z.array(z.string()),
+  /**
+   * Registry images the sandbox's Docker lacked, pulled by the daemon (unless stored) and loaded
+   * before `up`, by the names the file writes.
+   */
+  loadedImages: z.array(z.string()).default([]),
   output: z.string(),
 });
 export type ComposeResult = z.infer<typeof ComposeResultSchema>;
@@ -66,3 +72,35 @@ export const DockerLoadQuerySchema = z.strictObject({
     )
     .optional(),
 });
+
+/**
+ * A registry image to load into a sandbox's Docker, as Docker writes it (`redis:7-alpine`,
+ * `127.0.0.1:5000/team/app:1`). It needs a tag: `docker load` knows an image by its tag only.
+ */
+export const DockerImageRefSchema = z
+  .string()
+  .max(512, "image references are at most 512 characters")
+  .superRefine((value, ctx) => {
+    try {
+      if (parseReference(value).tag === undefined) {
+        ctx.addIssue({
+          code: "custom",
+          message: `"${value}" names no tag; Docker knows a loaded image by its tag only, so name one (NAME:TAG)`,
+        });
+      }
+    } catch (err) {
+      ctx.addIssue({ code: "custom", message: (err as Error).message });
+    }
+  });
+
+export const DockerLoadRefQuerySchema = z.strictObject({ ref: DockerImageRefSchema });
+
+export const DockerLoadRefResultSchema = z.object({
+  /** The name Docker knows the image by now (the reference as asked). */
+  image: z.string(),
+  /** The registry's manifest digest of the image loaded. */
+  digest: z.string(),
+  /** What docker load printed. */
+  output: z.string(),
+});
+export type DockerLoadRefResult = z.infer<typeof DockerLoadRefResultSchema>;

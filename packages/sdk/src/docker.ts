@@ -5,9 +5,12 @@ import {
   ComposeTargetSchema,
   ComposeUpRequestSchema,
   DockerLoadQuerySchema,
+  DockerLoadRefQuerySchema,
+  DockerLoadRefResultSchema,
   DockerRunRequestSchema,
   type CommandOutput,
   type ComposeUpRequest,
+  type DockerLoadRefResult,
 } from "@paddock/protocol";
 import { z } from "zod";
 import { checkArgument, InvalidResponseError, localError } from "./errors.js";
@@ -86,6 +89,8 @@ export class ComposeStack {
     readonly services: string[],
     readonly warnings: string[],
     readonly overridePath: string | null,
+    /** Registry images the daemon pulled (unless stored) and loaded into Docker before `up`. */
+    readonly loadedImages: string[] = [],
   ) {}
 
   /** The stack's containers (docker compose ps --all, parsed). */
@@ -124,7 +129,10 @@ export class Docker {
   /**
    * `docker compose up -d` of a compose file in the sandbox. Under gVisor (and with
    * `hostNetwork: true`) an override gives every service host networking and maps service names
-   * to 127.0.0.1, so services reach each other by name.
+   * to 127.0.0.1, so services reach each other by name. Registry images the file names (services
+   * without `build:`) that the sandbox's Docker lacks are pulled by the daemon, which has the
+   * network and the registry credentials, and loaded first; one that cannot be pulled fails the
+   * call before any container starts, naming the image.
    */
   async composeUp(path: string, options: ComposeUpOptions = {}): Promise<ComposeStack> {
     const json = { path, ...options };
@@ -132,7 +140,15 @@ export class Docker {
     const r = await this.http.json("POST", `${this.base}/compose/up`, ComposeResultSchema, {
       json,
     });
-    return new ComposeStack(this, path, r.projectName, r.services, r.warnings, r.overridePath);
+    return new ComposeStack(
+      this,
+      path,
+      r.projectName,
+      r.services,
+      r.warnings,
+      r.overridePath,
+      r.loadedImages,
+    );
   }
 
   private async compose(op: string, json: Record<string, unknown>): Promise<CommandOutput> {
@@ -193,16 +209,44 @@ export class Docker {
   }
 
   /**
-   * Streams an image archive from here into the sandbox's Docker: `docker load` for a
-   * `docker save` archive, or `docker import` of a rootfs tarball with `importAs`.
+   * Loads an image into the sandbox's Docker: a registry image by reference (`{ ref }`), which
+   * the daemon pulls into its store unless stored (with its registry credentials) and loads under
+   * that name; or an archive from here, `docker load` of a `docker save` archive, or
+   * `docker import` of a rootfs tarball with `importAs`. (A reference is passed as `{ ref }`
+   * because a string is a local archive's path.)
+   *
+   * @example
+   * ```ts
+   * await sandbox.docker.load({ ref: "redis:7-alpine" });
+   * await sandbox.docker.load("./app.tar");
+   * ```
    */
-  async load(archive: UploadSource, options: { importAs?: string } = {}): Promise<CommandOutput> {
+  async load(image: { ref: string }): Promise<DockerLoadRefResult>;
+  async load(archive: UploadSource, options?: { importAs?: string }): Promise<CommandOutput>;
+  async load(
+    source: UploadSource | { ref: string },
+    options: { importAs?: string } = {},
+  ): Promise<CommandOutput | DockerLoadRefResult> {
+    if (isRefSource(source)) {
+      const query = checkArgument(DockerLoadRefQuerySchema, { ref: source.ref }, "load");
+      return this.http.json("POST", `${this.base}/load`, DockerLoadRefResultSchema, { query });
+    }
     checkArgument(DockerLoadQuerySchema, { importAs: options.importAs }, "load");
-    const { stream } = await openSource(archive);
+    const { stream } = await openSource(source);
     return this.http.json("PUT", `${this.base}/load`, CommandOutputSchema, {
       body: stream,
       contentType: "application/x-tar",
       query: { importAs: options.importAs },
     });
   }
+}
+
+function isRefSource(source: UploadSource | { ref: string }): source is { ref: string } {
+  return (
+    typeof source === "object" &&
+    !(source instanceof URL) &&
+    !(source instanceof Uint8Array) &&
+    "ref" in source &&
+    typeof source.ref === "string"
+  );
 }

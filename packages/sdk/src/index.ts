@@ -46,6 +46,7 @@ export type {
   FindMatch,
   ExposedPort,
   CommandOutput,
+  DockerLoadRefResult,
   KeyInfo,
   CodeContext,
   CodeContextLanguage,

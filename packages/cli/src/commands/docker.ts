@@ -54,7 +54,9 @@ export function registerDockerCommands(program: Command): void {
           services: stack.services,
           overridePath: stack.overridePath,
           warnings: stack.warnings,
+          loadedImages: stack.loadedImages,
         });
+      for (const image of stack.loadedImages) process.stderr.write(`loaded ${image}\n`);
       process.stdout.write(`${stack.projectName}: ${stack.services.join(", ")}\n`);
     });
 
@@ -99,16 +101,32 @@ export function registerDockerCommands(program: Command): void {
   docker
     .command("load")
     .description(
-      "stream an image archive (docker save) into the sandbox's Docker, or a rootfs tarball with --import-as",
+      "load a registry image (--ref, pulled by the daemon) or stream an image archive (docker save) into the sandbox's Docker, or a rootfs tarball with --import-as",
     )
     .argument("<id>", "sandbox id")
-    .argument("<archive>", "local .tar file")
+    .argument("[archive]", "local .tar file")
+    .option("--ref <image>", "a registry image (NAME:TAG), pulled by the daemon unless stored")
     .option("--import-as <name:tag>", "docker import the tarball as this image")
-    .action(async (id: string, archive: string, opts: { importAs?: string }) => {
-      const sandbox = await Sandbox.connect(id, cliClientOptions());
-      const out = await sandbox.docker.load(archive, { importAs: opts.importAs });
-      process.stdout.write(out.stdout);
-    });
+    .action(
+      async (
+        id: string,
+        archive: string | undefined,
+        opts: { ref?: string; importAs?: string },
+      ) => {
+        if ((archive === undefined) === (opts.ref === undefined))
+          throw new UsageError("give either an ARCHIVE or --ref IMAGE");
+        if (opts.ref && opts.importAs)
+          throw new UsageError("--import-as is for a rootfs tarball, not --ref");
+        const sandbox = await Sandbox.connect(id, cliClientOptions());
+        if (opts.ref) {
+          const loaded = await sandbox.docker.load({ ref: opts.ref });
+          process.stdout.write(`${loaded.image} ${loaded.digest}\n`);
+          return;
+        }
+        const out = await sandbox.docker.load(archive!, { importAs: opts.importAs });
+        process.stdout.write(out.stdout);
+      },
+    );
   docker
     .command("images")
     .description("images in the sandbox's Docker")

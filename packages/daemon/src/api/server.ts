@@ -84,7 +84,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(processStreamRoutes(deps.sandboxes, deps.hostDirs));
   await app.register(fileRoutes(deps.sandboxes));
   await app.register(portRoutes(deps.ports, deps.sandboxes));
-  await app.register(dockerRoutes(new DockerService(deps.sandboxes)));
+  await app.register(dockerRoutes(new DockerService(deps.sandboxes, deps.images.pulled)));
   await app.register(keyRoutes(deps.keys, { requests: openRequests, ports: deps.ports }));
   return app;
 }

@@ -7,20 +7,25 @@ import type {
   ComposeResult,
   ComposeTargetSchema,
   ComposeUpRequestSchema,
+  DockerLoadRefResult,
   DockerRunRequestSchema,
 } from "@paddock/protocol";
 import type { AgentClient } from "../agent/client.js";
 import { execCollect, type Collected } from "../agent/exec.js";
 import { PaddockError } from "../errors.js";
 import { RUNTIME_PROFILES, type DockerProfile } from "../runtimes/index.js";
+import type { PulledImages } from "../images/pulled-images.js";
 import type { SandboxService } from "../sandboxes/sandbox-service.js";
 import { hostNetworkOverride, parseComposeServices } from "./compose-override.js";
+import { RegistryImages, stackImagesOf } from "./registry-images.js";
 
 type ComposeTarget = z.output<typeof ComposeTargetSchema>;
 type ComposeUp = z.output<typeof ComposeUpRequestSchema>;
 
 const OVERRIDE_NAME = ".paddock-compose.override.yml";
 const COMPOSE_TIMEOUT_MS = 10 * 60_000;
+/** `docker compose config --format json` of a large stack is read whole. */
+const CONFIG_OUTPUT_LIMIT = 16 * 1024 * 1024;
 
 const output = (r: Collected): CommandOutput => ({
   exitCode: r.exitCode,
@@ -40,10 +45,19 @@ function defaultProject(file: string): string {
 /**
  * Docker inside a sandbox, for the API (and so for the SDK and the CLI, which call it): compose
  * with the host-network override written through the agent, plus ps, images, run and load.
- * Every command runs through the agent inside the sandbox, never on the host.
+ * Every command runs through the agent inside the sandbox, never on the host. Registry images a
+ * stack or `loadRef` needs are pulled by the daemon and loaded into the sandbox's Docker, which
+ * has no network (RegistryImages); without `pulled` (unit tests) nothing is pulled.
  */
 export class DockerService {
-  constructor(private readonly sandboxes: SandboxService) {}
+  private readonly registryImages?: RegistryImages;
+
+  constructor(
+    private readonly sandboxes: SandboxService,
+    pulled?: PulledImages,
+  ) {
+    if (pulled) this.registryImages = new RegistryImages(pulled);
+  }
 
   /** The sandbox's agent, and how Docker behaves under its runtime. */
   private client(id: string): { client: AgentClient; docker: DockerProfile } {
@@ -71,6 +85,7 @@ export class DockerService {
     files: string[],
     args: string[],
     env?: Record<string, string>,
+    outputLimit = 256 * 1024,
   ) {
     const project = target.projectName ?? defaultProject(target.path);
     return execCollect(
@@ -81,11 +96,36 @@ export class DockerService {
         env,
         timeoutMs: COMPOSE_TIMEOUT_MS,
       },
-      { outputLimit: 256 * 1024 },
+      { outputLimit },
     );
   }
 
-  /** Checks the file, writes the override if host networking applies, then `up`. */
+  /**
+   * Loads the registry images the stack runs (services without `build:`) that the sandbox's
+   * Docker lacks, as compose will resolve them (same files, project and env); returns them.
+   */
+  private async provideImages(
+    id: string,
+    client: AgentClient,
+    request: ComposeUp,
+    files: string[],
+  ): Promise<string[]> {
+    if (!this.registryImages) return [];
+    const config = await this.compose(
+      client,
+      request,
+      files,
+      ["config", "--format", "json"],
+      request.env,
+      CONFIG_OUTPUT_LIMIT,
+    );
+    if (config.exitCode !== 0) throw composeFailed("config", config);
+    return this.registryImages.provide(client, stackImagesOf(config.stdout), (archive) =>
+      this.load(id, archive),
+    );
+  }
+
+  /** Checks the file, writes the override if host networking applies, loads the registry images it needs, then `up`. */
   async composeUp(id: string, request: ComposeUp): Promise<ComposeResult> {
     const { client, docker } = this.client(id);
     const text = (await client.readFile(request.path)).toString("utf8");
@@ -103,23 +143,16 @@ export class DockerService {
       services = parseComposeServices(text).services;
       await execCollect(client, { argv: ["rm", "-f", overridePath] });
     }
+    const loadedImages = await this.provideImages(id, client, request, files);
     const args = ["up", ...(request.detach ? ["-d"] : []), ...(request.build ? ["--build"] : [])];
     const result = await this.compose(client, request, files, args, request.env);
-    if (result.exitCode !== 0) {
-      throw new PaddockError(
-        "invalid_request",
-        `docker compose up failed (exit ${result.exitCode}): ${tail(result.stderr || result.stdout)}`,
-        {
-          stdout: result.stdout,
-          stderr: result.stderr,
-        },
-      );
-    }
+    if (result.exitCode !== 0) throw composeFailed("up", result);
     return {
       projectName: request.projectName ?? defaultProject(request.path),
       services,
       overridePath: hostNetwork ? overridePath : null,
       warnings,
+      loadedImages,
       output: result.stderr + result.stdout,
     };
   }
@@ -190,6 +223,25 @@ export class DockerService {
     }
     return output(result);
   }
+
+  /**
+   * Pulls a registry image into the daemon's store (unless stored) and loads it into the
+   * sandbox's Docker under `ref`, which must carry a tag.
+   */
+  loadRef(id: string, ref: string): Promise<DockerLoadRefResult> {
+    this.client(id);
+    if (!this.registryImages)
+      throw new PaddockError("internal", "this daemon has no store for registry images");
+    return this.registryImages.loadRef(ref, (archive) => this.load(id, archive));
+  }
+}
+
+function composeFailed(what: string, result: Collected): PaddockError {
+  return new PaddockError(
+    "invalid_request",
+    `docker compose ${what} failed (exit ${result.exitCode}): ${tail(result.stderr || result.stdout)}`,
+    { stdout: result.stdout, stderr: result.stderr },
+  );
 }
 
 const tail = (text: string) => text.trim().split("\n").slice(-10).join("\n");

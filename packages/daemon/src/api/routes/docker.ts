@@ -9,6 +9,8 @@ import {
   ComposeTargetSchema,
   ComposeUpRequestSchema,
   DockerLoadQuerySchema,
+  DockerLoadRefQuerySchema,
+  DockerLoadRefResultSchema,
   DockerRunRequestSchema,
   ErrorBodySchema,
   SandboxIdParamsSchema,
@@ -119,6 +121,19 @@ export function dockerRoutes(docker: DockerService): FastifyPluginAsync {
         }
         return docker.load(request.params.id, body, request.query.importAs);
       },
+    );
+    app.post(
+      `${base}/load`,
+      {
+        schema: {
+          summary:
+            "Load a registry image into the sandbox's Docker: the daemon pulls it into its store unless stored (with its registry credentials), and streams it into docker load under the reference asked",
+          params,
+          querystring: DockerLoadRefQuerySchema,
+          response: { 200: DockerLoadRefResultSchema, ...errors },
+        },
+      },
+      (request) => docker.loadRef(request.params.id, request.query.ref),
     );
   };
 }

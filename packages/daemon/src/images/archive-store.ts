@@ -6,7 +6,7 @@ import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { formatReference, parseReference, type ImageReference } from "@paddock/protocol";
-import { PaddockError } from "../errors.js";
+import { PaddockError, errorMessage } from "../errors.js";
 import {
   DIGEST,
   formatPlatform,
@@ -15,6 +15,7 @@ import {
   platformMatches,
   readStoredImage,
   type Descriptor,
+  type Manifest,
   type Platform,
 } from "./oci-layout.js";
 import type { PulledImage } from "./pulled-images.js";
@@ -264,7 +265,7 @@ async function ociImages(dir: string): Promise<OciImage[]> {
       },
     );
   const indexText = await readFile(path.join(dir, "index.json"), "utf8");
-  const top = parseManifest(indexText, "the archive's index.json");
+  const top = manifestOf(indexText, "the archive's index.json");
   if (top.kind !== "index") throw corrupt("index.json is not an image index");
   const out: OciImage[] = [];
   for (const d of top.manifests as OciImage["descriptor"][]) {
@@ -273,7 +274,7 @@ async function ociImages(dir: string): Promise<OciImage[]> {
       .map(normalizedName);
     if (!DIGEST.test(d.digest)) throw corrupt(`index.json names a bad digest ${d.digest}`);
     if (d.mediaType && INDEX_TYPES.has(d.mediaType)) {
-      const inner = parseManifest(await blob(d.digest), `image index ${d.digest}`);
+      const inner = manifestOf(await blob(d.digest), `image index ${d.digest}`);
       if (inner.kind !== "index") throw corrupt(`${d.digest} is not an image index`);
       for (const m of inner.manifests) {
         if (m.platform?.os === "unknown") continue;
@@ -291,12 +292,21 @@ async function ociImages(dir: string): Promise<OciImage[]> {
   return out;
 }
 
+/** parseManifest, its refusal the client's (a damaged upload, not a registry's fault). */
+function manifestOf(text: string, what: string): Manifest {
+  try {
+    return parseManifest(text, what);
+  } catch (err) {
+    throw corrupt(errorMessage(err));
+  }
+}
+
 /** The platform a manifest's config names, when its descriptor does not. */
 async function configPlatform(
   blob: (digest: string) => Promise<string>,
   manifestDigest: string,
 ): Promise<Candidate["platform"]> {
-  const manifest = parseManifest(await blob(manifestDigest), `manifest ${manifestDigest}`);
+  const manifest = manifestOf(await blob(manifestDigest), `manifest ${manifestDigest}`);
   if (manifest.kind !== "manifest") return undefined;
   const config = parseJson(await blob(manifest.config.digest), "an image config") as {
     os?: string;

@@ -35,6 +35,7 @@ import {
   saveOciArchive,
   type TestImages,
 } from "../helpers/test-images.js";
+import { refused } from "../helpers/refused.js";
 
 // Archives are made from the test images of a loopback registry (docker-archive and OCI layouts
 // written by skopeo), then imported into a private image store: these tests look at its files.
@@ -82,15 +83,6 @@ const pulledDir = (digest: string) =>
   path.join(imagesDir, ".pulled", digest.slice("sha256:".length));
 const blobs = async () => (await readdir(path.join(imagesDir, ".oci/blobs/sha256"))).sort();
 const workDirs = async () => (await readdir(imagesDir)).filter((n) => /^\.(pull|tmp)-/.test(n));
-
-async function refused(call: () => Promise<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await call();
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  throw new Error("expected a refusal");
-}
 
 const CONFIG = {
   env: LAYERS_CONFIG.Env,

@@ -24,6 +24,7 @@ import {
   pushTestImages,
   type TestImages,
 } from "../helpers/test-images.js";
+import { refused } from "../helpers/refused.js";
 
 // Pulls from loopback registries (plain HTTP, allowed by --insecure-registry) into a private
 // image store: these tests remove images, which must not touch the shared one.
@@ -71,15 +72,6 @@ async function pull(ref: string, platform?: string) {
     onProgress: (p) => events.push(p),
   });
   return { info, events, ms: performance.now() - t0 };
-}
-
-async function refused(call: () => Promise<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await call();
-  } catch (err) {
-    return err as Error & { code?: string };
-  }
-  throw new Error("expected a refusal");
 }
 
 async function sh(sandbox: Sandbox, script: string, options: { user?: string; cwd?: string } = {}) {

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 
 /**
  * What this agent can know of OOM kills, to tell a process's result that memory ended it.
@@ -35,17 +35,22 @@ const KERNEL_COUNTERS = [
   "/sys/fs/cgroup/memory/memory.oom_control",
 ];
 
+/**
+ * The counter file this sandbox has, found once: every process start reads it, and under gVisor
+ * (no cgroup mount) there is none to look for again.
+ */
+let counterFile: string | null | undefined;
+
 /** Processes the kernel's OOM killer has killed in this sandbox so far; 0 when unknown. */
 export function kernelOomKills(): number {
-  for (const file of KERNEL_COUNTERS) {
-    try {
-      const match = /^oom_kill (\d+)$/m.exec(readFileSync(file, "utf8"));
-      return match ? Number(match[1]) : 0;
-    } catch {
-      // Not this cgroup version, or no cgroup mount (gVisor): try the next.
-    }
+  if (counterFile === undefined) counterFile = KERNEL_COUNTERS.find((f) => existsSync(f)) ?? null;
+  if (counterFile === null) return 0;
+  try {
+    const match = /^oom_kill (\d+)$/m.exec(readFileSync(counterFile, "utf8"));
+    return match ? Number(match[1]) : 0;
+  } catch {
+    return 0;
   }
-  return 0;
 }
 
 /**

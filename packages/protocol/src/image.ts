@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { ErrorCodeSchema } from "./errors.js";
-import { ImageNameSchema } from "./sandbox.js";
+import { ImageNameSchema, RuntimeSchema } from "./sandbox.js";
 
 export const BUILTIN_IMAGES = ["busybox", "debian", "docker"] as const;
 
@@ -55,6 +55,35 @@ export const PullImageRequestSchema = z.strictObject({
 });
 export type PullImageRequest = z.input<typeof PullImageRequestSchema>;
 
+/** Repeated `KEY=value` query values, as a list. */
+const repeatedKeyValues = (what: string) =>
+  z
+    .union([z.string(), z.array(z.string())])
+    .optional()
+    .transform((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]))
+    .pipe(z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*=/, `${what} are KEY=value`)));
+
+/**
+ * `POST /v1/images/build`: builds an image from a Dockerfile in a build context (a tar, plain or
+ * gzip, as the request body) and stores it under `name` as an import would.
+ */
+export const BuildImageQuerySchema = z.strictObject({
+  /** A name or name:tag (a plain name is `NAME:latest`). */
+  name: ImageNameSchema,
+  /** The Dockerfile's path inside the context. */
+  dockerfile: z.string().min(1).max(4096).default("Dockerfile"),
+  /** The stage to build (`docker build --target`); the last one if none. */
+  target: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9_.-]*$/, "a target is a stage name (FROM ... AS NAME)")
+    .optional(),
+  /** `ARG` values, repeated `buildArg=KEY=value`. */
+  buildArg: repeatedKeyValues("build args"),
+  /** The runtime of the sandbox the build runs in. */
+  runtime: RuntimeSchema.optional(),
+});
+export type BuildImageQuery = z.input<typeof BuildImageQuerySchema>;
+
 /**
  * One line of the NDJSON stream of an image build or pull. A pull's progress lines carry the
  * bytes of its layers so far and in all, when known.
@@ -66,6 +95,8 @@ export const ImageProgressSchema = z.discriminatedUnion("type", [
     completedBytes: z.number().optional(),
     totalBytes: z.number().optional(),
   }),
+  /** A build's log as the builder prints it (its stdout and stderr, in order). */
+  z.object({ type: z.literal("log"), data: z.string() }),
   z.object({ type: z.literal("done"), image: ImageSchema }),
   z.object({
     type: z.literal("error"),

@@ -288,6 +288,16 @@ export class AgentClient {
     }
   }
 
+  /** Streams a file of any size out of the sandbox through the agent. */
+  async download(path: string, signal?: AbortSignal): Promise<Readable> {
+    const answer = await this.request(
+      { method: "GET", path: `/files/read?${new URLSearchParams({ path })}`, signal },
+      { bytes: true },
+    );
+    if (answer.kind !== "stream") throw malformed("a JSON answer to a file read");
+    return answer.body;
+  }
+
   /** Writes a small file in the sandbox through the agent (atomically, parents made). */
   async writeFile(path: string, data: string | Buffer): Promise<FileEntry> {
     return this.json(

@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import { StringDecoder } from "node:string_decoder";
 import { ProcessInfoSchema, type ExecRequest, type ProcessExit } from "@paddock/protocol";
 import { PaddockError, errorMessage } from "../errors.js";
 import { malformed, timedOut } from "./answers.js";
@@ -34,12 +35,24 @@ const DEFAULT_COLLECT_TIMEOUT_MS = 60_000;
 export async function execCollect(
   client: AgentClient,
   request: ExecRequest,
-  options: { stdin?: Buffer | Readable; outputLimit?: number } = {},
+  options: {
+    stdin?: Buffer | Readable;
+    outputLimit?: number;
+    /** Each piece of output as it comes (whole characters), beside the tails kept. */
+    onOutput?: (stream: "stdout" | "stderr", text: string) => void;
+  } = {},
 ): Promise<Collected> {
   const limit = options.outputLimit ?? 64 * 1024;
   const timeoutMs = request.timeoutMs ?? DEFAULT_COLLECT_TIMEOUT_MS;
   const stdout = new Tail(limit);
   const stderr = new Tail(limit);
+  // A character split between two events is kept for the next.
+  const decoders = { stdout: new StringDecoder("utf8"), stderr: new StringDecoder("utf8") };
+  const output = (stream: "stdout" | "stderr", data: string) => {
+    const text = decoders[stream].write(Buffer.from(data, "base64"));
+    (stream === "stdout" ? stdout : stderr).push(text);
+    if (text) options.onOutput?.(stream, text);
+  };
   let exit: ProcessExit | undefined;
   let stdinDone: Promise<void> = Promise.resolve();
   /** A failed stdin write counts if it failed while the program still ran. */
@@ -57,10 +70,7 @@ export async function execCollect(
           stdinDone = writeStdin(client, event.pid, options.stdin).catch((err: unknown) => {
             if (!exit) stdinError = err;
           });
-      } else if (event.type === "stdout")
-        stdout.push(Buffer.from(event.data, "base64").toString("utf8"));
-      else if (event.type === "stderr")
-        stderr.push(Buffer.from(event.data, "base64").toString("utf8"));
+      } else if (event.type === "stdout" || event.type === "stderr") output(event.type, event.data);
       else if (event.type === "exit")
         exit = {
           exitCode: event.exitCode,

@@ -19,6 +19,8 @@ import type { KeyStore } from "../state/key-store.js";
 import type { SandboxStore } from "../state/sandbox-store.js";
 import { registerErrorHandler } from "./error-handler.js";
 import { imageRoutes, RAW_BODY_TYPES } from "./routes/images.js";
+import { imageBuildRoutes } from "./routes/image-build.js";
+import { ImageBuilder } from "../docker/image-builder.js";
 import { registryRoutes } from "./routes/registries.js";
 import { DockerService } from "../docker/docker-service.js";
 import { dockerRoutes } from "./routes/docker.js";
@@ -84,7 +86,14 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(processStreamRoutes(deps.sandboxes, deps.hostDirs));
   await app.register(fileRoutes(deps.sandboxes));
   await app.register(portRoutes(deps.ports, deps.sandboxes));
-  await app.register(dockerRoutes(new DockerService(deps.sandboxes, deps.images.pulled)));
+  const docker = new DockerService(deps.sandboxes, deps.images.pulled);
+  await app.register(dockerRoutes(docker));
+  await app.register(
+    imageBuildRoutes(
+      new ImageBuilder(deps.images, deps.sandboxes, docker, deps.log),
+      deps.hostDirs,
+    ),
+  );
   await app.register(keyRoutes(deps.keys, { requests: openRequests, ports: deps.ports }));
   return app;
 }

@@ -43,12 +43,7 @@ export async function importImage(
   upload: Readable,
 ): Promise<ImageInfo> {
   await refuseTaken(images, name);
-  // `.pull-<pid>-`: the image store removes a dead daemon's work dirs at start, and keeps the
-  // shared blobs while one is in use.
-  const tmp = path.join(
-    images.local.dir,
-    `.pull-${process.pid}-import-${randomBytes(6).toString("hex")}`,
-  );
+  const tmp = workDir(images, "import");
   const file = path.join(tmp, "upload.tar");
   let copiedBlobs = false;
   let failed = false;
@@ -91,8 +86,19 @@ export async function importImage(
   }
 }
 
+/**
+ * A new work dir in the image store (not made yet). `.pull-<pid>-`: the image store removes a
+ * dead daemon's work dirs at start, and keeps the shared blobs while one is in use.
+ */
+export function workDir(images: ImageService, what: string): string {
+  return path.join(
+    images.local.dir,
+    `.pull-${process.pid}-${what}-${randomBytes(6).toString("hex")}`,
+  );
+}
+
 /** Refuses names that a local image holds before the upload is read. */
-async function refuseTaken(images: ImageService, name: string): Promise<void> {
+export async function refuseTaken(images: ImageService, name: string): Promise<void> {
   if ((BUILTIN_IMAGES as readonly string[]).includes(name))
     throw new PaddockError(
       "image_exists",
@@ -121,7 +127,11 @@ function parseReferenceOrUndefined(name: string) {
 }
 
 /** Writes the upload to `file`, gunzipping it when it starts with gzip's magic. */
-async function receive(upload: Readable, file: string): Promise<void> {
+export async function receive(
+  upload: Readable,
+  file: string,
+  what = "image upload",
+): Promise<void> {
   try {
     const head = await peek(upload, 2);
     const gzip = head.length === 2 && head[0] === 0x1f && head[1] === 0x8b;
@@ -133,11 +143,14 @@ async function receive(upload: Readable, file: string): Promise<void> {
     if (code === "ENOSPC")
       throw new PaddockError(
         "insufficient_storage",
-        "the image store's disk is full; free space (`paddock image rm`) and import again",
+        `the image store's disk is full; free space (\`paddock image rm\`) and send the ${what} again`,
       );
     if (code?.startsWith("Z_"))
-      throw new PaddockError("invalid_request", `the gzip upload is damaged: ${errorMessage(err)}`);
-    throw new PaddockError("invalid_request", `the image upload failed: ${errorMessage(err)}`);
+      throw new PaddockError(
+        "invalid_request",
+        `the gzip ${what} is damaged: ${errorMessage(err)}`,
+      );
+    throw new PaddockError("invalid_request", `the ${what} failed: ${errorMessage(err)}`);
   }
 }
 

@@ -140,7 +140,7 @@ export function imageRoutes(
  * An NDJSON stream of a job's progress lines, then `done` with its image or `error`. The job runs
  * in the daemon whoever reads it; its errors are shown as the error handler would show them.
  */
-function progressStream(
+export function progressStream(
   request: FastifyRequest,
   hostDirs: readonly string[],
   job: (emit: (line: ImageProgress) => void) => Promise<ImageInfo>,

@@ -1,14 +1,26 @@
 import {
+  BuildImageQuerySchema,
   ERROR_STATUS,
   ImageListSchema,
   ImageNameSchema,
   ImageProgressSchema,
   ImageSchema,
   PullImageRequestSchema,
+  RuntimeSchema,
   type ImageInfo,
+  type RuntimeName,
 } from "@paddock/protocol";
+import { z } from "zod";
+import { packBuildContext } from "./build-context.js";
 import type { ClientOptions } from "./config.js";
-import { checkArgument, ERROR_CLASSES, InvalidResponseError } from "./errors.js";
+import {
+  checkArgument,
+  describeCause,
+  ERROR_CLASSES,
+  InvalidResponseError,
+  isPaddockError,
+  localError,
+} from "./errors.js";
 import { HttpClient, ndjson } from "./http.js";
 
 /** A pull's progress: a message, and the layers' bytes so far and in all when known. */
@@ -17,6 +29,52 @@ export interface PullProgress {
   completedBytes?: number;
   totalBytes?: number;
 }
+
+/** A Dockerfile build: `images.build({ name, context, ... })`. */
+export interface ImageBuildOptions {
+  /** What to store the image as: a name or `name:tag` (a plain name is `name:latest`). */
+  name: string;
+  /** The build context: a local directory, sent as a tar stream with `.dockerignore` applied. */
+  context: string;
+  /**
+   * The Dockerfile: a path relative to `context`, or absolute (it may lie outside the context).
+   * Default `Dockerfile` in the context.
+   */
+  dockerfile?: string;
+  /** The stage to build (`docker build --target`); default the last one. */
+  target?: string;
+  /** `ARG` values (`docker build --build-arg`). */
+  buildArgs?: Record<string, string>;
+  /** The runtime of the throwaway sandbox the build runs in; default the daemon's. */
+  runtime?: RuntimeName;
+  /** The build's output (Docker's own lines, stdout and stderr) as it comes. */
+  onLog?: (text: string) => void;
+  /** Each phase: "receiving the context", "pulling FROM images", "saving the image"... */
+  onProgress?: (message: string) => void;
+  signal?: AbortSignal;
+}
+
+const callback = z.custom<(...args: never[]) => unknown>((v) => typeof v === "function", {
+  error: "must be a function",
+});
+
+/** The options a Dockerfile build takes, checked before the context is read. */
+const BuildOptionsSchema = z.strictObject({
+  name: ImageNameSchema,
+  context: z.string().min(1, "give the build context's directory"),
+  dockerfile: z.string().min(1).optional(),
+  target: z.string().optional(),
+  buildArgs: z
+    .record(
+      z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "a build arg's name is letters, digits and _"),
+      z.string(),
+    )
+    .optional(),
+  runtime: RuntimeSchema.optional(),
+  onLog: callback.optional(),
+  onProgress: callback.optional(),
+  signal: z.instanceof(AbortSignal).optional(),
+});
 
 /** An image name or reference, checked before it is put in a URL. */
 const imagePath = (name: string) =>
@@ -28,7 +86,8 @@ const imagePath = (name: string) =>
  * @example
  * ```ts
  * const images = new Images();
- * await images.build("debian", { onProgress: console.log });
+ * await images.build({ name: "app:1", context: "./app", onLog: (t) => process.stderr.write(t) });
+ * const sandbox = await Sandbox.create({ image: "app:1" });
  * ```
  */
 export class Images {
@@ -47,17 +106,92 @@ export class Images {
     return this.http.json("GET", imagePath(name), ImageSchema);
   }
 
-  /** Builds a built-in image (busybox, debian) if needed, reporting each progress line. */
+  /**
+   * Builds an image from a Dockerfile, as `docker build` does, and stores it under `name` (then
+   * `Sandbox.create({ image: name })` runs it). The context directory is streamed as a tar,
+   * never held in memory, with `.dockerignore` applied as Docker applies it; the Dockerfile and
+   * the ignore file are always sent. The build runs in a throwaway sandbox with Docker; `onLog`
+   * gets its output as it comes. Needs the admin token. A Dockerfile that fails to build is an
+   * ImageBuildFailedError whose message ends with the failing step's output.
+   *
+   * With a string, builds a built-in image (busybox, debian, docker) now instead of on first
+   * use, reporting each phase to `onProgress`.
+   *
+   * @example
+   * ```ts
+   * const image = await new Images().build({
+   *   name: "app:1",
+   *   context: "./app",
+   *   dockerfile: "Dockerfile.prod", // relative to the context
+   *   buildArgs: { NODE_VERSION: "22" },
+   *   onLog: (text) => process.stderr.write(text),
+   * });
+   * console.log(image.name, image.digest);
+   * await new Images().build("debian"); // a built-in image
+   * ```
+   */
+  async build(options: ImageBuildOptions): Promise<ImageInfo>;
   async build(
     name: string,
+    options?: { onProgress?: (message: string) => void; signal?: AbortSignal },
+  ): Promise<ImageInfo>;
+  async build(
+    nameOrOptions: string | ImageBuildOptions,
     options: { onProgress?: (message: string) => void; signal?: AbortSignal } = {},
   ): Promise<ImageInfo> {
+    if (typeof nameOrOptions !== "string") return this.buildDockerfile(nameOrOptions);
+    const name = nameOrOptions;
     const res = await this.http.send("POST", `${imagePath(name)}/build`, {
       signal: options.signal,
     });
     return this.follow(res, `the build stream of image ${name}`, options, (p) =>
       options.onProgress?.(p.message),
     );
+  }
+
+  private async buildDockerfile(options: ImageBuildOptions): Promise<ImageInfo> {
+    const checked = checkArgument(BuildOptionsSchema, options, "build");
+    const query = {
+      name: checked.name,
+      ...(checked.target !== undefined && { target: checked.target }),
+      buildArg: Object.entries(checked.buildArgs ?? {}).map(([k, v]) => `${k}=${v}`),
+      ...(checked.runtime !== undefined && { runtime: checked.runtime }),
+    };
+    // The query is checked whole (but the Dockerfile's name in the tar) before the context is read.
+    checkArgument(BuildImageQuerySchema, query, "build");
+    const { tar, dockerfile } = await packBuildContext(checked.context, checked.dockerfile);
+    // The context fails as the caller's bad argument (a file that cannot be read), even when the
+    // daemon has answered already and the cut is seen on its stream.
+    let packFailure: unknown;
+    tar.once("error", (err) => (packFailure ??= err));
+    const failed = () =>
+      isPaddockError(packFailure)
+        ? packFailure
+        : localError(
+            "invalid_request",
+            `the build context could not be read: ${describeCause(packFailure)}`,
+            undefined,
+            packFailure,
+          );
+    try {
+      const res = await this.http.send("POST", "/v1/images/build", {
+        query: { ...query, dockerfile },
+        body: tar,
+        contentType: "application/x-tar",
+        signal: checked.signal,
+      });
+      return await this.follow(
+        res,
+        `the build stream of ${checked.name}`,
+        { signal: checked.signal, onLog: options.onLog },
+        (p) => options.onProgress?.(p.message),
+      );
+    } catch (err) {
+      if (packFailure !== undefined && !checked.signal?.aborted) throw failed();
+      throw err;
+    } finally {
+      tar.destroy();
+    }
   }
 
   /**
@@ -99,7 +233,7 @@ export class Images {
   private async follow(
     res: Response,
     what: string,
-    options: { signal?: AbortSignal },
+    options: { signal?: AbortSignal; onLog?: (text: string) => void },
     onProgress: (p: PullProgress) => void,
   ): Promise<ImageInfo> {
     // The job runs in the daemon, whoever reads it: a cut stream is the daemon's connection.
@@ -120,7 +254,8 @@ export class Images {
       if (line.type === "progress") {
         const { type: _type, ...progress } = line;
         onProgress(progress);
-      } else if (line.type === "done") return line.image;
+      } else if (line.type === "log") options.onLog?.(line.data);
+      else if (line.type === "done") return line.image;
       else {
         const { code, message } = line.error;
         throw new ERROR_CLASSES[code](code, message, ERROR_STATUS[code]);

@@ -1,5 +1,5 @@
 export { Sandbox, type CreateSandboxOptions, type ListSandboxesOptions } from "./sandbox.js";
-export { Images, type PullProgress } from "./images.js";
+export { Images, type ImageBuildOptions, type PullProgress } from "./images.js";
 export { Registries } from "./registries.js";
 export { Keys } from "./keys.js";
 export { Processes, type ExecOptions, type CodeLanguage } from "./processes.js";

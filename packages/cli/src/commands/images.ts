@@ -1,11 +1,13 @@
 import { spawn } from "node:child_process";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
+import path from "node:path";
 import { Readable } from "node:stream";
-import type { Command } from "commander";
-import { Images } from "paddock";
+import { Option, type Command } from "commander";
+import { BUILTIN_IMAGES, RUNTIMES } from "@paddock/protocol";
+import { Images, type RuntimeName } from "paddock";
 import { cliClientOptions } from "../client-options.js";
-import { printJson, printTable, UsageError } from "../output.js";
+import { collect, parsePairs, printJson, printTable, UsageError } from "../output.js";
 import { bytesBar, byteProgress, statusLine } from "../progress.js";
 
 const mib = (n: number | undefined) => (n === undefined ? "-" : `${(n / 1048576).toFixed(1)} MiB`);
@@ -39,6 +41,61 @@ async function tarSource(
     ),
   );
   return { stream: tar.stdout, done };
+}
+
+interface BuildFlags {
+  file?: string;
+  buildArg: string[];
+  target?: string;
+  runtime?: RuntimeName;
+  json?: boolean;
+}
+
+/** `--build-arg` values as Docker takes them: `KEY=value`, or `KEY` alone from the environment (skipped when unset). */
+function buildArgs(values: string[]): Record<string, string> {
+  const fromEnv = (v: string) => (v.includes("=") ? v : `${v}=${process.env[v]}`);
+  return parsePairs(
+    values.filter((v) => v.includes("=") || process.env[v] !== undefined).map(fromEnv),
+    "--build-arg",
+  );
+}
+
+/**
+ * A build's output on stderr: Docker's own text as it comes, and each phase as a status line.
+ * On a terminal the status line rewrites itself, so it is ended (kept as a line) before log
+ * text is written after it, and a log line left open is ended before a status is drawn.
+ */
+function buildLog(prefix: string): {
+  phase(message: string): void;
+  write(text: string): void;
+  done(message: string): void;
+} {
+  const status = statusLine(prefix);
+  const tty = process.stderr.isTTY;
+  let phase: string | undefined;
+  let lineOpen = false;
+  const endLine = () => {
+    if (lineOpen) process.stderr.write("\n");
+    lineOpen = false;
+  };
+  return {
+    phase(message) {
+      endLine();
+      status.update(message);
+      phase = message;
+    },
+    write(text) {
+      if (text === "") return;
+      if (tty && phase !== undefined) status.done(phase);
+      phase = undefined;
+      process.stderr.write(text);
+      lineOpen = !text.endsWith("\n");
+    },
+    done(message) {
+      endLine();
+      status.done(message);
+    },
+  };
 }
 
 export function registerImageCommands(program: Command): void {
@@ -87,12 +144,63 @@ export function registerImageCommands(program: Command): void {
 
   image
     .command("build")
-    .description("build a built-in image (busybox, debian) now instead of on first use")
-    .argument("<name>", "built-in image name")
-    .action(async (name: string) => {
-      const status = statusLine(`building image ${name}`);
-      await new Images(cliClientOptions()).build(name, { onProgress: (m) => status.update(m) });
-      status.done("ready");
+    .description(
+      "build an image from a Dockerfile, as `docker build` does, and store it as NAME (name or name:tag) for `paddock create --image NAME`. The build runs in a throwaway sandbox with Docker; its output streams to stderr. CONTEXT (default .) is sent with its .dockerignore applied. With a built-in NAME (busybox, debian, docker) and no CONTEXT or option, builds that built-in image now instead of on first use",
+    )
+    .argument("<name>", "image name or name:tag to store the build as")
+    .argument("[context]", "the build context directory (default .)")
+    .option(
+      "-f, --file <path>",
+      "the Dockerfile, relative to the current directory (default CONTEXT/Dockerfile); may lie outside the context",
+    )
+    .option(
+      "--build-arg <KEY=value>",
+      "an ARG value (repeatable); KEY alone takes it from the environment",
+      collect,
+      [],
+    )
+    .option("--target <stage>", "the stage to build (FROM ... AS stage); default the last")
+    .addOption(
+      new Option(
+        "--runtime <runtime>",
+        "the runtime of the build's sandbox (default the daemon's)",
+      ).choices(RUNTIMES),
+    )
+    .option("--json", "print the image as JSON")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  paddock image build app:1 ./app\n  paddock image build app:1 -f docker/prod.Dockerfile --build-arg VERSION=2 --target runtime .\n  paddock create --image app:1\n  paddock image build debian      # a built-in image",
+    )
+    .action(async (name: string, context: string | undefined, opts: BuildFlags) => {
+      const images = new Images(cliClientOptions());
+      const dockerfileBuild =
+        context !== undefined ||
+        opts.file !== undefined ||
+        opts.buildArg.length > 0 ||
+        opts.target !== undefined ||
+        opts.runtime !== undefined ||
+        opts.json === true;
+      if (!dockerfileBuild && (BUILTIN_IMAGES as readonly string[]).includes(name)) {
+        const status = statusLine(`building image ${name}`);
+        await images.build(name, { onProgress: (m) => status.update(m) });
+        status.done("ready");
+        return;
+      }
+      const log = buildLog(`building ${name}`);
+      const info = await images.build({
+        name,
+        context: context ?? ".",
+        // Docker's rule: -f is relative to the current directory, not to the context.
+        ...(opts.file !== undefined && { dockerfile: path.resolve(opts.file) }),
+        buildArgs: buildArgs(opts.buildArg),
+        ...(opts.target !== undefined && { target: opts.target }),
+        ...(opts.runtime !== undefined && { runtime: opts.runtime }),
+        onProgress: log.phase,
+        onLog: log.write,
+      });
+      log.done(`built ${info.digest ?? info.name}`);
+      if (opts.json) printJson(info);
+      else process.stdout.write(`${info.references?.[0] ?? info.name}@${info.digest ?? "-"}\n`);
     });
 
   image

@@ -2,37 +2,9 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from "no
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { stackImagesOf } from "../src/docker/registry-images.js";
-import { PaddockError } from "../src/errors.js";
 import { run } from "../src/exec.js";
 import { exportDockerArchive } from "../src/images/archive-export.js";
 import type { PulledImage } from "../src/images/pulled-images.js";
-
-describe("stackImagesOf (docker compose config --format json)", () => {
-  it("lists registry images once with their services; build and no-pull services are left out", () => {
-    const config = {
-      name: "p",
-      services: {
-        a: { image: "127.0.0.1:5000/paddock-test/layers:1", command: ["sleep", "1"] },
-        b: { image: "redis:7-alpine" },
-        c: { build: { context: "/app" } },
-        d: { build: { context: "/app" }, image: "mine:1" },
-        e: { image: "busybox:x", pull_policy: "never" },
-        f: { image: "127.0.0.1:5000/paddock-test/layers:1" },
-        g: { image: "redis:7-alpine", pull_policy: "missing" },
-      },
-    };
-    expect(stackImagesOf(JSON.stringify(config))).toEqual([
-      { image: "127.0.0.1:5000/paddock-test/layers:1", services: ["a", "f"] },
-      { image: "redis:7-alpine", services: ["b", "g"] },
-    ]);
-  });
-
-  it("output that is no compose model is a runtime_error", () => {
-    expect(() => stackImagesOf("not json")).toThrow(/no compose model/);
-    expect(() => stackImagesOf('{"services": {"a": {"image": 3}}}')).toThrow(PaddockError);
-  });
-});
 
 describe("exportDockerArchive", () => {
   let work: string;

@@ -4,13 +4,6 @@ import { PaddockError } from "../errors.js";
 /** Service names Docker Compose accepts. */
 const SERVICE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
-export interface ComposeOverride {
-  services: string[];
-  /** The override file's YAML text. */
-  yaml: string;
-  warnings: string[];
-}
-
 /**
  * Reads a compose file with a YAML parser (anchors, aliases and merge keys resolved; never a
  * regular expression) and finds every service, including ones behind profiles or with
@@ -55,33 +48,57 @@ export function parseComposeServices(text: string): { services: string[]; withPo
   return { services: names, withPorts: having("ports") };
 }
 
+/** What the daemon overrides in a stack. */
+export interface OverrideNeeds {
+  /**
+   * Every service on the host's (the sandbox's) network, every service name mapped to
+   * 127.0.0.1 so services still reach each other by name, and every build (`builds`: the
+   * services with a `build:` section) on that network too.
+   */
+  hostNetwork: boolean;
+  builds: string[];
+  /** Services whose `pull_policy: always` becomes `missing`: the daemon pulled their images. */
+  pullMissing: string[];
+}
+
 /**
- * The override that makes a stack run without bridge networking: every service on the host's
- * (the sandbox's) network, and every service name mapped to 127.0.0.1 so services still reach
- * each other by name.
+ * The override file for a stack (`text`, the compose file), or none when nothing needs one.
+ * Only services the file itself defines are overridden: an override naming any other service
+ * would define it.
  */
-export function hostNetworkOverride(text: string): ComposeOverride {
+export function composeOverride(
+  text: string,
+  needs: OverrideNeeds,
+): { yaml: string; warnings: string[] } | undefined {
   const { services, withPorts } = parseComposeServices(text);
-  const extraHosts = services.map((name) => `${name}:127.0.0.1`);
-  const doc = new Document(
-    {
-      services: Object.fromEntries(
-        services.map((name) => [name, { network_mode: "host", extra_hosts: extraHosts }]),
+  const ours = (names: string[]) => names.filter((n) => services.includes(n));
+  const pullMissing = ours(needs.pullMissing);
+  if (!needs.hostNetwork && pullMissing.length === 0) return undefined;
+  const doc = new Document({ services: {} }, { aliasDuplicateObjects: false });
+  const warnings: string[] = [];
+  if (needs.hostNetwork) {
+    const extraHosts = services.map((name) => `${name}:127.0.0.1`);
+    for (const name of services) {
+      doc.setIn(["services", name, "network_mode"], "host");
+      doc.setIn(["services", name, "extra_hosts"], doc.createNode(extraHosts));
+      // Compose refuses network_mode beside networks, and published ports mean nothing on the
+      // host network: `!reset` drops them from every merged service (also ones from extends).
+      setReset(doc, name, "networks");
+      setReset(doc, name, "ports");
+    }
+    // A RUN step otherwise asks for Docker's bridge network, which this Docker has not. A
+    // short `build: ./dir` merges with this long form.
+    for (const name of ours(needs.builds))
+      doc.setIn(["services", name, "build", "network"], "host");
+    warnings.push(
+      ...withPorts.map(
+        (name) =>
+          `service "${name}" publishes ports; with host networking it listens on the sandbox's own ports and the mapping is moot`,
       ),
-    },
-    { aliasDuplicateObjects: false },
-  );
-  // Compose refuses network_mode beside networks, and published ports mean nothing on the host
-  // network: `!reset` drops them from every merged service (also ones that got them by extends).
-  for (const name of services) {
-    setReset(doc, name, "networks");
-    setReset(doc, name, "ports");
+    );
   }
-  const warnings = withPorts.map(
-    (name) =>
-      `service "${name}" publishes ports; with host networking it listens on the sandbox's own ports and the mapping is moot`,
-  );
-  return { services, yaml: doc.toString(), warnings };
+  for (const name of pullMissing) doc.setIn(["services", name, "pull_policy"], "missing");
+  return { yaml: doc.toString(), warnings };
 }
 
 function setReset(doc: Document, service: string, key: string): void {

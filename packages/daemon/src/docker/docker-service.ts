@@ -12,12 +12,19 @@ import type {
 } from "@paddock/protocol";
 import type { AgentClient } from "../agent/client.js";
 import { execCollect, type Collected } from "../agent/exec.js";
-import { PaddockError } from "../errors.js";
+import { PaddockError, errorMessage } from "../errors.js";
 import { RUNTIME_PROFILES, type DockerProfile } from "../runtimes/index.js";
 import type { PulledImages } from "../images/pulled-images.js";
 import type { SandboxService } from "../sandboxes/sandbox-service.js";
-import { hostNetworkOverride, parseComposeServices } from "./compose-override.js";
-import { RegistryImages, stackImagesOf } from "./registry-images.js";
+import {
+  builtImage,
+  dockerfileOf,
+  parseComposeModel,
+  stackImagesOf,
+  type ComposeModel,
+} from "./compose-model.js";
+import { composeOverride, parseComposeServices } from "./compose-override.js";
+import { RegistryImages } from "./registry-images.js";
 
 type ComposeTarget = z.output<typeof ComposeTargetSchema>;
 type ComposeUp = z.output<typeof ComposeUpRequestSchema>;
@@ -26,6 +33,8 @@ const OVERRIDE_NAME = ".paddock-compose.override.yml";
 const COMPOSE_TIMEOUT_MS = 10 * 60_000;
 /** `docker compose config --format json` of a large stack is read whole. */
 const CONFIG_OUTPUT_LIMIT = 16 * 1024 * 1024;
+/** Dockerfiles are read whole to find the images they build from. */
+const DOCKERFILE_LIMIT = 1024 * 1024;
 
 const output = (r: Collected): CommandOutput => ({
   exitCode: r.exitCode,
@@ -101,57 +110,99 @@ export class DockerService {
   }
 
   /**
-   * Loads the registry images the stack runs (services without `build:`) that the sandbox's
-   * Docker lacks, as compose will resolve them (same files, project and env); returns them.
+   * The stack as compose resolves it (same file, project and env as `up`); without the override,
+   * which changes no image, build or pull policy the daemon reads.
    */
-  private async provideImages(
-    id: string,
-    client: AgentClient,
-    request: ComposeUp,
-    files: string[],
-  ): Promise<string[]> {
-    if (!this.registryImages) return [];
+  private async composeModel(client: AgentClient, request: ComposeUp): Promise<ComposeModel> {
     const config = await this.compose(
       client,
       request,
-      files,
+      ["-f", request.path],
       ["config", "--format", "json"],
       request.env,
       CONFIG_OUTPUT_LIMIT,
     );
     if (config.exitCode !== 0) throw composeFailed("config", config);
-    return this.registryImages.provide(client, stackImagesOf(config.stdout), (archive) =>
-      this.load(id, archive),
-    );
+    return parseComposeModel(config.stdout);
   }
 
-  /** Checks the file, writes the override if host networking applies, loads the registry images it needs, then `up`. */
+  /**
+   * The Dockerfiles of the services compose will build: with `--build`, under
+   * `pull_policy: build`, or when the sandbox's Docker lacks the image the build makes.
+   */
+  private async dockerfiles(
+    client: AgentClient,
+    registry: RegistryImages,
+    model: ComposeModel,
+    rebuild: boolean,
+  ): Promise<Map<string, string>> {
+    const texts = new Map<string, string>();
+    for (const svc of model.services) {
+      const build = svc.build;
+      if (!build) continue;
+      if (
+        !rebuild &&
+        svc.pullPolicy !== "build" &&
+        (await registry.has(client, builtImage(model, svc)))
+      )
+        continue;
+      if (build.dockerfileInline !== undefined) {
+        texts.set(svc.name, build.dockerfileInline);
+        continue;
+      }
+      const text = await client
+        .readFile(build.dockerfile!, DOCKERFILE_LIMIT)
+        .catch((err: unknown) => {
+          throw new PaddockError(
+            "invalid_request",
+            `${dockerfileOf(svc)} cannot be read (${errorMessage(err)}): check its build.context and build.dockerfile`,
+            { service: svc.name, path: build.dockerfile },
+            { cause: err },
+          );
+        });
+      texts.set(svc.name, text.toString("utf8"));
+    }
+    return texts;
+  }
+
+  /**
+   * Checks the file; loads the registry images its services run and its Dockerfiles build from
+   * (pulled by the daemon); writes the override (host networking, pull policies) or removes a
+   * stale one; then `up`.
+   */
   async composeUp(id: string, request: ComposeUp): Promise<ComposeResult> {
     const { client, docker } = this.client(id);
     const text = (await client.readFile(request.path)).toString("utf8");
+    const { services } = parseComposeServices(text);
     const hostNetwork = request.hostNetwork ?? docker.hostNetwork;
+    const model = await this.composeModel(client, request);
+    const registry = this.registryImages;
+    const images = registry
+      ? stackImagesOf(model, await this.dockerfiles(client, registry, model, request.build))
+      : [];
     const overridePath = path.posix.join(path.posix.dirname(request.path), OVERRIDE_NAME);
-    let files = ["-f", request.path];
-    let services: string[];
-    let warnings: string[] = [];
-    if (hostNetwork) {
-      const override = hostNetworkOverride(text);
-      ({ services, warnings } = override);
-      await client.writeFile(overridePath, override.yaml);
-      files = [...files, "-f", overridePath];
-    } else {
-      services = parseComposeServices(text).services;
-      await execCollect(client, { argv: ["rm", "-f", overridePath] });
-    }
-    const loadedImages = await this.provideImages(id, client, request, files);
+    const override = composeOverride(text, {
+      hostNetwork,
+      builds: model.services.filter((s) => s.builds).map((s) => s.name),
+      // Compose would pull these itself, and the sandbox has no network: the daemon does.
+      pullMissing: registry
+        ? model.services.filter((s) => s.pullPolicy === "always").map((s) => s.name)
+        : [],
+    });
+    if (override) await client.writeFile(overridePath, override.yaml);
+    else await execCollect(client, { argv: ["rm", "-f", overridePath] });
+    const files = override ? ["-f", request.path, "-f", overridePath] : ["-f", request.path];
+    const loadedImages = registry
+      ? await registry.provide(client, images, (archive) => this.load(id, archive))
+      : [];
     const args = ["up", ...(request.detach ? ["-d"] : []), ...(request.build ? ["--build"] : [])];
     const result = await this.compose(client, request, files, args, request.env);
     if (result.exitCode !== 0) throw composeFailed("up", result);
     return {
       projectName: request.projectName ?? defaultProject(request.path),
       services,
-      overridePath: hostNetwork ? overridePath : null,
-      warnings,
+      overridePath: override ? overridePath : null,
+      warnings: override?.warnings ?? [],
       loadedImages,
       output: result.stderr + result.stdout,
     };

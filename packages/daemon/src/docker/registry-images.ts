@@ -1,65 +1,14 @@
 import type { Readable } from "node:stream";
-import { z } from "zod";
 import { formatReference, parseReference, type CommandOutput } from "@paddock/protocol";
 import type { AgentClient } from "../agent/client.js";
 import { execCollect } from "../agent/exec.js";
 import { PaddockError, errorMessage } from "../errors.js";
 import { exportDockerArchive } from "../images/archive-export.js";
 import type { PulledImage, PulledImages } from "../images/pulled-images.js";
-
-/** An image a compose stack runs from a registry, and the services naming it. */
-export interface StackImage {
-  /** As the compose file writes it (after interpolation): Docker must know it by this name. */
-  image: string;
-  services: string[];
-}
+import { describeUses, type StackImage } from "./compose-model.js";
 
 /** Streams an archive into the sandbox's `docker load`. */
 export type LoadArchive = (archive: Readable) => Promise<CommandOutput>;
-
-const ComposeConfigSchema = z.object({
-  services: z
-    .record(
-      z.string(),
-      z.object({
-        image: z.string().optional(),
-        build: z.unknown().optional(),
-        pull_policy: z.string().optional(),
-      }),
-    )
-    .default({}),
-});
-
-/** Policies under which compose never pulls the image: it builds it, or must find it. */
-const NO_PULL = new Set(["build", "never"]);
-
-/**
- * The registry images of a stack, from `docker compose config --format json` (interpolated,
- * merged, only services of the active profiles): a service with a `build:` section is built by
- * compose, not pulled.
- */
-export function stackImagesOf(configJson: string): StackImage[] {
-  let parsed: z.infer<typeof ComposeConfigSchema>;
-  try {
-    parsed = ComposeConfigSchema.parse(JSON.parse(configJson));
-  } catch (err) {
-    throw new PaddockError(
-      "runtime_error",
-      `docker compose config printed no compose model the daemon can read: ${errorMessage(err).slice(0, 300)}`,
-    );
-  }
-  const byImage = new Map<string, string[]>();
-  for (const [service, svc] of Object.entries(parsed.services)) {
-    if (!svc.image || svc.build !== undefined) continue;
-    if (svc.pull_policy && NO_PULL.has(svc.pull_policy)) continue;
-    byImage.set(svc.image, [...(byImage.get(svc.image) ?? []), service]);
-  }
-  return [...byImage].map(([image, services]) => ({ image, services: services.sort() }));
-}
-
-/** `"a"`, `"a", "b"`: the services naming an image, for messages. */
-const serviceList = (services: string[]) =>
-  `service${services.length > 1 ? "s" : ""} ${services.map((s) => JSON.stringify(s)).join(", ")}`;
 
 /**
  * Registry images for a sandbox's Docker engine, which has no network: the daemon pulls them
@@ -79,24 +28,26 @@ export class RegistryImages {
   }
 
   /**
-   * Loads the images of a stack that the sandbox's Docker lacks. Every missing image is pulled
-   * (unless stored) before any is loaded, so a file naming one that cannot be pulled fails before
-   * anything changes in the sandbox. Returns the images loaded.
+   * Loads the images of a stack that the sandbox's Docker lacks, and those to be pulled always
+   * (asking the registry again). Every image is pulled before any is loaded, so a stack naming
+   * one that cannot be pulled fails before anything changes in the sandbox. Returns the images
+   * loaded.
    */
   async provide(
     client: AgentClient,
     images: StackImage[],
     loadArchive: LoadArchive,
   ): Promise<string[]> {
-    const present = await Promise.all(images.map((s) => this.has(client, s.image)));
-    const missing = images.filter((_, i) => !present[i]);
+    const present = await Promise.all(images.map((s) => !s.always && this.has(client, s.image)));
+    const needed = images.filter((_, i) => !present[i]);
     const pulled: { image: string; stored: PulledImage }[] = [];
-    for (const { image, services } of missing) {
-      const tag = dockerTag(image, `image "${image}" of ${serviceList(services)}`, true);
-      pulled.push({ image: tag, stored: await this.fetch(image, serviceList(services)) });
+    for (const { image, uses, always } of needed) {
+      const usedBy = describeUses(uses);
+      const tag = dockerTag(image, `image "${image}" of ${usedBy}`, true);
+      pulled.push({ image: tag, stored: await this.fetch(image, usedBy, always) });
     }
     for (const { image, stored } of pulled) await this.load(stored, image, loadArchive);
-    return missing.map((s) => s.image);
+    return needed.map((s) => s.image);
   }
 
   /** Pulls `image` (unless stored) and loads it under its name; for `docker.load(ref)`. */
@@ -110,10 +61,13 @@ export class RegistryImages {
     return { image, digest: stored.meta.digest, output: out.stdout + out.stderr };
   }
 
-  /** The stored image `image` names, pulled when there is none; errors name the image. */
-  private async fetch(image: string, usedBy?: string): Promise<PulledImage> {
+  /**
+   * The stored image `image` names, pulled when there is none or when `always` (then the registry
+   * is asked which digest the tag names now); errors name the image.
+   */
+  private async fetch(image: string, usedBy?: string, always = false): Promise<PulledImage> {
     try {
-      return await this.pulled.ensure(image);
+      return await (always ? this.pulled.pull(image) : this.pulled.ensure(image));
     } catch (err) {
       if (!(err instanceof PaddockError)) throw err;
       throw new PaddockError(

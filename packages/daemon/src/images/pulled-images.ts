@@ -274,10 +274,18 @@ export class PulledImages {
     return readJson(path.join(this.imageDir(digest), "image.json"));
   }
 
-  /** Removes `.pull-<pid>-*` dirs whose daemon is gone; returns how many pulls are running. */
+  /**
+   * Removes `.pull-<pid>-*` dirs whose daemon is gone and `.removing-*` dirs a removal renamed
+   * aside but did not finish deleting (nothing else ever opens them); returns how many pulls
+   * are running.
+   */
   private async cleanDeadPulls(): Promise<number> {
     let running = 0;
     for (const name of await readdir(this.dir).catch(() => [] as string[])) {
+      if (name.startsWith(".removing-")) {
+        await rm(path.join(this.dir, name), { recursive: true, force: true });
+        continue;
+      }
       const m = /^\.pull-(\d+)-/.exec(name);
       if (!m) continue;
       if (isAlive(Number(m[1]))) running++;

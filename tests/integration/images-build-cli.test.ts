@@ -124,6 +124,8 @@ describe("paddock image build", () => {
     expect(missing.stderr).toMatch(/build context .*nothing does not exist.*\[invalid_request\]/);
     const empty = await context("empty", { "README.md": "no Dockerfile\n" });
     const noFile = await paddock(daemon, ["image", "build", "x", empty]);
-    expect(noFile.stderr).toMatch(/no Dockerfile at .*empty\/Dockerfile.*\[invalid_request\]/);
+    expect(noFile.stderr).toMatch(
+      /no Dockerfile at "Dockerfile" in the build context .*empty;.*\[invalid_request\]/,
+    );
   });
 });

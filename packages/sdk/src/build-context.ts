@@ -50,7 +50,10 @@ export async function packBuildContext(
     );
 
   const given = path.resolve(root, dockerfile);
-  const real = await resolveDockerfile(given);
+  const where = path.isAbsolute(dockerfile)
+    ? `"${dockerfile}"`
+    : `"${dockerfile}" in the build context ${root}`;
+  const real = await resolveDockerfile(given, where);
   const rel = path.relative(await realpath(root), real);
   const inside = isInside(rel);
   const name = inside ? posixName(rel) : `.dockerfile.${randomBytes(10).toString("hex")}`;
@@ -101,19 +104,19 @@ const isInside = (rel: string) => rel !== "" && !rel.startsWith("..") && !path.i
 const posixName = (rel: string) => rel.split(path.sep).join("/");
 
 /** The Dockerfile's real path (a symlink is followed), checked to be a regular file. */
-async function resolveDockerfile(given: string): Promise<string> {
+async function resolveDockerfile(given: string, where: string): Promise<string> {
   const real = await realpath(given).catch((err: unknown) => {
     throw errnoOf(err) === "ENOENT"
       ? localError(
           "invalid_request",
-          `there is no Dockerfile at ${given}; give its path (dockerfile, or -f in the CLI)`,
+          `there is no Dockerfile at ${where}; give its path (dockerfile, or -f in the CLI)`,
           { localPath: given },
           err,
         )
       : localFileError(given, err);
   });
   if (!(await isFile(real)))
-    throw localError("invalid_request", `the Dockerfile ${given} is not a regular file`, {
+    throw localError("invalid_request", `the Dockerfile at ${where} is not a regular file`, {
       localPath: given,
     });
   return real;

@@ -209,12 +209,12 @@ describe("packBuildContext", () => {
     [
       "a missing Dockerfile",
       async () => [await tree({ "app.js": "1" })],
-      /no Dockerfile at .*\/Dockerfile/,
+      /no Dockerfile at "Dockerfile" in the build context \//,
     ],
     [
       "a Dockerfile that is a directory",
       async () => [await tree({ "Dockerfile/": "" })],
-      /Dockerfile .* is not a regular file/,
+      /the Dockerfile at "Dockerfile" .* is not a regular file/,
     ],
   ])("refuses %s as InvalidRequestError", async (_what, args, message) => {
     const [root, dockerfile] = await args();

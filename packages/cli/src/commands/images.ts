@@ -178,12 +178,12 @@ export function registerImageCommands(program: Command): void {
         opts.file !== undefined ||
         opts.buildArg.length > 0 ||
         opts.target !== undefined ||
-        opts.runtime !== undefined ||
-        opts.json === true;
+        opts.runtime !== undefined;
       if (!dockerfileBuild && (BUILTIN_IMAGES as readonly string[]).includes(name)) {
         const status = statusLine(`building image ${name}`);
-        await images.build(name, { onProgress: (m) => status.update(m) });
+        const info = await images.build(name, { onProgress: (m) => status.update(m) });
         status.done("ready");
+        if (opts.json) printJson(info);
         return;
       }
       const log = buildLog(`building ${name}`);

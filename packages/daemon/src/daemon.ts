@@ -128,6 +128,7 @@ export async function startDaemon(
       stopMemoryGuard();
       await ports.closeAll();
       await app.close();
+      await sandboxes.settle();
       sandboxes.closeClients();
       db.close();
     },

@@ -30,7 +30,8 @@ const DOCKERFILE_LIMIT = 1024 * 1024;
 const SAVED = "/tmp/paddock-built-image.tar";
 const TAG = "paddock-build:latest";
 /** Docker's notice that the legacy builder is deprecated: its own choice, not the user's concern. */
-const LEGACY_NOTICE = /^DEPRECATED: The legacy builder is deprecated/;
+const LEGACY_NOTICE =
+  /^DEPRECATED: The legacy builder is deprecated[^]*?DOCKER_BUILDKIT=0\s+environment-variable\.\n*/;
 
 /**
  * Dockerfile builds, never run as root on the host: the context (a tar upload) is written to a
@@ -126,8 +127,9 @@ export class ImageBuilder {
         },
         {
           stdin: createReadStream(contextFile),
-          onOutput: (_stream, data) => {
-            if (!LEGACY_NOTICE.test(data)) emit({ type: "log", data });
+          onOutput: (stream, data) => {
+            const text = stream === "stderr" ? data.replace(LEGACY_NOTICE, "") : data;
+            if (text) emit({ type: "log", data: text });
           },
         },
       );
@@ -135,7 +137,7 @@ export class ImageBuilder {
       if (built.exitCode !== 0) {
         throw new PaddockError(
           "image_build_failed",
-          `the build failed (${built.timedOut ? "timed out" : `exit ${built.exitCode ?? built.signal}`}): ${lastLines(built.stderr || built.stdout)}`,
+          `the build failed (${built.timedOut ? "timed out" : `exit ${built.exitCode ?? built.signal}`}): ${lastLines(built.stderr.replace(LEGACY_NOTICE, "") || built.stdout)}`,
         );
       }
       progress("saving the image");

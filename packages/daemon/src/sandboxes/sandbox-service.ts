@@ -323,6 +323,19 @@ export class SandboxService {
     }
   }
 
+  /**
+   * Waits for the terminations under way (a daemon stopping mid-teardown would leave the
+   * sandbox's mounts behind until its next start), at most `timeoutMs`.
+   */
+  async settle(timeoutMs = 30_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.terminating.values()]),
+      new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+    ]);
+    clearTimeout(timer);
+  }
+
   closeClients(): void {
     for (const client of this.clients.values()) client.close();
     this.clients.clear();

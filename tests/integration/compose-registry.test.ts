@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ImageNotFoundError, Images, InvalidRequestError, Sandbox } from "paddock";
+import { run } from "../../packages/daemon/src/exec.js";
 import { paddock } from "../helpers/cli.js";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { leftovers } from "../helpers/host.js";
 import { RUNTIMES } from "../helpers/paths.js";
 import { startRegistry, type TestRegistry } from "../helpers/registry.js";
-import { pushTestImages, type TestImages } from "../helpers/test-images.js";
+import { pushTestImages, type TestImage, type TestImages } from "../helpers/test-images.js";
 
 // A Docker sandbox has no network: the daemon pulls the registry images a compose file names
 // (from a loopback registry, allowed over plain HTTP) and loads them into the sandbox's Docker.
@@ -34,12 +35,34 @@ afterAll(async () => {
   await registry?.stop();
 });
 
-/** The test images' entrypoint is /bin/sh -c: the services sleep so that ps shows them up. */
+/**
+ * A service's shell command that then stays up, so that ps shows it running. `stayUp` services
+ * stop with SIGKILL: a PID 1 that does not handle SIGTERM would hold `down` for 10 s (and one
+ * that traps it and exits left its container stuck under gVisor).
+ */
+const stayUp = (first = "true") => JSON.stringify(`${first}; exec sleep 1000`);
+const STOP = "    stop_signal: SIGKILL\n";
+
+/** The test images' entrypoint is /bin/sh -c. */
 const stack = (services: Record<string, string>) =>
   "services:\n" +
   Object.entries(services)
-    .map(([name, image]) => `  ${name}:\n    image: ${image}\n    command: ["-c", "sleep 1000"]\n`)
+    .map(
+      ([name, image]) =>
+        `  ${name}:\n    image: ${image}\n    command: ["-c", ${stayUp()}]\n${STOP}`,
+    )
     .join("");
+
+/** Pushes `image` to the registry under another name (as a tag moves to a new image). */
+const copyImage = (image: TestImage, to: string) =>
+  run("skopeo", [
+    "copy",
+    "--quiet",
+    "--src-tls-verify=false",
+    "--dest-tls-verify=false",
+    `docker://${image.ref}`,
+    `docker://${to}`,
+  ]);
 
 const repoTags = async (sandbox: Sandbox) =>
   (await sandbox.docker.images()).map((i) => `${String(i.Repository)}:${String(i.Tag)}`);
@@ -124,6 +147,83 @@ describe.each(RUNTIMES)("compose with registry images on %s", (runtime) => {
     expect(err).toBeInstanceOf(InvalidRequestError);
     expect((err as Error).message).toMatch(/pinned by digest.*NAME:TAG/);
     expect(await sandbox.docker.ps()).toEqual([]);
+  });
+
+  it("a build section comes up offline: its Dockerfile's FROM images (ARGs substituted) are pulled by the daemon, its RUN step runs", async () => {
+    // Multi-stage: the build stage's RUN writes a file the final stage copies; the FROM images
+    // come from ARGs, TAG set by the compose file; `multi` is an index (amd64 is built from).
+    await sandbox.fs.writeFile(
+      "/build/app/Dockerfile",
+      [
+        `ARG REGISTRY=${registry.host}`,
+        "ARG TAG=not-this-one",
+        "FROM ${REGISTRY}/paddock-test/multi:${TAG} AS build",
+        'RUN echo "ran $((6 * 7)) on $(cat /platform)" > /tmp/built',
+        "FROM ${REGISTRY}/paddock-test/multi:${TAG}",
+        "COPY --from=build /tmp/built /opt/built",
+        'ENTRYPOINT ["/bin/sh", "-c"]',
+        `CMD [${stayUp("cat /opt/built")}]`,
+      ].join("\n"),
+    );
+    await sandbox.fs.writeFile(
+      "/build/compose.yml",
+      stack({ web: images.layers2.ref }) +
+        '  app:\n    build:\n      context: ./app\n      args: { TAG: "1" }\n' +
+        STOP,
+    );
+    const t0 = performance.now();
+    const up = await sandbox.docker.composeUp("/build/compose.yml", { projectName: "build" });
+    const upMs = performance.now() - t0;
+    expect(up.loadedImages).toContain(images.multi.ref);
+    const ps = await up.ps();
+    expect(ps.map((c) => [c.Service, c.State]).sort()).toEqual([
+      ["app", "running"],
+      ["web", "running"],
+    ]);
+    await expect.poll(() => up.logs("app"), { timeout: 10_000 }).toContain("ran 42 on amd64");
+    console.log(`${runtime}: up with a build (1 FROM image loaded) ${upMs.toFixed(0)} ms`);
+    await up.down();
+  });
+
+  it("a build whose FROM image cannot be pulled fails with its name and where it is, before anything starts", async () => {
+    const missing = `${registry.host}/paddock-test/missing:3`;
+    await sandbox.fs.writeFile("/badbuild/app/Dockerfile", `FROM ${missing}\nRUN true\n`);
+    await sandbox.fs.writeFile(
+      "/badbuild/compose.yml",
+      stack({ fine: images.layers.ref }) + "  app:\n    build: ./app\n",
+    );
+    const err = await sandbox.docker
+      .composeUp("/badbuild/compose.yml", { projectName: "badbuild" })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ImageNotFoundError);
+    expect((err as Error).message).toContain(
+      `image "${missing}" of service "app"'s Dockerfile (FROM, line 1) cannot be pulled`,
+    );
+    expect(await sandbox.docker.ps()).toEqual([]);
+  });
+
+  it("pull_policy: always pulls the tag again on every up, and loads it though Docker has it", async () => {
+    const always = `${registry.host}/paddock-test/always-${runtime}:1`;
+    const file =
+      "services:\n  job:\n" +
+      `    image: ${always}\n    pull_policy: always\n` +
+      `    command: ["-c", ${stayUp("cat /opt/version 2>/dev/null || echo none")}]\n` +
+      STOP;
+    await sandbox.fs.writeFile("/always/compose.yml", file);
+    const upWith = async (image: TestImage, expected: string) => {
+      await copyImage(image, always);
+      const up = await sandbox.docker.composeUp("/always/compose.yml", { projectName: "always" });
+      expect(up.loadedImages).toEqual([always]);
+      await expect.poll(() => up.logs("job"), { timeout: 10_000 }).toContain(expected);
+      await up.down();
+    };
+    try {
+      await upWith(images.layers, "none");
+      // The same tag, other content: Docker has the tag, compose must not pull (no network).
+      await upWith(images.layers2, "2");
+    } finally {
+      await new Images(daemon.client).remove(always).catch(() => {});
+    }
   });
 
   it("docker.load({ ref }) loads a registry image (an index: the amd64 one) that docker then runs", async () => {

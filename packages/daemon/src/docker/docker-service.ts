@@ -53,10 +53,11 @@ function defaultProject(file: string): string {
 
 /**
  * Docker inside a sandbox, for the API (and so for the SDK and the CLI, which call it): compose
- * with the host-network override written through the agent, plus ps, images, run and load.
- * Every command runs through the agent inside the sandbox, never on the host. Registry images a
- * stack or `loadRef` needs are pulled by the daemon and loaded into the sandbox's Docker, which
- * has no network (RegistryImages); without `pulled` (unit tests) nothing is pulled.
+ * with an override written through the agent (host networking, pull policies), plus ps, images,
+ * run and load. Every command runs through the agent inside the sandbox, never on the host.
+ * Registry images a stack (its services and its Dockerfiles' FROMs) or `loadRef` needs are pulled
+ * by the daemon and loaded into the sandbox's Docker, which has no network (RegistryImages);
+ * without `pulled` (unit tests) nothing is pulled.
  */
 export class DockerService {
   private readonly registryImages?: RegistryImages;

@@ -9,7 +9,11 @@ const SERVICE_NAME = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
  * regular expression) and finds every service, including ones behind profiles or with
  * `extends`. Throws a clear `invalid_request` for invalid YAML, no services or a bad name.
  */
-export function parseComposeServices(text: string): { services: string[]; withPorts: string[] } {
+export function parseComposeServices(text: string): {
+  services: string[];
+  withPorts: string[];
+  withBuild: string[];
+} {
   const doc = parseDocument(text, { merge: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new PaddockError(
@@ -45,15 +49,16 @@ export function parseComposeServices(text: string): { services: string[]; withPo
       const svc = (services as Record<string, unknown>)[n];
       return typeof svc === "object" && svc !== null && key in svc;
     });
-  return { services: names, withPorts: having("ports") };
+  return { services: names, withPorts: having("ports"), withBuild: having("build") };
 }
 
 /** What the daemon overrides in a stack. */
 export interface OverrideNeeds {
   /**
    * Every service on the host's (the sandbox's) network, every service name mapped to
-   * 127.0.0.1 so services still reach each other by name, and every build (`builds`: the
-   * services with a `build:` section) on that network too.
+   * 127.0.0.1 so services still reach each other by name, and every build on that network
+   * too: of the services the file gives a `build:` and of `builds` (those with one in the
+   * resolved model, also by `extends`).
    */
   hostNetwork: boolean;
   builds: string[];
@@ -70,7 +75,7 @@ export function composeOverride(
   text: string,
   needs: OverrideNeeds,
 ): { yaml: string; warnings: string[] } | undefined {
-  const { services, withPorts } = parseComposeServices(text);
+  const { services, withPorts, withBuild } = parseComposeServices(text);
   const ours = (names: string[]) => names.filter((n) => services.includes(n));
   const pullMissing = ours(needs.pullMissing);
   if (!needs.hostNetwork && pullMissing.length === 0) return undefined;
@@ -88,7 +93,7 @@ export function composeOverride(
     }
     // A RUN step otherwise asks for Docker's bridge network, which this Docker has not. A
     // short `build: ./dir` merges with this long form.
-    for (const name of ours(needs.builds))
+    for (const name of new Set([...withBuild, ...ours(needs.builds)]))
       doc.setIn(["services", name, "build", "network"], "host");
     warnings.push(
       ...withPorts.map(

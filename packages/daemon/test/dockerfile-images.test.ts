@@ -19,8 +19,8 @@ describe("the images a Dockerfile builds from", () => {
       "FROM 127.0.0.1:5000/base:1",
     ].join("\n");
     expect(dockerfileImages(text)).toEqual([
-      { image: "127.0.0.1:5000/base:1", line: 2 },
-      { image: "nginx:1.27", line: 6 },
+      { image: "127.0.0.1:5000/base:1", line: 2, instruction: "FROM" },
+      { image: "nginx:1.27", line: 6, instruction: "COPY --from" },
     ]);
   });
 

@@ -33,7 +33,7 @@ export const ComposeLogsRequestSchema = ComposeTargetSchema.extend({
 export const ComposeResultSchema = z.object({
   projectName: z.string(),
   services: z.array(z.string()),
-  /** The override written beside the compose file, when host networking is on. */
+  /** The override written beside the compose file: with host networking, or for services with `pull_policy: always`. */
   overridePath: z.string().nullable(),
   warnings: z.array(z.string()),
   /**

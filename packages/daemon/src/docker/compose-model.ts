@@ -149,12 +149,9 @@ export function stackImagesOf(
   for (const svc of model.services) {
     const text = dockerfiles.get(svc.name);
     if (text === undefined || !svc.build) continue;
-    for (const { image, line } of dockerfileAt(svc, text)) {
+    for (const { image, line, instruction } of dockerfileAt(svc, text)) {
       if (built.has(normalized(image))) continue;
-      add(image, {
-        service: svc.name,
-        dockerfile: { line, instruction: instructionAt(text, line) },
-      });
+      add(image, { service: svc.name, dockerfile: { line, instruction } });
     }
   }
   return [...byImage.values()]
@@ -180,12 +177,6 @@ function dockerfileAt(svc: ComposeService, text: string) {
 /** `service "app"'s Dockerfile /app/Dockerfile` (or `inline Dockerfile`), for messages. */
 export const dockerfileOf = (svc: ComposeService): string =>
   `service ${JSON.stringify(svc.name)}'s ${svc.build?.dockerfile ? `Dockerfile ${svc.build.dockerfile}` : "inline Dockerfile"}`;
-
-/** `FROM` or `COPY --from`: the keyword that starts the instruction's first line. */
-function instructionAt(text: string, line: number): string {
-  const keyword = /^\s*(\w+)/.exec(text.split("\n")[line - 1] ?? "")?.[1]?.toUpperCase();
-  return keyword === "COPY" ? "COPY --from" : "FROM";
-}
 
 /** One spelling per image for comparing names (`redis` is `docker.io/library/redis:latest`). */
 function normalized(image: string): string {

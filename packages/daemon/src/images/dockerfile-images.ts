@@ -7,6 +7,7 @@ export interface DockerfileImage {
   image: string;
   /** 1-based line of the first FROM or COPY --from naming it, for messages. */
   line: number;
+  instruction: "FROM" | "COPY --from";
 }
 
 /**
@@ -47,13 +48,13 @@ export function dockerfileImages(
   }
   const stages: string[] = [];
   const found = new Map<string, DockerfileImage>();
-  const need = (raw: string, line: number, what: string) => {
+  const need = (raw: string, line: number, what: DockerfileImage["instruction"]) => {
     const image = expand(raw, args);
     const local = image.toLowerCase();
     if (local === "scratch" || stages.includes(local)) return;
     if (what === "COPY --from" && /^\d+$/.test(image) && Number(image) < stages.length) return;
     checkReference(image, line, what);
-    if (!found.has(image)) found.set(image, { image, line });
+    if (!found.has(image)) found.set(image, { image, line, instruction: what });
   };
   for (const instruction of dockerfile.getInstructions()) {
     const line = instruction.getRange().start.line + 1;

@@ -3,6 +3,7 @@ export * from "./constants.js";
 export * from "./errors.js";
 export * from "./sandbox.js";
 export * from "./image.js";
+export * from "./network.js";
 export * from "./image-reference.js";
 export * from "./health.js";
 export * from "./processes.js";

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { parseReference } from "./image-reference.js";
+import { NetworkPolicySchema, SandboxNetworkSchema } from "./network.js";
 
 export const RUNTIMES = ["runsc", "runc"] as const;
 export const RuntimeSchema = z.enum(RUNTIMES, {
@@ -160,6 +161,8 @@ export const CreateSandboxRequestSchema = z.strictObject({
    * create returns once `docker info` answers.
    */
   docker: z.boolean().default(false),
+  /** Egress: none (the default), all, or an allowlist; see NetworkPolicySchema. */
+  network: NetworkPolicySchema.default({ egress: "none", allow: [], deny: [] }),
 });
 export type CreateSandboxRequest = z.input<typeof CreateSandboxRequestSchema>;
 export type CreateSandboxSpec = z.output<typeof CreateSandboxRequestSchema>;
@@ -198,6 +201,8 @@ export const SandboxSchema = z.object({
   reason: z.string().nullable(),
   agentVersion: z.string().nullable(),
   docker: z.boolean(),
+  /** The egress policy and the sandbox's address; absent from older daemons. */
+  network: SandboxNetworkSchema.optional(),
   /** Null for a built-in image or an imported root filesystem; absent from older daemons. */
   imageConfig: SandboxImageConfigSchema.nullable().optional(),
 });

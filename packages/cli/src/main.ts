@@ -5,6 +5,7 @@ import { registerFileCommands } from "./commands/files.js";
 import { registerDockerCommands } from "./commands/docker.js";
 import { registerImageCommands } from "./commands/images.js";
 import { registerKeyCommands } from "./commands/keys.js";
+import { registerNetworkCommands } from "./commands/network.js";
 import { registerPortCommands } from "./commands/ports.js";
 import { registerProcessCommands } from "./commands/processes.js";
 import { registerRegistryCommands } from "./commands/registry.js";
@@ -32,6 +33,7 @@ registerProcessCommands(program);
 registerShellCommand(program);
 registerFileCommands(program);
 registerPortCommands(program);
+registerNetworkCommands(program);
 registerDockerCommands(program);
 registerKeyCommands(program);
 

@@ -1,6 +1,7 @@
 export { Sandbox, type CreateSandboxOptions, type ListSandboxesOptions } from "./sandbox.js";
 export { Images, type ImageBuildOptions, type PullProgress } from "./images.js";
 export { Registries } from "./registries.js";
+export { SandboxNetworking } from "./network.js";
 export { Keys } from "./keys.js";
 export { Processes, type ExecOptions, type CodeLanguage } from "./processes.js";
 export { SandboxProcess, type StdinData } from "./sandbox-process.js";

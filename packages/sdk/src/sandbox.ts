@@ -22,6 +22,7 @@ import { CodeInterpreter } from "./code.js";
 import { Pty } from "./terminal.js";
 import { Filesystem } from "./filesystem.js";
 import { Docker } from "./docker.js";
+import { SandboxNetworking } from "./network.js";
 
 export type CreateSandboxOptions = CreateSandboxRequest & ClientOptions & { signal?: AbortSignal };
 
@@ -50,6 +51,8 @@ export class Sandbox {
   readonly fs: Filesystem;
   /** Docker and Compose, in a sandbox created with `docker: true`. */
   readonly docker: Docker;
+  /** Its egress policy: see SandboxNetworking. */
+  readonly network: SandboxNetworking;
   /** Code that keeps its state between runs: contexts (python, node), run, restart, close. */
   readonly code: CodeInterpreter;
 
@@ -61,6 +64,7 @@ export class Sandbox {
     this.pty = new Pty(http, `/v1/sandboxes/${id}/processes`);
     this.fs = new Filesystem(http, `/v1/sandboxes/${id}/files`);
     this.docker = new Docker(http, `/v1/sandboxes/${id}/docker`);
+    this.network = new SandboxNetworking(http, `/v1/sandboxes/${id}/network`);
     this.code = new CodeInterpreter(http, `/v1/sandboxes/${id}/code`);
   }
 

@@ -4,6 +4,7 @@ import { RUNTIMES, SANDBOX_DEFAULTS, SANDBOX_STATES, type SandboxState } from "@
 import { cliClientOptions } from "../client-options.js";
 import { collect, parsePairs, printJson, printTable, UsageError } from "../output.js";
 import { statusLine } from "../progress.js";
+import { addNetworkOptions, createNetwork, describeNetwork } from "./network.js";
 
 const num = (what: string) => (v: string) => {
   const n = Number(v);
@@ -39,6 +40,7 @@ function describe(info: SandboxInfo): string {
     if (c.workingDir) rows.push(["workdir", c.workingDir]);
     if (c.user) rows.push(["user", c.user]);
   }
+  if (info.network) rows.push(["network", describeNetwork(info.network)]);
   if (info.terminatedAt) rows.push(["ended", info.terminatedAt]);
   if (info.reason) rows.push(["reason", info.reason]);
   return rows.map(([k, v]) => `${k.padEnd(10)} ${v}`).join("\n");
@@ -55,7 +57,7 @@ async function ensureImage(name: string): Promise<void> {
 }
 
 export function registerSandboxCommands(program: Command): void {
-  program
+  const create = program
     .command("create")
     .description("create a sandbox and print its id")
     .option(
@@ -80,7 +82,8 @@ export function registerSandboxCommands(program: Command): void {
       SANDBOX_DEFAULTS.timeoutSeconds,
     )
     .option("--env <K=V>", "environment variable (repeatable)", collect, [])
-    .option("--label <K=V>", "label (repeatable)", collect, [])
+    .option("--label <K=V>", "label (repeatable)", collect, []);
+  addNetworkOptions(create)
     .option("--json", "print the whole sandbox as JSON")
     .action(async (opts) => {
       const image: string = opts.image ?? (opts.docker ? "docker" : SANDBOX_DEFAULTS.image);
@@ -100,6 +103,7 @@ export function registerSandboxCommands(program: Command): void {
         timeoutSeconds: opts.timeout,
         env: parsePairs(opts.env, "--env"),
         labels: parsePairs(opts.label, "--label"),
+        network: createNetwork(opts),
       });
       if (opts.json) printJson(await sandbox.info());
       else process.stdout.write(`${sandbox.id}\n`);

@@ -25,6 +25,7 @@ import { registryRoutes } from "./routes/registries.js";
 import { DockerService } from "../docker/docker-service.js";
 import { dockerRoutes } from "./routes/docker.js";
 import { fileRoutes } from "./routes/files.js";
+import { networkRoutes, type NetworkPolicies } from "./routes/network.js";
 import { portRoutes } from "./routes/ports.js";
 import { processRoutes } from "./routes/processes.js";
 import { codeRoutes } from "./routes/code.js";
@@ -39,6 +40,8 @@ export interface ApiDeps {
   /** Registry credentials; without it (unit tests) there are no registry routes. */
   registries?: Registries;
   ports: PortService;
+  /** Sandbox networking; without it (unit tests) there is no network route. */
+  network?: NetworkPolicies;
   keys: KeyStore;
   store: SandboxStore;
   log: Logger;
@@ -86,6 +89,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(processStreamRoutes(deps.sandboxes, deps.hostDirs));
   await app.register(fileRoutes(deps.sandboxes));
   await app.register(portRoutes(deps.ports, deps.sandboxes));
+  if (deps.network) await app.register(networkRoutes(deps.network));
   const docker = new DockerService(deps.sandboxes, deps.images.pulled);
   await app.register(dockerRoutes(docker));
   await app.register(

@@ -37,6 +37,13 @@ export const TUNNEL_UPGRADE = "paddock-tcp";
  */
 export const PROCESS_STREAM_UPGRADE = "paddock-process";
 
+/**
+ * The agent's DNS upgrade (`GET /dns`), opened by the daemon to a sandbox with a network: the
+ * agent's resolver on the sandbox's 127.0.0.1:53 sends each query on it as a frame (see
+ * dns-frames.ts), the daemon answers with a frame of the same tag.
+ */
+export const DNS_UPGRADE = "paddock-dns";
+
 /** The dynamic loader in the agent's runtime dir, copied from the host (see AGENT_NODE_ARGV). */
 export const AGENT_LOADER_NAME = "ld-linux-x86-64.so.2";
 

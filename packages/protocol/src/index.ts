@@ -13,3 +13,4 @@ export * from "./docker.js";
 export * from "./keys.js";
 export * from "./agent.js";
 export * from "./code.js";
+export * from "./dns-frames.js";

@@ -35,7 +35,7 @@ export class SandboxNetworking {
    * Replaces the policy (entries: IP addresses, CIDRs, domains, `*.domain` wildcards; deny wins
    * over allow). New connections follow it within a second; open ones may go on.
    */
-  update(policy: NetworkPolicyInput): Promise<SandboxNetwork> {
+  async update(policy: NetworkPolicyInput): Promise<SandboxNetwork> {
     const body = checkArgument(UpdateNetworkRequestSchema, policy, "policy");
     return this.http.json("PUT", this.base, SandboxNetworkSchema, { json: body });
   }

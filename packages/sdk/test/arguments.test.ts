@@ -151,6 +151,22 @@ describe("sandboxes, images, keys, docker", () => {
     ["a docker image starting with -", () => sandbox.docker.run("--privileged"), /image/],
     ["a relative compose file", () => sandbox.docker.composeUp("compose.yml"), /absolute/],
     ["a bad importAs", () => sandbox.docker.load(new Uint8Array(), { importAs: "A B" }), /import/],
+    [
+      "an allow entry that is neither address nor domain",
+      () =>
+        Sandbox.create({ ...client, network: { egress: "allowlist", allow: ["http://x.org"] } }),
+      /an IP address, a CIDR/,
+    ],
+    [
+      "allow entries without an allowlist",
+      () => Sandbox.create({ ...client, network: { egress: "all", allow: ["x.org"] } }),
+      /allow entries need egress "allowlist"/,
+    ],
+    [
+      "an unknown egress in an update",
+      () => sandbox.network.update({ egress: untyped("some") }),
+      /egress is one of none, all, allowlist/,
+    ],
   ])("%s", async (_what, call, message) => {
     expect((await refused(call)).message).toMatch(message);
   });

@@ -84,6 +84,8 @@ export const AGENT_ENV = {
   defaultCwd: "PADDOCK_DEFAULT_CWD",
   /** The image's User (name, uid, name:group or uid:gid): the user of processes that name none. */
   defaultUser: "PADDOCK_DEFAULT_USER",
+  /** "1" when the sandbox has a network: the agent writes /etc/resolv.conf and serves DNS on 127.0.0.1:53. */
+  network: "PADDOCK_NETWORK",
 } as const;
 
 /** PATH of user processes unless the sandbox's env sets another. */

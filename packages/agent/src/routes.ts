@@ -6,6 +6,7 @@ import {
   SANDBOX_PATH,
 } from "@paddock/protocol";
 import { registerCodeRoutes } from "./code/routes.js";
+import { registerDnsRoutes } from "./dns/routes.js";
 import { registerFileRoutes } from "./files/routes.js";
 import { registerMemoryRoutes } from "./memory/oom-kill.js";
 import { registerPortRoutes } from "./ports/tunnel.js";
@@ -42,4 +43,5 @@ export function registerRoutes(router: Router): void {
   });
   registerPortRoutes(router);
   registerMemoryRoutes(router, () => Spawner.helperPids());
+  registerDnsRoutes(router);
 }

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
-import { DNS_UPGRADE } from "@paddock/protocol";
+import { AGENT_ENV, DNS_UPGRADE } from "@paddock/protocol";
 import { atomicWriteSmall } from "../files/atomic-write.js";
 import { AgentError, type Router } from "../router.js";
 import { DnsStub } from "./dns-stub.js";
@@ -36,7 +36,7 @@ export function dnsUpgrade(stub: DnsStub) {
  * agent's other work goes on without DNS.
  */
 export function registerDnsRoutes(router: Router): void {
-  if (process.env.PADDOCK_NETWORK !== "1") return; // AGENT_ENV.network, once NET-A adds it
+  if (process.env[AGENT_ENV.network] !== "1") return;
   const warn = (what: string, err: unknown) =>
     process.stderr.write(`paddock agent: ${what}: ${(err as Error).message}\n`);
   try {

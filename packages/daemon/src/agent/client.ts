@@ -5,6 +5,7 @@ import type { z } from "zod";
 import {
   AGENT_ANSWER_LIMITS,
   AGENT_TIMEOUTS,
+  DNS_UPGRADE,
   FileEntrySchema,
   HealthSchema,
   OomKillAnswerSchema,
@@ -263,6 +264,11 @@ export class AgentClient {
   async processStream(ref: string, output: boolean, signal?: AbortSignal): Promise<Upgraded> {
     const query = new URLSearchParams({ ref, output: String(output) });
     return this.upgrade(`/processes/stream?${query}`, PROCESS_STREAM_UPGRADE, { signal });
+  }
+
+  /** The connection the agent's DNS stub carries the sandbox's queries on (DNS_UPGRADE). */
+  async dnsStream(signal?: AbortSignal): Promise<Upgraded> {
+    return this.upgrade("/dns", DNS_UPGRADE, { signal });
   }
 
   /** Reads a small file in the sandbox (at most `limit` bytes) through the agent. */

@@ -65,3 +65,56 @@ export function runtimeExec(
   const global = sandboxRuntimeFlags(dataDir, runtime, id);
   return execFileSync(runtime, [...global, "exec", id, ...argv], { encoding: "utf8" });
 }
+
+/** Runs argv in the namespace bound at `netns` (the root namespace when undefined). */
+function inNetns(netns: string | undefined, argv: string[]): string {
+  const [file, ...args] = netns ? ["nsenter", `--net=${netns}`, ...argv] : argv;
+  return execFileSync(file!, args, { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+}
+
+/** Names under /run/netns (what `ip netns add` made) starting with `prefix`. */
+export function netnsNamed(prefix: string): string[] {
+  return existsSync("/run/netns")
+    ? readdirSync("/run/netns").filter((n) => n.startsWith(prefix))
+    : [];
+}
+
+/** Links in the namespace whose names start with `prefix` (`pd-`: sandboxes' host ends). */
+export function linksNamed(prefix: string, netns?: string): string[] {
+  const links = JSON.parse(inNetns(netns, ["ip", "-j", "link", "show"]) || "[]") as {
+    ifname: string;
+  }[];
+  return links.map((l) => l.ifname).filter((n) => n.startsWith(prefix));
+}
+
+/** The sandbox chains (`sb_*`) of the `inet paddock` table in the namespace; none without it. */
+export function sandboxChains(netns?: string): string[] {
+  let out: string;
+  try {
+    out = inNetns(netns, ["nft", "-j", "list", "table", "inet", "paddock"]);
+  } catch {
+    return []; // no table (or no nft): no chains
+  }
+  const items = (JSON.parse(out) as { nftables: { chain?: { name: string } }[] }).nftables;
+  return items.flatMap((i) => (i.chain?.name.startsWith("sb_") ? [i.chain.name] : []));
+}
+
+/**
+ * What sandbox networking left in a namespace (the daemon's router: `netns`, else the root) and
+ * in /run/netns: the sandbox's namespace, host-end link and chain when `id` is given, all of
+ * them otherwise.
+ */
+export function networkLeftovers(netns?: string, id?: string): string[] {
+  const mine = (name: string) => !id || name.includes(id.slice(3, 15));
+  return [
+    ...netnsNamed("paddock-sb_")
+      .filter(mine)
+      .map((n) => `network namespace ${n}`),
+    ...linksNamed("pd-", netns)
+      .filter(mine)
+      .map((l) => `link ${l}`),
+    ...sandboxChains(netns)
+      .filter(mine)
+      .map((c) => `nft chain inet paddock ${c}`),
+  ];
+}

@@ -21,10 +21,13 @@ const MAX_IN_FLIGHT = 256;
 /** A connection that lived this long resets the reconnect backoff. */
 const STABLE_MS = 5000;
 
+/** What the relay uses of a sandbox's AgentClient. */
+export type DnsAgent = Pick<AgentClient, "dnsStream">;
+
 /** One sandbox's DNS connection to its agent, kept open while the sandbox is attached. */
 interface Link {
   ctx: AnswerContext;
-  client: AgentClient;
+  client: DnsAgent;
   socket: Socket | undefined;
   timer: NodeJS.Timeout | undefined;
   backoffMs: number;
@@ -55,7 +58,7 @@ export class DnsRelay {
   }
 
   /** Opens sandbox `id`'s DNS connection, and opens it again whenever it drops, until detach. */
-  attach(id: string, client: AgentClient): void {
+  attach(id: string, client: DnsAgent): void {
     this.detach(id);
     const link: Link = {
       client,

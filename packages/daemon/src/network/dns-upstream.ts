@@ -28,8 +28,9 @@ export function parseUpstream(value: string): UpstreamAddress {
 export function resolvConfNameserver(text: string): string | undefined {
   for (const line of text.split("\n")) {
     const [keyword, address] = line.trim().split(/\s+/);
-    if (keyword === "nameserver" && address !== undefined && net.isIP(address) !== 0)
-      return address;
+    // A link-local address with a zone (fe80::1%eth0) names an interface of the host's.
+    if (keyword !== "nameserver" || address === undefined || address.includes("%")) continue;
+    if (net.isIP(address) !== 0) return address;
   }
   return undefined;
 }

@@ -3,18 +3,8 @@ import { once } from "node:events";
 import net from "node:net";
 import dnsPacket, { type Answer, type Packet } from "dns-packet";
 
-/** Test names and the address each resolves to; everything else is NXDOMAIN. */
-export const TEST_NAMES: Readonly<Record<string, string>> = {
-  "allowed.test": "192.0.2.10",
-  "other.test": "198.51.100.10",
-  "third.test": "203.0.113.10",
-  // Allowed names that resolve to always-refused addresses: DNS rebinding must not get through.
-  "rebind.test": "169.254.169.254",
-  "private.test": "10.1.2.3",
-};
-/** Any name under this suffix (`a.wild.test`, `x.y.wild.test`) resolves to WILD_ADDRESS. */
+/** Any name under this suffix (`a.wild.test`, `x.y.wild.test`) resolves as `*` in the names given. */
 export const WILD_SUFFIX = ".wild.test";
-export const WILD_ADDRESS = "203.0.113.10";
 /** The AAAA answer given for every known name: the daemon must drop it (no IPv6 in sandboxes). */
 export const TEST_AAAA = "2001:db8::10";
 /** Short, so that a test waiting for a record to expire does not wait long. */
@@ -32,15 +22,18 @@ export interface FakeDns {
   stop(): Promise<void>;
 }
 
-/** The address `name` resolves to here, or undefined (NXDOMAIN). */
-export function testAddress(name: string): string | undefined {
+/** Names to addresses; `*` is what every name under WILD_SUFFIX resolves to. */
+export type TestNames = Readonly<Record<string, string>>;
+
+/** The address `name` resolves to in `names`, or undefined (NXDOMAIN). */
+export function testAddress(names: TestNames, name: string): string | undefined {
   const lower = name.toLowerCase().replace(/\.$/, "");
-  if (lower.endsWith(WILD_SUFFIX)) return WILD_ADDRESS;
-  return Object.hasOwn(TEST_NAMES, lower) ? TEST_NAMES[lower] : undefined;
+  const key = lower.endsWith(WILD_SUFFIX) ? "*" : lower;
+  return Object.hasOwn(names, key) ? names[key] : undefined;
 }
 
 /** The answer to one query: A (and AAAA) records for test names, NXDOMAIN for the rest. */
-function answer(query: Packet, queries: string[]): Buffer {
+function answer(names: TestNames, query: Packet, queries: string[]): Buffer {
   const questions = query.questions ?? [];
   const reply = (flags: number, answers: Answer[] = []) =>
     dnsPacket.encode({
@@ -53,7 +46,7 @@ function answer(query: Packet, queries: string[]): Buffer {
   const question = questions[0];
   if (questions.length !== 1 || !question) return reply(FORMERR);
   queries.push(`${question.name} ${question.type}`);
-  const address = testAddress(question.name);
+  const address = testAddress(names, question.name);
   if (address === undefined) return reply(NXDOMAIN);
   if (question.type === "A")
     return reply(0, [{ type: "A", name: question.name, ttl: TTL_S, data: address }]);
@@ -63,18 +56,18 @@ function answer(query: Packet, queries: string[]): Buffer {
 }
 
 /**
- * A DNS server for the test names on 127.0.0.1 (UDP and TCP on one port) in the namespace of the
+ * A DNS server for `names` (A records, and an AAAA for each) on 127.0.0.1 (UDP and TCP on one port) in the namespace of the
  * test process: the daemon under test forwards its sandboxes' queries here.
  */
-export async function startFakeDns(): Promise<FakeDns> {
+export async function startFakeDns(names: TestNames): Promise<FakeDns> {
   const queries: string[] = [];
   // One port for both: UDP takes a free one, TCP must then get the same; another try if taken.
   for (let attempt = 0; ; attempt++) {
-    const udp = udpServer(queries);
+    const udp = udpServer(names, queries);
     udp.bind(0, "127.0.0.1");
     await once(udp, "listening");
     const port = udp.address().port;
-    const tcp = tcpServer(queries);
+    const tcp = tcpServer(names, queries);
     const ok = await new Promise<boolean>((resolve) => {
       tcp.once("listening", () => resolve(true)).once("error", () => resolve(false));
       tcp.listen(port, "127.0.0.1");
@@ -89,7 +82,7 @@ export async function startFakeDns(): Promise<FakeDns> {
   }
 }
 
-function udpServer(queries: string[]): dgram.Socket {
+function udpServer(names: TestNames, queries: string[]): dgram.Socket {
   const udp = dgram.createSocket("udp4");
   udp.on("message", (msg, from) => {
     let query: Packet;
@@ -98,12 +91,12 @@ function udpServer(queries: string[]): dgram.Socket {
     } catch {
       return; // not DNS: a resolver would drop it too
     }
-    udp.send(answer(query, queries), from.port, from.address);
+    udp.send(answer(names, query, queries), from.port, from.address);
   });
   return udp;
 }
 
-function tcpServer(queries: string[]): net.Server {
+function tcpServer(names: TestNames, queries: string[]): net.Server {
   return net.createServer((socket) => {
     let pending = Buffer.alloc(0);
     socket.on("error", () => {});
@@ -115,7 +108,7 @@ function tcpServer(queries: string[]): net.Server {
         pending = pending.subarray(2 + msg.length);
         let reply: Buffer;
         try {
-          reply = answer(dnsPacket.decode(msg), queries);
+          reply = answer(names, dnsPacket.decode(msg), queries);
         } catch {
           socket.destroy();
           return;

@@ -20,8 +20,23 @@ export const FAKE_HOSTS = {
   allowed: "192.0.2.10",
   other: "198.51.100.10",
   third: "203.0.113.10",
+  // Always refused to sandboxes, but served: only the firewall keeps a sandbox from them.
+  metadata: "169.254.169.254",
+  private: "10.1.2.3",
 } as const;
 export type FakeHost = keyof typeof FAKE_HOSTS;
+/**
+ * What the fake DNS server answers (NXDOMAIN for everything else); `*` is every name under
+ * `.wild.test`. rebind.test and private.test resolve to always-refused addresses (DNS rebinding).
+ */
+export const TEST_NAMES = {
+  "allowed.test": FAKE_HOSTS.allowed,
+  "other.test": FAKE_HOSTS.other,
+  "third.test": FAKE_HOSTS.third,
+  "rebind.test": FAKE_HOSTS.metadata,
+  "private.test": FAKE_HOSTS.private,
+  "*": FAKE_HOSTS.third,
+} as const;
 /** The router's address on its link to the fake internet (always refused to sandboxes). */
 export const ROUTER_UPLINK = "192.0.2.1";
 /** A port the router namespace itself serves on (its /host.txt says `router`). */
@@ -146,8 +161,8 @@ async function startHttpd(netns: string, bind: string, dir: string): Promise<Chi
  * router's forwarding is left off: turning it on is the daemon's job. A DNS server for the test
  * names runs in this process on 127.0.0.1 (the daemon forwards sandboxes' queries to it).
  *
- * Layout: router `up0` 192.0.2.1/24 <-> fake internet `down0` 192.0.2.10/24, with 198.51.100.10
- * and 203.0.113.10 on its loopback; router default route via 192.0.2.10. The fake internet has no
+ * Layout: router `up0` 192.0.2.1/24 <-> fake internet `down0` 192.0.2.10/24, with the other
+ * FAKE_HOSTS addresses on its loopback; router default route via 192.0.2.10. The fake internet has no
  * route back to the pool: replies reach sandboxes only through the router's masquerade.
  */
 export async function startFakeInternet(options: FakeInternetOptions = {}): Promise<FakeInternet> {
@@ -204,7 +219,7 @@ export async function startFakeInternet(options: FakeInternetOptions = {}): Prom
     await run(["ip", "-n", router, "link", "set", "up0", "up"]);
     await run(["ip", "-n", internet, "addr", "add", `${FAKE_HOSTS.allowed}/24`, "dev", "down0"]);
     await run(["ip", "-n", internet, "link", "set", "down0", "up"]);
-    for (const address of [FAKE_HOSTS.other, FAKE_HOSTS.third])
+    for (const address of Object.values(FAKE_HOSTS).slice(1))
       await run(["ip", "-n", internet, "addr", "add", `${address}/32`, "dev", "lo"]);
     await run(["ip", "-n", router, "route", "add", "default", "via", FAKE_HOSTS.allowed]);
 
@@ -213,7 +228,7 @@ export async function startFakeInternet(options: FakeInternetOptions = {}): Prom
     // On every address of the router, the sandboxes' host ends included: only the firewall
     // keeps sandboxes from it.
     children.push(await startHttpd(routerNetns, String(ROUTER_PORT), sites.router));
-    dns = await startFakeDns();
+    dns = await startFakeDns(TEST_NAMES);
 
     const pool = `198.18.${process.pid % 256}.0/24`;
     return {

@@ -1,0 +1,330 @@
+import { execFileSync } from "node:child_process";
+import { networkInterfaces } from "node:os";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Sandbox } from "paddock";
+import { sandboxRuntimeFlags } from "../../packages/daemon/src/runtimes/index.js";
+import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
+import { networkLeftovers } from "../helpers/host.js";
+import {
+  FAKE_HOSTS,
+  ROUTER_PORT,
+  ROUTER_UPLINK,
+  startFakeInternet,
+  type FakeInternet,
+} from "../helpers/net.js";
+import { RUNTIMES } from "../helpers/paths.js";
+
+// Every packet here stays on this machine: sandboxes' host ends live in a router namespace the
+// test made, whose only route out is the test's fake internet (tests/helpers/net.ts).
+
+/**
+ * Probes from inside a sandbox, in parallel, each at most 2 s: `http://...` URLs give `ok:BODY`
+ * (the first line), `http:STATUS`, `dns` (the name did not resolve) or `err:KIND` (refused, timed
+ * out: not reached); `dns:NAME` gives `addr:A.B.C.D` or `dns`.
+ */
+const PROBE = `
+import concurrent.futures, json, socket, sys, urllib.error, urllib.request
+def probe(target):
+    if target.startswith("dns:"):
+        try:
+            return "addr:" + socket.gethostbyname(target[4:])
+        except OSError:
+            return "dns"
+    try:
+        with urllib.request.urlopen(target, timeout=2) as r:
+            return "ok:" + r.read(200).decode(errors="replace").strip()
+    except urllib.error.HTTPError as e:
+        return "http:%d" % e.code
+    except Exception as e:
+        reason = getattr(e, "reason", e)
+        return "dns" if isinstance(reason, socket.gaierror) else "err:" + type(reason).__name__
+with concurrent.futures.ThreadPoolExecutor(len(sys.argv) - 1) as pool:
+    print(json.dumps(dict(zip(sys.argv[1:], pool.map(probe, sys.argv[1:])))))
+`;
+
+async function probe(sandbox: Sandbox, targets: string[]): Promise<Record<string, string>> {
+  // No proxy variables: urllib would honour them.
+  const out = await (await sandbox.process.exec(["python3", "-c", PROBE, ...targets])).output();
+  if (out.exitCode !== 0) throw new Error(`probe failed (${out.exitCode}): ${out.stderr}`);
+  return JSON.parse(out.stdout) as Record<string, string>;
+}
+
+/** Something answered (a page or an HTTP error): the connection was made. */
+const reached = (result: string | undefined) => /^(ok|http):/.test(result ?? "");
+const page = (host: string, port = 80) => `http://${host}${port === 80 ? "" : `:${port}`}/host.txt`;
+
+type NetworkPolicyInput = Parameters<Sandbox["network"]["update"]>[0];
+
+let net: FakeInternet;
+let daemon: TestDaemon;
+beforeAll(async () => {
+  net = await startFakeInternet();
+  daemon = await startDaemon(undefined, net.daemonEnv);
+});
+afterAll(async () => {
+  await daemon?.stop();
+  await net?.stop();
+});
+
+describe.each(RUNTIMES)("sandbox networking on %s", (runtime) => {
+  const sandboxes: Record<"none" | "all" | "listed", Sandbox | undefined> = {
+    none: undefined,
+    all: undefined,
+    listed: undefined,
+  };
+  const get = (which: keyof typeof sandboxes) => sandboxes[which]!;
+  const create = (network: NetworkPolicyInput) =>
+    Sandbox.create({ ...daemon.client, runtime, image: "debian", network });
+  const ALLOWLIST: NetworkPolicyInput = {
+    egress: "allowlist",
+    allow: ["allowed.test", "203.0.113.0/24", "*.wild.test", "rebind.test"],
+    deny: ["bad.wild.test"],
+  };
+
+  beforeAll(async () => {
+    [sandboxes.none, sandboxes.all, sandboxes.listed] = await Promise.all([
+      create({ egress: "none" }),
+      create({ egress: "all" }),
+      create(ALLOWLIST),
+    ]);
+  });
+  afterAll(async () => {
+    const ids = Object.values(sandboxes).flatMap((s) => (s ? [s.id] : []));
+    for (const sandbox of Object.values(sandboxes)) await sandbox?.terminate();
+    // Checked before the router namespace goes (that would take the links with it).
+    expect(ids.flatMap((id) => networkLeftovers(net.routerNetns, id))).toEqual([]);
+  });
+
+  it("egress none: only loopback, nothing reached", async () => {
+    const none = get("none");
+    const dev = (await (await none.process.exec(["cat", "/proc/net/dev"])).output()).stdout;
+    const interfaces = dev
+      .split("\n")
+      .slice(2)
+      .flatMap((line) => (line.includes(":") ? [line.split(":")[0]!.trim()] : []));
+    expect(interfaces).toEqual(["lo"]);
+    const info = await none.info();
+    expect(info.network).toMatchObject({ egress: "none", allow: [], deny: [], address: null });
+    const r = await probe(none, [
+      page(FAKE_HOSTS.allowed),
+      page(FAKE_HOSTS.other),
+      "dns:allowed.test",
+    ]);
+    expect(Object.values(r).filter(reached)).toEqual([]);
+    expect(r["dns:allowed.test"]).toBe("dns");
+    // A sandbox without a network has no interface to give one to.
+    await expect(none.network.update({ egress: "all" })).rejects.toThrow();
+  });
+
+  it("egress all: the fake internet by address and by name, with an address from the pool", async () => {
+    const all = get("all");
+    const { network } = await all.info();
+    expect(network).toMatchObject({ egress: "all", allow: [], deny: [] });
+    expect(network!.address).toMatch(
+      new RegExp(`^${net.pool.split(".").slice(0, 3).join("\\.")}\\.`),
+    );
+    const r = await probe(all, [
+      page(FAKE_HOSTS.allowed),
+      page(FAKE_HOSTS.other),
+      page(FAKE_HOSTS.third),
+      page("allowed.test"),
+      page("other.test"),
+      page("a.wild.test"),
+      "dns:nowhere.test",
+    ]);
+    expect(r).toEqual({
+      [page(FAKE_HOSTS.allowed)]: "ok:allowed",
+      [page(FAKE_HOSTS.other)]: "ok:other",
+      [page(FAKE_HOSTS.third)]: "ok:third",
+      [page("allowed.test")]: "ok:allowed",
+      [page("other.test")]: "ok:other",
+      [page("a.wild.test")]: "ok:third",
+      "dns:nowhere.test": "dns",
+    });
+    const resolv = (await (await all.process.exec(["cat", "/etc/resolv.conf"])).output()).stdout;
+    expect(resolv).toMatch(/^nameserver 127\.0\.0\.1$/m);
+  });
+
+  it("egress all: the router, the daemon's port, the host, other sandboxes and metadata stay unreachable", async () => {
+    const all = get("all");
+    const listed = get("listed");
+    const own = (await all.info()).network!.address!;
+    const gateway = own.replace(/\d+$/, (n) => String(Number(n) - 1));
+    const neighbour = (await listed.info()).network!.address!;
+    // A server in the other sandbox, reachable from inside it: only the firewall is in the way.
+    await listed.process.exec(["python3", "-m", "http.server", "8000"], {
+      background: true,
+      tag: "neighbour-http",
+      cwd: "/etc",
+    });
+    await listed.process.waitForPort(8000, { timeoutMs: 10_000 });
+    const daemonPort = Number(new URL(daemon.url).port);
+    const hostAddresses = Object.values(networkInterfaces())
+      .flat()
+      .flatMap((a) => (a && a.family === "IPv4" && !a.internal ? [a.address] : []));
+    const refused = [
+      page(ROUTER_UPLINK, ROUTER_PORT),
+      page(gateway, ROUTER_PORT),
+      `http://${gateway}:${daemonPort}/`,
+      `http://127.0.0.1:${daemonPort}/`,
+      ...hostAddresses.map((a) => `http://${a}:${daemonPort}/`),
+      `http://${neighbour}:8000/hostname`,
+      page(FAKE_HOSTS.metadata),
+      page(FAKE_HOSTS.private),
+      // DNS rebinding: the names resolve, the addresses stay refused.
+      page("rebind.test"),
+      page("private.test"),
+    ];
+    const r = await probe(all, [...refused, "dns:rebind.test"]);
+    expect(refused.filter((t) => reached(r[t]))).toEqual([]);
+    expect(r["dns:rebind.test"]).toBe(`addr:${FAKE_HOSTS.metadata}`);
+    // The same servers answer from their own namespaces: the refusals above are the firewall's.
+    expect(
+      await net.inRouter([
+        "/bin/busybox",
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        page(ROUTER_UPLINK, ROUTER_PORT),
+      ]),
+    ).toBe("router\n");
+    const inside = await probe(listed, ["http://127.0.0.1:8000/hostname"]);
+    expect(reached(inside["http://127.0.0.1:8000/hostname"])).toBe(true);
+  });
+
+  it("allowlist: allowed names and CIDRs only; an allowed name's address only once resolved; deny wins", async () => {
+    const listed = get("listed");
+    expect((await listed.info()).network).toMatchObject(ALLOWLIST);
+    // Before any lookup: a domain rule does not open its address.
+    const before = await probe(listed, [page(FAKE_HOSTS.allowed)]);
+    expect(reached(before[page(FAKE_HOSTS.allowed)])).toBe(false);
+    const r = await probe(listed, [
+      page("allowed.test"),
+      page(FAKE_HOSTS.third),
+      page("a.wild.test"),
+      page("other.test"),
+      page("third.test"),
+      page("bad.wild.test"),
+      page(FAKE_HOSTS.other),
+      page("rebind.test"),
+      "dns:rebind.test",
+    ]);
+    expect(r).toMatchObject({
+      [page("allowed.test")]: "ok:allowed",
+      [page(FAKE_HOSTS.third)]: "ok:third",
+      [page("a.wild.test")]: "ok:third",
+      // Names outside the allowlist do not resolve (third.test's address is allowed, its name is not).
+      [page("other.test")]: "dns",
+      [page("third.test")]: "dns",
+      [page("bad.wild.test")]: "dns",
+      "dns:rebind.test": `addr:${FAKE_HOSTS.metadata}`,
+    });
+    expect(reached(r[page(FAKE_HOSTS.other)])).toBe(false);
+    expect(reached(r[page("rebind.test")])).toBe(false);
+    // Resolved through the sandbox's DNS, the allowed name's address is now open by address too.
+    const after = await probe(listed, [page(FAKE_HOSTS.allowed)]);
+    expect(after[page(FAKE_HOSTS.allowed)]).toBe("ok:allowed");
+  });
+
+  it("an update applies to new connections at once (deny wins over allow), and back", async () => {
+    const listed = get("listed");
+    const targets = [page("allowed.test"), page(FAKE_HOSTS.third), page(FAKE_HOSTS.other)];
+    const update = async (policy: NetworkPolicyInput) => {
+      const start = Date.now();
+      await listed.network.update(policy);
+      expect(Date.now() - start).toBeLessThan(1000);
+      return probe(listed, targets);
+    };
+
+    const denied = await update({
+      egress: "allowlist",
+      allow: ["allowed.test", "203.0.113.0/24"],
+      deny: [FAKE_HOSTS.third, FAKE_HOSTS.allowed],
+    });
+    expect(Object.values(denied).filter(reached)).toEqual([]);
+    expect((await listed.info()).network).toMatchObject({
+      egress: "allowlist",
+      deny: [FAKE_HOSTS.third, FAKE_HOSTS.allowed],
+    });
+
+    const all = await update({ egress: "all" });
+    expect(Object.values(all)).toEqual(["ok:allowed", "ok:third", "ok:other"]);
+
+    const none = await update({ egress: "none" });
+    expect(Object.values(none).filter(reached)).toEqual([]);
+    expect(none[page("allowed.test")]).toBe("dns");
+
+    const back = await update(ALLOWLIST);
+    expect(back).toEqual({
+      [page("allowed.test")]: "ok:allowed",
+      [page(FAKE_HOSTS.third)]: "ok:third",
+      [page(FAKE_HOSTS.other)]: expect.stringMatching(/^err:/),
+    });
+  });
+
+  it("pip installs a wheel from the fake internet's index", async () => {
+    const all = get("all");
+    const { wheel } = net;
+    const install = await (
+      await all.process.exec(
+        [
+          "python3",
+          "-m",
+          "pip",
+          "install",
+          "--no-cache-dir",
+          "--disable-pip-version-check",
+          "--break-system-packages",
+          "--index-url",
+          "http://allowed.test/simple/",
+          "--trusted-host",
+          "allowed.test",
+          wheel.name,
+        ],
+        { timeoutMs: 60_000 },
+      )
+    ).output();
+    expect(install.stderr).not.toMatch(/error/i);
+    expect(install.exitCode).toBe(0);
+    const imported = await (
+      await all.process.exec([
+        "python3",
+        "-c",
+        `import ${wheel.module}; print(${wheel.module}.GREETING)`,
+      ])
+    ).output();
+    expect(imported.stdout).toBe(`${wheel.greeting}\n`);
+  });
+
+  it("after a daemon SIGKILL and restart: rules are made again, and a sandbox that died meanwhile leaves nothing", async () => {
+    const doomed = await Sandbox.create({
+      ...daemon.client,
+      runtime,
+      image: "busybox",
+      network: { egress: "all" },
+    });
+    await daemon.kill9();
+    // The doomed sandbox's container goes while no daemon watches.
+    execFileSync(runtime, [
+      ...sandboxRuntimeFlags(daemon.dataDir, runtime, doomed.id),
+      "delete",
+      "--force",
+      doomed.id,
+    ]);
+    daemon = await daemon.restart();
+    for (const which of ["none", "all", "listed"] as const)
+      sandboxes[which] = await Sandbox.connect(get(which).id, daemon.client);
+
+    expect((await Sandbox.connect(doomed.id, daemon.client).then((s) => s.info())).state).toBe(
+      "failed",
+    );
+    expect(networkLeftovers(net.routerNetns, doomed.id)).toEqual([]);
+    const r = await probe(get("all"), [page("other.test"), page(ROUTER_UPLINK, ROUTER_PORT)]);
+    expect(r[page("other.test")]).toBe("ok:other");
+    expect(reached(r[page(ROUTER_UPLINK, ROUTER_PORT)])).toBe(false);
+    const listed = await probe(get("listed"), [page("allowed.test"), page(FAKE_HOSTS.other)]);
+    expect(listed[page("allowed.test")]).toBe("ok:allowed");
+    expect(reached(listed[page(FAKE_HOSTS.other)])).toBe(false);
+  });
+});

@@ -134,6 +134,21 @@ describe("the agent's DNS stub", () => {
     expect(got).toEqual(expected);
   });
 
+  it("answers a TCP client that ended its side after its query, then ends", async () => {
+    const { stub, tcpPort } = await startStub();
+    const daemon = await connectDaemon(stub);
+    const client = net.connect({ port: tcpPort, host: "127.0.0.1", allowHalfOpen: true });
+    cleanups.push(() => client.destroy());
+    const q = query(3, "half.test");
+    client.end(Buffer.concat([Buffer.from([0, q.length]), q]));
+    const chunks: Buffer[] = [];
+    client.on("data", (c: Buffer) => chunks.push(c));
+    const ended = new Promise((r) => client.once("end", r));
+    daemon.answer(await daemon.frame(0));
+    await ended;
+    expect(Buffer.concat(chunks).subarray(2)).toEqual(fakeAnswer(q));
+  });
+
   it("answers SERVFAIL when no daemon connection comes, keeping the id and question", async () => {
     const { udpPort } = await startStub({ connectWaitMs: 50 });
     const q = query(0xbeef, "allowed.test");

@@ -34,7 +34,8 @@ export const DEFAULT_DNS_STUB_OPTIONS: DnsStubOptions = {
 interface Pending {
   tag: number;
   frame: Uint8Array;
-  reply: (answer: Uint8Array) => void;
+  /** The answer; undefined when the query is given up on (no answer is sent). */
+  reply: (answer: Uint8Array | undefined) => void;
   timer: NodeJS.Timeout;
   sent: boolean;
 }
@@ -58,13 +59,14 @@ export class DnsStub {
   constructor(options: Partial<DnsStubOptions> = {}) {
     this.options = { ...DEFAULT_DNS_STUB_OPTIONS, ...options };
     this.udp.on("message", (message, peer) =>
-      this.query(message, DNS_FRAME_FLAGS.udp, (answer) =>
-        this.udp.send(answer, peer.port, peer.address),
-      ),
+      this.query(message, DNS_FRAME_FLAGS.udp, (answer) => {
+        if (answer) this.udp.send(answer, peer.port, peer.address);
+      }),
     );
     // A send to a client that went away fails asynchronously; nothing to do about it.
     this.udp.on("error", () => {});
-    this.tcp = net.createServer((socket) => this.serveTcp(socket));
+    // Half-open: a client may end its side after its queries and still wait for the answers.
+    this.tcp = net.createServer({ allowHalfOpen: true }, (socket) => this.serveTcp(socket));
   }
 
   /** Binds both listeners; resolves with their ports. */
@@ -110,15 +112,19 @@ export class DnsStub {
   close(): void {
     this.daemon?.destroy();
     for (const pending of this.pending.values()) clearTimeout(pending.timer);
-    this.pending.clear();
+    this.pending.clear(); // their clients go with the listeners
     for (const socket of this.tcpClients) socket.destroy();
     this.tcp.close();
     this.udp.close();
   }
 
-  private query(message: Uint8Array, flags: number, reply: (answer: Uint8Array) => void): void {
+  private query(
+    message: Uint8Array,
+    flags: number,
+    reply: (answer: Uint8Array | undefined) => void,
+  ): void {
     // Not a query (an answer, or shorter than a header): nothing to say to it.
-    if (message.length < DNS_HEADER_BYTES || (message[2]! & 0x80) !== 0) return;
+    if (message.length < DNS_HEADER_BYTES || (message[2]! & 0x80) !== 0) return reply(undefined);
     if (this.pending.size >= this.options.maxInFlight) return reply(servfail(message));
     const tag = this.nextTag;
     this.nextTag = (this.nextTag % 0xffffffff) + 1;
@@ -141,7 +147,10 @@ export class DnsStub {
     if (pending.sent) return; // sent before, on a connection that went: its deadline stands
     pending.sent = true;
     clearTimeout(pending.timer);
-    pending.timer = setTimeout(() => this.pending.delete(pending.tag), this.options.queryTimeoutMs);
+    pending.timer = setTimeout(() => {
+      this.pending.delete(pending.tag);
+      pending.reply(undefined);
+    }, this.options.queryTimeoutMs);
   }
 
   private answer(tag: number, message: Uint8Array): void {
@@ -163,17 +172,30 @@ export class DnsStub {
     socket.on("error", () => {});
     socket.setTimeout(this.options.tcpIdleMs, () => socket.destroy());
     let buffered: Buffer = Buffer.alloc(0);
+    let outstanding = 0;
+    let ended = false;
+    const finish = () => {
+      if (ended && outstanding === 0) socket.end();
+    };
+    socket.once("end", () => {
+      ended = true;
+      finish();
+    });
     socket.on("data", (chunk: Buffer) => {
       buffered = buffered.length > 0 ? Buffer.concat([buffered, chunk]) : chunk;
       while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
         const end = 2 + buffered.readUInt16BE(0);
         const message = buffered.subarray(2, end);
         buffered = buffered.subarray(end);
+        outstanding++;
         this.query(message, 0, (answer) => {
-          if (socket.destroyed) return;
-          const length = Buffer.alloc(2);
-          length.writeUInt16BE(answer.length);
-          socket.write(Buffer.concat([length, answer]));
+          outstanding--;
+          if (answer && socket.writable) {
+            const length = Buffer.alloc(2);
+            length.writeUInt16BE(answer.length);
+            socket.write(Buffer.concat([length, answer]));
+          }
+          finish();
         });
       }
     });

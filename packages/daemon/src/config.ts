@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+import { isIP } from "node:net";
 import path from "node:path";
 import {
   DEFAULT_DATA_DIR,
@@ -5,6 +7,7 @@ import {
   DEFAULT_PORT,
   DEFAULT_SANDBOX_LIMITS,
 } from "@paddock/protocol";
+import { DEFAULT_NETWORK_POOL, parsePool } from "./network/address-pool.js";
 
 /** Caps enforced inside each sandbox by its agent; exceeding one is a clear 4xx. */
 export interface SandboxLimits {
@@ -43,6 +46,19 @@ export interface DaemonConfig {
   allowRuncDocker: boolean;
   /** Registries (host[:port]) pulled from over plain HTTP or unverified TLS. */
   insecureRegistries: string[];
+  network: NetworkConfig;
+}
+
+/** Sandbox networking (see network/network-service.ts). */
+export interface NetworkConfig {
+  /** Sandbox addresses, a /30 each: an IPv4 CIDR of /29 or larger. */
+  pool: string;
+  /** A network namespace (path) where sandboxes' links, NAT and the firewall live; default: the daemon's own. */
+  routerNetns?: string;
+  /** IPv4 ranges taken out of the always-refused private ranges. */
+  allowPrivate: string[];
+  /** Where sandboxes' DNS queries go: `IP:PORT` (`[IPv6]:PORT`). */
+  dnsUpstream: string;
 }
 
 /** An on/off setting from the environment; anything but these is a mistake worth stopping for. */
@@ -53,7 +69,51 @@ function envFlag(name: string): boolean {
   throw new Error(`${name} must be 1 or 0, got "${process.env[name]}"`);
 }
 
-export function resolveConfig(input: Partial<DaemonConfig> = {}): DaemonConfig {
+/** A comma-separated list from the environment. */
+function envList(name: string): string[] {
+  return (process.env[name] ?? "")
+    .split(",")
+    .map((h) => h.trim())
+    .filter(Boolean);
+}
+
+/**
+ * `IP` or `IP:PORT` (`[IPv6]:PORT`) as `IP:PORT`, port 53 when none is given. Without one, the
+ * first nameserver of the host's /etc/resolv.conf.
+ */
+export function resolveDnsUpstream(value: string | undefined): string {
+  const given = value?.trim() || hostNameserver();
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(given);
+  const plain = /^([^:]+):(\d+)$/.exec(given);
+  const [address, port] = bracketed
+    ? [bracketed[1], bracketed[2]]
+    : isIP(given)
+      ? [given, undefined]
+      : [plain?.[1], plain?.[2]];
+  const portNumber = port === undefined ? 53 : Number(port);
+  if (!address || !isIP(address) || !(portNumber >= 1 && portNumber <= 65535)) {
+    throw new Error(`the DNS upstream must be IP or IP:PORT (IPv6 as [IP]:PORT), got "${given}"`);
+  }
+  return isIP(address) === 6 ? `[${address}]:${portNumber}` : `${address}:${portNumber}`;
+}
+
+function hostNameserver(): string {
+  try {
+    const text = readFileSync("/etc/resolv.conf", "utf8");
+    const match = /^\s*nameserver\s+(\S+)/m.exec(text);
+    if (match?.[1] && isIP(match[1])) return match[1];
+  } catch {
+    // No resolv.conf: the local resolver.
+  }
+  return "127.0.0.1";
+}
+
+/** What a caller may set; anything left out comes from the environment or the defaults. */
+export type ConfigInput = Partial<Omit<DaemonConfig, "network">> & {
+  network?: Partial<NetworkConfig>;
+};
+
+export function resolveConfig(input: ConfigInput = {}): DaemonConfig {
   const env = process.env;
   const dataDir = path.resolve(input.dataDir ?? env.PADDOCK_DATA_DIR ?? DEFAULT_DATA_DIR);
   const port = input.port ?? (env.PADDOCK_PORT ? Number(env.PADDOCK_PORT) : DEFAULT_PORT);
@@ -83,11 +143,12 @@ export function resolveConfig(input: Partial<DaemonConfig> = {}): DaemonConfig {
         Number(env.PADDOCK_PROCESS_HISTORY_BYTES ?? DEFAULT_LIMITS.processHistoryBytes),
     },
     allowRuncDocker: input.allowRuncDocker ?? envFlag("PADDOCK_ALLOW_RUNC_DOCKER"),
-    insecureRegistries:
-      input.insecureRegistries ??
-      (env.PADDOCK_INSECURE_REGISTRIES ?? "")
-        .split(",")
-        .map((h) => h.trim())
-        .filter(Boolean),
+    insecureRegistries: input.insecureRegistries ?? envList("PADDOCK_INSECURE_REGISTRIES"),
+    network: {
+      pool: parsePool(input.network?.pool ?? env.PADDOCK_NETWORK_POOL ?? DEFAULT_NETWORK_POOL).cidr,
+      routerNetns: input.network?.routerNetns ?? (env.PADDOCK_NETWORK_ROUTER_NETNS || undefined),
+      allowPrivate: input.network?.allowPrivate ?? envList("PADDOCK_NETWORK_ALLOW_PRIVATE"),
+      dnsUpstream: resolveDnsUpstream(input.network?.dnsUpstream ?? env.PADDOCK_DNS_UPSTREAM),
+    },
   };
 }

@@ -22,6 +22,8 @@ import { SandboxStore } from "./state/sandbox-store.js";
 import { PortStore } from "./state/port-store.js";
 import { KeyStore } from "./state/key-store.js";
 import { PortService } from "./ports/port-service.js";
+import { NetworkService } from "./network/network-service.js";
+import { DnsRelay } from "./network/dns-relay.js";
 
 export interface RunningDaemon {
   url: string;
@@ -58,7 +60,11 @@ export async function startDaemon(
   );
   const agentRuntimeDir = await ensureAgentRuntime(layout.agentRuntimesDir);
   const policy = { allowRuncDocker: config.allowRuncDocker };
+  const network = new NetworkService({ ...config.network, log });
+  const dns = new DnsRelay({ upstream: config.network.dnsUpstream, network, log });
   const sandboxes = new SandboxService({
+    network,
+    dns,
     limits: config.limits,
     policy,
     store,
@@ -94,7 +100,7 @@ export async function startDaemon(
       .catch((err: unknown) => log.warn({ err: String(err) }, "collecting removed images failed"));
   };
 
-  await recover({ store, service: sandboxes, runtimes, layout, policy, log });
+  await recover({ store, service: sandboxes, runtimes, layout, policy, network, dns, log });
   await ports.restore();
   await images.start();
   const stopReaper = startReaper(store, sandboxes, config.reapIntervalMs, log);
@@ -107,6 +113,10 @@ export async function startDaemon(
     images,
     registries,
     ports,
+    network: {
+      get: (id) => sandboxes.networkOf(id),
+      update: (id, update) => sandboxes.updateNetwork(id, update),
+    },
     keys,
     store,
     log,
@@ -129,6 +139,7 @@ export async function startDaemon(
       await ports.closeAll();
       await app.close();
       await sandboxes.settle();
+      dns.close();
       sandboxes.closeClients();
       db.close();
     },

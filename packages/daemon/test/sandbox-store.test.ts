@@ -66,6 +66,7 @@ describe("SandboxStore", () => {
       agentVersion: null,
       docker: false,
       imageConfig: null,
+      network: { egress: "none", allow: [], deny: [], address: null },
       owner: null,
     });
     expect(store.get("sb_a")).toEqual(inserted);
@@ -88,13 +89,14 @@ describe("SandboxStore", () => {
     });
   });
 
-  it("a database of the previous schema gains the image config column; its rows show none", () => {
+  it("a database of an older schema gains the image config and network columns; its rows show none", () => {
     db.close();
     const file = path.join(dir, "old.db");
     const old = openDatabase(file);
-    old.exec("ALTER TABLE sandboxes DROP COLUMN image_config");
+    for (const column of ["image_config", "network", "network_address"])
+      old.exec(`ALTER TABLE sandboxes DROP COLUMN ${column}`);
     const version = old.pragma("user_version", { simple: true }) as number;
-    old.pragma(`user_version = ${version - 1}`);
+    old.pragma(`user_version = ${version - 2}`);
     old
       .prepare(
         `INSERT INTO sandboxes (id, image, runtime, state, cpu, memory_mib, pids_limit,
@@ -105,7 +107,29 @@ describe("SandboxStore", () => {
     old.close();
     db = openDatabase(file);
     store = new SandboxStore(db);
-    expect(store.get("sb_old")).toMatchObject({ id: "sb_old", imageConfig: null });
+    expect(store.get("sb_old")).toMatchObject({
+      id: "sb_old",
+      imageConfig: null,
+      network: { egress: "none", allow: [], deny: [], address: null },
+    });
+  });
+
+  it("keeps the egress policy and the address, and records changes to them", () => {
+    store.insert("sb_n", spec({ network: { egress: "allowlist", allow: ["192.0.2.0/24"] } }), T0);
+    expect(store.get("sb_n")?.network).toEqual({
+      egress: "allowlist",
+      allow: ["192.0.2.0/24"],
+      deny: [],
+      address: null,
+    });
+    store.setNetworkAddress("sb_n", "10.123.0.2");
+    store.setNetworkPolicy("sb_n", { egress: "none", allow: [], deny: [] });
+    expect(store.get("sb_n")?.network).toEqual({
+      egress: "none",
+      allow: [],
+      deny: [],
+      address: "10.123.0.2",
+    });
   });
 
   it("returns undefined for an unknown id", () => {

@@ -29,6 +29,23 @@ export function registerServe(program: Command): void {
       "allow pulls from this registry (host[:port]) over plain HTTP or unverified TLS; repeatable (env PADDOCK_INSECURE_REGISTRIES, comma-separated)",
       (v: string, all: string[] = []) => [...all, v],
     )
+    .option(
+      "--network-pool <cidr>",
+      "IPv4 addresses for sandboxes with a network, a /30 each; /29 or larger (env PADDOCK_NETWORK_POOL, default 10.123.0.0/16)",
+    )
+    .option(
+      "--network-router-netns <path>",
+      "network namespace (e.g. /run/netns/NAME) where sandboxes' links, NAT and firewall live (env PADDOCK_NETWORK_ROUTER_NETNS, default the daemon's own)",
+    )
+    .option(
+      "--network-allow-private <cidr>",
+      "let sandboxes reach this private IPv4 range, refused by default; repeatable (env PADDOCK_NETWORK_ALLOW_PRIVATE, comma-separated)",
+      (v: string, all: string[] = []) => [...all, v],
+    )
+    .option(
+      "--dns-upstream <ip[:port]>",
+      "resolver for sandboxes' allowed names (env PADDOCK_DNS_UPSTREAM, default the first nameserver in /etc/resolv.conf)",
+    )
     .action(
       async (opts: {
         dataDir?: string;
@@ -37,11 +54,31 @@ export function registerServe(program: Command): void {
         imagesDir?: string;
         allowRuncDocker?: boolean;
         insecureRegistry?: string[];
+        networkPool?: string;
+        networkRouterNetns?: string;
+        networkAllowPrivate?: string[];
+        dnsUpstream?: string;
       }) => {
         // Loaded here so client commands do not pay for the daemon's modules at startup.
         const { resolveConfig, startDaemon } = await import("@paddock/daemon");
-        const { insecureRegistry, ...rest } = opts;
-        const config = resolveConfig({ ...rest, insecureRegistries: insecureRegistry });
+        const {
+          insecureRegistry,
+          networkPool,
+          networkRouterNetns,
+          networkAllowPrivate,
+          dnsUpstream,
+          ...rest
+        } = opts;
+        const config = resolveConfig({
+          ...rest,
+          insecureRegistries: insecureRegistry,
+          network: {
+            pool: networkPool,
+            routerNetns: networkRouterNetns,
+            allowPrivate: networkAllowPrivate,
+            dnsUpstream,
+          },
+        });
         const daemon = await startDaemon(config);
         // One JSON line on stdout tells scripts and tests where the daemon listens.
         process.stdout.write(`${JSON.stringify({ url: daemon.url, dataDir: config.dataDir })}\n`);

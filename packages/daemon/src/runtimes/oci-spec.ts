@@ -39,6 +39,8 @@ export interface SpecInput {
   limits?: SandboxLimits;
   /** The image's WorkingDir and User: the cwd and user of processes that name none. */
   processDefaults?: { cwd?: string | null; user?: string | null };
+  /** The sandbox's network namespace (a path), when it has a network. */
+  netnsPath?: string;
 }
 
 /**
@@ -66,6 +68,8 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
   const defaults = input.processDefaults;
   if (defaults?.cwd) env.push(`${AGENT_ENV.defaultCwd}=${defaults.cwd}`);
   if (defaults?.user) env.push(`${AGENT_ENV.defaultUser}=${defaults.user}`);
+  if (input.netnsPath) env.push(`${AGENT_ENV.network}=1`);
+  const profile = RUNTIME_PROFILES[sandbox.runtime];
   const spec = {
     ociVersion: "1.0.2",
     process: {
@@ -139,8 +143,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     linux: {
       namespaces: [
         { type: "pid" },
-        // An empty network namespace: no network unless a later option grants one.
-        { type: "network" },
+        ...networkNamespace(input.netnsPath, profile.networkNamespace),
         { type: "ipc" },
         { type: "uts" },
         { type: "mount" },
@@ -167,6 +170,18 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       readonlyPaths: ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
     },
   };
-  RUNTIME_PROFILES[sandbox.runtime].adjustSpec(spec, sandbox);
+  profile.adjustSpec(spec, sandbox);
   return spec;
+}
+
+/**
+ * Without a network, an empty namespace of its own (loopback only). With one, the sandbox's
+ * namespace by path, or none in the spec when the runtime is started inside it.
+ */
+function networkNamespace(
+  netnsPath: string | undefined,
+  how: "spec" | "inherit",
+): { type: "network"; path?: string }[] {
+  if (!netnsPath) return [{ type: "network" }];
+  return how === "spec" ? [{ type: "network", path: netnsPath }] : [];
 }

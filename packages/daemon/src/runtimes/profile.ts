@@ -55,6 +55,12 @@ export interface RuntimeProfile {
   afterStart(sandbox: SandboxRecord): Promise<void>;
   /** How long a new sandbox's agent may take to answer. */
   readonly agentReadyTimeoutMs: number;
+  /**
+   * How a sandbox with a network gets into its namespace. "spec": the spec's network namespace
+   * entry names it by path. "inherit": the spec has no network namespace and the runtime is
+   * started inside the sandbox's (see runPrefix).
+   */
+  readonly networkNamespace: "spec" | "inherit";
   readonly docker: DockerProfile;
 }
 

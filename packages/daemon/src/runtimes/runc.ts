@@ -25,6 +25,7 @@ export const runcProfile: RuntimeProfile = {
   memoryPolicy: "kernel",
   afterStart: async () => {},
   agentReadyTimeoutMs: 15_000,
+  networkNamespace: "spec",
   docker: {
     // dockerd needs every capability, every device and a writable cgroup mount (see addDocker).
     rootOnHost: true,

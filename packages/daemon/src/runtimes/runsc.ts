@@ -57,6 +57,7 @@ export const runscProfile: RuntimeProfile = {
   afterStart: (sandbox) => setMemoryLimit(sandbox.id, gvisorHardLimitBytes(sandbox.memoryMiB)),
   // gVisor boots slower than runc (node's start alone is about 200 ms of it).
   agentReadyTimeoutMs: 30_000,
+  networkNamespace: "inherit",
   docker: {
     // Docker's powers (every capability, mounts, devices) stay inside gVisor's kernel.
     rootOnHost: false,
@@ -83,12 +84,23 @@ export class RunscRuntime extends OciRuntime {
   readonly binary = "runsc";
   readonly profile = runscProfile;
 
+  /**
+   * A sandbox with a network uses the host's network stack (--network=host) of the namespace
+   * runsc starts in: gVisor's own stack refuses every namespace with this runsc on this kernel
+   * (see PLATFORM.md). Every call for that sandbox says so, or runsc refuses it.
+   */
   globalArgs(target: RuntimeTarget | undefined): string[] {
-    const args = ["--root", this.root, "--network=none", "--host-uds=create"];
+    const network = target?.netns ? "--network=host" : "--network=none";
+    const args = ["--root", this.root, network, "--host-uds=create"];
     if (target?.paths) args.push(`--overlay2=root:dir=${target.paths.overlayStore}`);
     // Docker inside gVisor needs raw sockets.
     if (target?.docker) args.push("--net-raw");
     return args;
+  }
+
+  /** The sandbox's processes are made in the namespace `run` starts in (nsenter, not `ip netns exec`, which remounts /sys). */
+  protected override runPrefix(target: RuntimeTarget): string[] {
+    return target.netns ? ["nsenter", `--net=${target.netns}`] : [];
   }
 
   async prepareRootfs(paths: SandboxPaths, imageRootfs: string, diskMiB: number): Promise<string> {

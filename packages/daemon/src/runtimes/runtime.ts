@@ -6,11 +6,15 @@ import { CommandError, run } from "../exec.js";
 import { PaddockError } from "../errors.js";
 import type { RuntimeProfile } from "./profile.js";
 
-/** What a runtime call needs to know of a sandbox: its id, its paths, whether it runs Docker. */
+/**
+ * What a runtime call needs to know of a sandbox: its id, its paths, whether it runs Docker,
+ * and its network namespace (a path) when it has a network.
+ */
 export interface RuntimeTarget {
   id: string;
   paths?: SandboxPaths;
   docker?: boolean;
+  netns?: string;
 }
 
 export interface ContainerState {
@@ -33,6 +37,11 @@ export abstract class OciRuntime {
 
   /** Flags that must be the same on every call for one sandbox (runsc insists on it). */
   abstract globalArgs(target: RuntimeTarget | undefined): string[];
+
+  /** The command `run` goes through, before the runtime's own (runsc: into the sandbox's network namespace). */
+  protected runPrefix(_target: RuntimeTarget): string[] {
+    return [];
+  }
 
   /**
    * Makes the root filesystem the container starts from, its writes going to a disk of
@@ -64,11 +73,13 @@ export abstract class OciRuntime {
     const log = openSync(paths.log, "a");
     try {
       await new Promise<void>((resolve, reject) => {
-        const child = spawn(
+        const [file, ...args] = [
+          ...this.runPrefix(target),
           this.binary,
-          [...this.globalArgs(target), "run", "--detach", "--bundle", paths.bundle, id],
-          { stdio: ["ignore", log, log] },
-        );
+          ...this.globalArgs(target),
+          ...["run", "--detach", "--bundle", paths.bundle, id],
+        ];
+        const child = spawn(file!, args, { stdio: ["ignore", log, log] });
         const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
         child.on("error", reject);
         // "exit", not "close": the container keeps the inherited log descriptors open.

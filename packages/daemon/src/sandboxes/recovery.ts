@@ -4,9 +4,10 @@ import { AgentClient } from "../agent/client.js";
 import { errorMessage } from "../errors.js";
 import type { Layout } from "../layout.js";
 import type { Logger } from "../logger.js";
-import type { Runtimes } from "../runtimes/index.js";
-import type { SandboxStore } from "../state/sandbox-store.js";
-import type { SandboxService } from "./sandbox-service.js";
+import type { NetworkService } from "../network/network-service.js";
+import { runtimeTarget, type Runtimes } from "../runtimes/index.js";
+import { hasNetwork, type SandboxStore } from "../state/sandbox-store.js";
+import type { DnsAttachment, SandboxService } from "./sandbox-service.js";
 import {
   createRefusal,
   DEFAULT_CREATE_POLICY,
@@ -21,6 +22,8 @@ export interface RecoveryDeps {
   layout: Layout;
   /** What the operator allows now; default: nothing beyond the defaults. */
   policy?: CreatePolicy;
+  network?: NetworkService;
+  dns?: DnsAttachment;
   log: Logger;
 }
 
@@ -30,7 +33,9 @@ export interface RecoveryDeps {
  * ones whose container vanished are marked failed and cleaned; strays on disk or in a
  * runtime's root that no row claims are removed. A running sandbox that create would refuse its
  * owner today (Docker under runc, made before an upgrade or while the operator allowed it) is
- * ended: it has root on the host.
+ * ended: it has root on the host. Last, sandbox networking is made to match: the rules of
+ * running sandboxes with a network are written again and their DNS is answered again, and
+ * what no running sandbox has is removed.
  */
 export async function recover(deps: RecoveryDeps): Promise<void> {
   const { store, service, runtimes, layout, log } = deps;
@@ -68,7 +73,7 @@ export async function recover(deps: RecoveryDeps): Promise<void> {
   for (const record of store.inStates(["running"])) {
     const paths = layout.sandbox(record.id);
     const state = await runtimes[record.runtime]
-      .state({ id: record.id, paths, docker: record.docker })
+      .state(runtimeTarget(layout, record))
       .catch(() => null);
     let healthy = false;
     if (state?.status === "running") {
@@ -117,4 +122,21 @@ export async function recover(deps: RecoveryDeps): Promise<void> {
       log.error({ id, err: errorMessage(err) }, "cleanup failed"),
     );
   }
+  await recoverNetwork(deps);
+}
+
+/** Rules and DNS again for the running sandboxes with a network; leftovers removed. */
+async function recoverNetwork(deps: RecoveryDeps): Promise<void> {
+  const { store, service, network, dns, log } = deps;
+  if (!network) return;
+  const running = store
+    .inStates(["running"])
+    .filter(hasNetwork)
+    .flatMap(({ id, network: { egress, allow, deny, address } }) =>
+      address ? [{ id, policy: { egress, allow, deny }, address }] : [],
+    );
+  await network
+    .reconcile(running, (id) => store.get(id) !== undefined)
+    .catch((err: unknown) => log.error({ err: errorMessage(err) }, "network recovery failed"));
+  for (const { id } of running) dns?.attach(id, service.agent(id));
 }

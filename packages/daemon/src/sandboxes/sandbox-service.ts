@@ -5,7 +5,9 @@ import {
   type ImageConfig,
   type Health,
   type ListSandboxesFilter,
+  type NetworkPolicy,
   type SandboxInfo,
+  type SandboxNetwork,
 } from "@paddock/protocol";
 import { AgentClient, waitForAgent } from "../agent/client.js";
 import { PaddockError, errorMessage } from "../errors.js";
@@ -19,8 +21,9 @@ import {
   sealSocketDir,
   unmountAll,
 } from "../runtimes/mounts.js";
-import type { Runtimes } from "../runtimes/index.js";
-import type { SandboxRecord, SandboxStore } from "../state/sandbox-store.js";
+import { runtimeTarget, type Runtimes } from "../runtimes/index.js";
+import { hasNetwork, type SandboxRecord, type SandboxStore } from "../state/sandbox-store.js";
+import type { NetworkService } from "../network/network-service.js";
 import { newSandboxId } from "./ids.js";
 import { startDockerd } from "../docker/dockerd.js";
 import type { SandboxLimits } from "../config.js";
@@ -41,8 +44,25 @@ export interface SandboxServiceDeps {
   limits?: SandboxLimits;
   /** What the operator allows beyond the defaults; default: nothing. */
   policy?: CreatePolicy;
+  /** Sandbox networking; without it (unit tests) only egress "none" can be created. */
+  network?: NetworkService;
+  /** Answers the DNS queries of sandboxes with a network, over their agent's socket. */
+  dns?: DnsAttachment;
   log: Logger;
 }
+
+/** The DNS relay as the lifecycle sees it (network/dns-relay.ts). */
+export interface DnsAttachment {
+  /** Starts answering the sandbox's DNS queries; its agent answers. */
+  attach(id: string, client: AgentClient): void;
+  detach(id: string): void;
+}
+
+/** What teardown needs of a sandbox; a stray (no record) has no `network`. */
+type TeardownTarget = Pick<SandboxRecord, "id" | "runtime"> & {
+  docker?: boolean;
+  network?: SandboxNetwork;
+};
 
 /** The public view of a record: env values stay with the daemon. */
 export function toInfo(record: SandboxRecord): SandboxInfo {
@@ -90,11 +110,12 @@ export class SandboxService {
           owner,
         ),
     );
-    let timings: { rootfsMs: number; startMs: number; agentMs: number };
+    let timings: { rootfsMs: number; startMs: number; agentMs: number; networkMs?: number };
     try {
+      const networkMs = await this.setUpNetwork(record);
       const launched = await this.launch(record, imageRootfs, imageConfig);
       store.setRunning(id, launched.version);
-      timings = launched.timings;
+      timings = { ...launched.timings, networkMs };
     } catch (err) {
       const logTail = await this.readLogTail(id);
       await this.teardown(record).catch((e: unknown) =>
@@ -121,6 +142,22 @@ export class SandboxService {
     return toInfo(this.get(id));
   }
 
+  /**
+   * Makes the network of a sandbox created with egress, before its container starts, and
+   * records its address; returns how long it took (undefined without a network).
+   */
+  private async setUpNetwork(record: SandboxRecord): Promise<number | undefined> {
+    if (!hasNetwork(record)) return undefined;
+    const { network, store } = this.deps;
+    if (!network) {
+      throw new PaddockError("runtime_error", "this daemon has no sandbox networking");
+    }
+    const t0 = performance.now();
+    const { address } = await network.setup(record.id, record.network);
+    store.setNetworkAddress(record.id, address);
+    return Math.round(performance.now() - t0);
+  }
+
   /** Starts the container and waits for its agent; returns the agent's version and how long each took. */
   private async launch(
     record: SandboxRecord,
@@ -132,7 +169,8 @@ export class SandboxService {
   }> {
     const { layout, runtimes } = this.deps;
     const runtime = runtimes[record.runtime];
-    const paths = layout.sandbox(record.id);
+    const target = runtimeTarget(layout, record);
+    const { paths } = target;
     const tr = performance.now();
     await mkdir(paths.socketDir, { recursive: true, mode: 0o700 });
     await mkdir(paths.runtime, { recursive: true, mode: 0o700 });
@@ -147,9 +185,9 @@ export class SandboxService {
       cgroupsPath: `/paddock/${record.id}`,
       limits: this.deps.limits,
       processDefaults: { cwd: imageConfig?.workingDir, user: imageConfig?.user },
+      netnsPath: target.netns,
     });
     await writeFile(paths.config, JSON.stringify(spec));
-    const target = { id: record.id, paths, docker: record.docker };
     const t0 = performance.now();
     const rootfsMs = Math.round(t0 - tr);
     await runtime.start(target);
@@ -166,6 +204,7 @@ export class SandboxService {
     // The agent listens (paddock-init made its socket and keeps it): nothing else may ever be
     // created there.
     await sealSocketDir(paths.socketDir);
+    if (target.netns) this.deps.dns?.attach(record.id, this.client(record.id));
     const timings = {
       rootfsMs,
       startMs: Math.round(t1 - t0),
@@ -223,9 +262,8 @@ export class SandboxService {
         () => false,
       );
     if (answered) return true;
-    const paths = this.deps.layout.sandbox(record.id);
     const state = await this.deps.runtimes[record.runtime]
-      .state({ id: record.id, paths, docker: record.docker })
+      .state(runtimeTarget(this.deps.layout, record))
       .catch(() => undefined);
     return state?.status === "running";
   }
@@ -274,18 +312,48 @@ export class SandboxService {
     return this.get(record.id);
   }
 
-  /** Removes the container, its mounts and its directory. Safe to repeat. */
-  async teardown(
-    record: Pick<SandboxRecord, "id" | "runtime"> & { docker?: boolean },
-  ): Promise<void> {
-    const { layout, runtimes } = this.deps;
+  /** Removes the container, its network, its mounts and its directory. Safe to repeat. */
+  async teardown(record: TeardownTarget): Promise<void> {
+    const { layout, runtimes, network, dns } = this.deps;
     const runtime = runtimes[record.runtime];
-    const paths = layout.sandbox(record.id);
+    const target = runtimeTarget(layout, {
+      id: record.id,
+      docker: record.docker ?? false,
+      network: record.network ?? { egress: "none", allow: [], deny: [], address: null },
+    });
+    const networked = Boolean(target.netns) || Boolean(network?.has(record.id));
+    dns?.detach(record.id);
     this.clients.get(record.id)?.close();
     this.clients.delete(record.id);
-    await runtime.destroy({ id: record.id, paths, docker: record.docker });
-    await runtime.releaseRootfs(paths);
-    await rm(paths.dir, { recursive: true, force: true });
+    await runtime.destroy(target);
+    // After the container: its processes held the namespace.
+    if (networked) await network?.teardown(record.id);
+    await runtime.releaseRootfs(target.paths);
+    await rm(target.paths.dir, { recursive: true, force: true });
+  }
+
+  /** The sandbox's egress policy and address. */
+  networkOf(id: string): SandboxNetwork {
+    return this.get(id).network;
+  }
+
+  /**
+   * Replaces a running sandbox's egress policy; new connections follow it. A sandbox created
+   * without a network cannot be given one (it has no interface but loopback).
+   */
+  async updateNetwork(id: string, policy: NetworkPolicy): Promise<SandboxNetwork> {
+    const record = this.get(id);
+    if (record.state !== "running") {
+      throw new PaddockError(
+        "sandbox_not_running",
+        `sandbox ${id} is ${record.state}; create a new one`,
+      );
+    }
+    if (this.deps.network) await this.deps.network.update(id, policy);
+    else if (policy.egress !== "none")
+      throw new PaddockError("runtime_error", "this daemon has no sandbox networking");
+    this.deps.store.setNetworkPolicy(id, policy);
+    return this.networkOf(id);
   }
 
   /**

@@ -40,6 +40,10 @@ const MIGRATIONS: string[] = [
   `ALTER TABLE sandboxes ADD COLUMN oom_kills INTEGER NOT NULL DEFAULT 0`,
   // JSON of the image's entrypoint, cmd, workingDir and user; NULL: none (and older rows).
   `ALTER TABLE sandboxes ADD COLUMN image_config TEXT`,
+  // JSON of the egress policy (egress, allow, deny), NULL: egress none (and older rows); the
+  // sandbox's address from the pool (its lease), NULL: no network.
+  `ALTER TABLE sandboxes ADD COLUMN network TEXT;
+   ALTER TABLE sandboxes ADD COLUMN network_address TEXT`,
 ];
 
 /** Opens the state database and brings its schema up to date (user_version counts migrations). */

@@ -1,12 +1,15 @@
 import type Database from "better-sqlite3";
 import {
+  NetworkPolicySchema,
   SandboxImageConfigSchema,
   type CreateSandboxSpec,
   type ImageConfig,
   type ListSandboxesFilter,
+  type NetworkPolicy,
   type RuntimeName,
   type SandboxImageConfig,
   type SandboxInfo,
+  type SandboxNetwork,
   type SandboxState,
 } from "@paddock/protocol";
 
@@ -14,6 +17,15 @@ export interface SandboxRecord extends SandboxInfo {
   env: Record<string, string>;
   /** The API key that created it; null for the admin. */
   owner: string | null;
+  network: SandboxNetwork;
+}
+
+/**
+ * Whether the sandbox was made with a network (a namespace, a link, rules): egress other than
+ * none, or an address (a networked sandbox set to egress none keeps its namespace).
+ */
+export function hasNetwork(record: Pick<SandboxRecord, "network">): boolean {
+  return record.network.egress !== "none" || record.network.address !== null;
 }
 
 interface Row {
@@ -37,6 +49,8 @@ interface Row {
   docker: number;
   owner: string | null;
   image_config: string | null;
+  network: string | null;
+  network_address: string | null;
 }
 
 /** A stored image config, checked: a row that does not parse shows none rather than failing. */
@@ -48,6 +62,20 @@ function imageConfigOf(text: string | null): SandboxImageConfig | null {
   } catch {
     return null;
   }
+}
+
+const NO_NETWORK: NetworkPolicy = { egress: "none", allow: [], deny: [] };
+
+/** A stored policy, checked: a row that does not parse (or an older row) has no network. */
+function networkOf(text: string | null, address: string | null): SandboxNetwork {
+  let policy = NO_NETWORK;
+  try {
+    const parsed = text === null ? undefined : NetworkPolicySchema.safeParse(JSON.parse(text));
+    if (parsed?.success) policy = parsed.data;
+  } catch {
+    // Unreadable: shown as no network.
+  }
+  return { ...policy, address };
 }
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -73,6 +101,7 @@ function fromRow(row: Row): SandboxRecord {
     agentVersion: row.agent_version,
     docker: row.docker === 1,
     imageConfig: imageConfigOf(row.image_config),
+    network: networkOf(row.network, row.network_address),
     owner: row.owner,
   };
 }
@@ -95,8 +124,9 @@ export class SandboxStore {
     this.db
       .prepare(
         `INSERT INTO sandboxes (id, image, runtime, state, cpu, memory_mib, pids_limit, disk_mib,
-           timeout_seconds, labels, env, created_at, expires_at, docker, owner, image_config)
-         VALUES (?, ?, ?, 'creating', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           timeout_seconds, labels, env, created_at, expires_at, docker, owner, image_config,
+           network)
+         VALUES (?, ?, ?, 'creating', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         id,
@@ -114,6 +144,7 @@ export class SandboxStore {
         spec.docker ? 1 : 0,
         owner,
         imageConfig && JSON.stringify(imageConfig),
+        policyText(spec.network),
       );
     return this.get(id)!;
   }
@@ -182,6 +213,16 @@ export class SandboxStore {
       .run(state, reason, ended ? 1 : 0, now, id);
   }
 
+  /** Records the sandbox's address: its lease from the pool, kept across daemon restarts. */
+  setNetworkAddress(id: string, address: string | null): void {
+    this.db.prepare(`UPDATE sandboxes SET network_address = ? WHERE id = ?`).run(address, id);
+  }
+
+  /** Records a changed egress policy. */
+  setNetworkPolicy(id: string, policy: NetworkPolicy): void {
+    this.db.prepare(`UPDATE sandboxes SET network = ? WHERE id = ?`).run(policyText(policy), id);
+  }
+
   /** Raises the OOM kill count to `count` (it never goes down). */
   setOomKills(id: string, count: number): void {
     this.db
@@ -205,4 +246,13 @@ export class SandboxStore {
       )
       .run(olderThan).changes;
   }
+}
+
+/** A policy as stored: NULL for egress none with no entries (as older rows are). */
+function policyText(policy: NetworkPolicy | undefined): string | null {
+  if (!policy) return null;
+  const { egress, allow, deny } = policy;
+  return egress === "none" && allow.length === 0 && deny.length === 0
+    ? null
+    : JSON.stringify({ egress, allow, deny });
 }

@@ -138,6 +138,27 @@ describe("buildSpec", () => {
     }
   });
 
+  it("with a network: runc joins the sandbox's namespace by path, runsc has none in the spec (it starts inside)", () => {
+    const withNet = (runtime: "runc" | "runsc") =>
+      buildSpec({
+        sandbox: record({ runtime }),
+        rootfs: "/r",
+        agentRuntimeDir: "/a",
+        socketDir: "/s",
+        cgroupsPath: "/paddock/sb_0123456789abcdef",
+        netnsPath: "/run/netns/paddock-sb_0123456789abcdef",
+      }) as unknown as Spec;
+    const runc = withNet("runc");
+    expect(runc.linux.namespaces.filter((n) => n.type === "network")).toEqual([
+      { type: "network", path: "/run/netns/paddock-sb_0123456789abcdef" },
+    ]);
+    const runsc = withNet("runsc");
+    expect(runsc.linux.namespaces.some((n) => n.type === "network")).toBe(false);
+    for (const networked of [runc, runsc])
+      expect(networked.process.env).toContain("PADDOCK_NETWORK=1");
+    expect(s.process.env.some((e) => e.startsWith("PADDOCK_NETWORK="))).toBe(false);
+  });
+
   it("mounts the agent runtime read-only and the socket dir read-write", () => {
     const runtime = s.mounts.find((m) => m.destination === "/.paddock/runtime");
     const sock = s.mounts.find((m) => m.destination === "/.paddock/sock");

@@ -47,4 +47,7 @@ export function registerDnsRoutes(router: Router): void {
   const stub = new DnsStub();
   stub.listen().catch((err: unknown) => warn("cannot listen on 127.0.0.1:53", err));
   router.onUpgrade(DNS_UPGRADE, dnsUpgrade(stub));
+  // The daemon's connection never ends on its own, and an upgraded connection holds off the
+  // HTTP server's close: let go of it when the agent is told to stop.
+  for (const signal of ["SIGTERM", "SIGINT"] as const) process.once(signal, () => stub.close());
 }

@@ -12,7 +12,8 @@
  *   ok ID PID STDIN_FD STDOUT_FD STDERR_FD   our fds holding the agent's ends (-1: none), which
  *                                            the agent opens through /proc/<our pid>/fd/N
  *   err ID ERRNO                             the process could not start
- *   exit PID CODE SIGNAL                     a child ended (CODE -1 when SIGNAL is not 0)
+ *   exit PID CODE SIGNAL                     a child ended (CODE -1 when SIGNAL is not 0); a
+ *                                            terminal's, once all it wrote is in its stdout pipe
  * The children run in their own session (so a signal to -PID reaches all they start), with
  * default signal handling and nothing open but their three standard fds.
  *
@@ -23,6 +24,15 @@
  * file from the start. Once no process holds the slave (the master reads EIO) and everything
  * read is written on, the stdout pipe is closed, so the agent reads end of file; if the agent
  * closes its stdout end first, the master is closed (the terminal hangs up).
+ *
+ * The agent takes an exit as "all the process wrote is in its pipes" (true of a pipe: the writes
+ * are in it when the writer dies); after that, an empty pipe that stays open is a grandchild's
+ * (`sleep 99 &`), which it stops following. A terminal's output passes through us, so its exit is
+ * held back until what the child wrote is read from the master and written to the pipe: else,
+ * when we are slow to run, the agent may find the pipe still empty and end the output without it.
+ * We keep a slave open until the child is reaped and its output read, so that "all it wrote is
+ * read" is a read of EAGAIN after the reap, however the kernel (or gVisor) orders its hangup and
+ * its last data.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -61,7 +71,11 @@ static int devnull = -1;
 struct relay {
   pid_t pid;
   int master, in, out; /* in: read end of the agent's stdin pipe; out: write end of stdout's */
+  int slave;           /* ours, until the child is reaped and its output read (-1 then) */
   int in_eof, master_eof, master_hup;
+  /* The child's exit waits here until `relayed` reaches `exit_at` (see the header). */
+  int reaped, drained, reported, status;
+  size_t read_total, relayed, reaped_at, exit_at;
   size_t to_master_at, to_master_len, to_out_at, to_out_len;
   char to_master[4096];
   char to_out[65536];
@@ -270,8 +284,9 @@ static void spawn(char **f, int n) {
   }
   free(argv);
   free(envp);
-  /* The child's ends are the child's now (a terminal's stderr pipe gets no writer at all). */
-  if (slave >= 0) close(slave);
+  /* The child's ends are the child's now (a terminal's stderr pipe gets no writer at all; its
+   * slave stays open in the relay, see the header). */
+  if (slave >= 0 && failed) close(slave);
   if (err[1] >= 0) close(err[1]);
   if (out[1] >= 0 && (!tty || failed)) close(out[1]);
   if (failed) {
@@ -286,6 +301,7 @@ static void spawn(char **f, int n) {
     if (!r) die("calloc");
     r->pid = pid;
     r->master = master;
+    r->slave = slave;
     r->in = in[0];
     r->out = out[1];
     r->next = relays;
@@ -375,6 +391,7 @@ static int relay_flush(struct relay *r) {
     if (w <= 0) return 0;
     r->to_out_at += (size_t)w;
     r->to_out_len -= (size_t)w;
+    r->relayed += (size_t)w;
   }
   if (r->to_out_len == 0) r->to_out_at = 0;
   return 1;
@@ -440,6 +457,32 @@ static void relay_input(struct relay *r) {
   }
 }
 
+static void say_exit(pid_t pid, int status) {
+  if (WIFEXITED(status)) say("exit %d %d 0\n", pid, WEXITSTATUS(status));
+  else if (WIFSIGNALED(status)) say("exit %d -1 %d\n", pid, WTERMSIG(status));
+}
+
+/*
+ * Past this many bytes read since the reap, the rest is a grandchild's (a terminal buffers far
+ * less), and the exit no longer waits for the master to be empty.
+ */
+#define AFTER_REAP_MAX (1u << 20)
+
+/* All the reaped child wrote has been read: its exit goes out once that much is relayed. */
+static void relay_drained(struct relay *r) {
+  r->drained = 1;
+  r->exit_at = r->read_total;
+  if (r->slave >= 0) close(r->slave); /* the master reads EIO once no one else holds it */
+  r->slave = -1;
+}
+
+/* Says the reaped child's exit once its output is in the stdout pipe. */
+static void relay_report(struct relay *r) {
+  if (!r->reaped || !r->drained || r->reported || r->relayed < r->exit_at) return;
+  r->reported = 1;
+  say_exit(r->pid, r->status);
+}
+
 /* Reads the terminal's output while there is room for it; 0 once the relay is finished. */
 static int relay_output(struct relay *r) {
   while (!r->master_eof) {
@@ -451,10 +494,20 @@ static int relay_output(struct relay *r) {
     if (room == 0) break;
     ssize_t got = read(r->master, r->to_out + r->to_out_len, room);
     if (got < 0 && errno == EINTR) continue;
-    if (got < 0 && errno == EAGAIN) break;
+    if (got < 0 && errno == EAGAIN) {
+      /* Our slave is still open, so empty after the reap means all the child wrote is read. */
+      if (r->reaped && !r->drained) relay_drained(r);
+      break;
+    }
     /* EIO: no process holds the slave any more. */
     if (got <= 0) r->master_eof = 1;
-    else r->to_out_len += (size_t)got;
+    else {
+      r->to_out_len += (size_t)got;
+      r->read_total += (size_t)got;
+    }
+    if (r->reaped && !r->drained &&
+        (r->master_eof || r->read_total - r->reaped_at > AFTER_REAP_MAX))
+      relay_drained(r);
     if (!relay_flush(r)) return 0;
   }
   if (!relay_flush(r)) return 0;
@@ -465,6 +518,9 @@ static void relay_free(struct relay *gone) {
   for (struct relay **p = &relays; *p; p = &(*p)->next) {
     if (*p != gone) continue;
     *p = gone->next;
+    /* Its output is all relayed, or the agent stopped reading it: the exit waits no longer. */
+    if (gone->reaped && !gone->reported) say_exit(gone->pid, gone->status);
+    if (gone->slave >= 0) close(gone->slave);
     close(gone->master);
     close(gone->in);
     close(gone->out); /* the agent reads end of file */
@@ -492,12 +548,16 @@ static void relay_poll(const struct relay *r, struct pollfd *p) {
 
 /* Acts on what poll reported for one relay; 0 once it is finished. */
 static int relay_service(struct relay *r, const struct pollfd *p) {
-  if (!p[0].revents && !p[1].revents && !p[2].revents) return 1;
+  /* A reaped child's last output is read whether or not poll has seen it yet. */
+  int draining = r->reaped && !r->drained;
+  if (!draining && !p[0].revents && !p[1].revents && !p[2].revents) return 1;
   if (p[1].revents & POLLHUP) r->master_hup = 1;
   if (p[0].revents || (p[1].revents & POLLOUT)) relay_input(r);
   if (p[2].revents & POLLERR && !relay_flush(r)) return 0;
   if (p[2].revents & POLLERR && r->to_out_len == 0) return 0;
-  return relay_output(r);
+  int going = relay_output(r);
+  if (going) relay_report(r);
+  return going;
 }
 
 static void release(const char *id) {
@@ -512,12 +572,21 @@ static void release(const char *id) {
   }
 }
 
+/* Says which children ended; a terminal's exit waits for its output (see the header). */
 static void reap(void) {
   int status;
   pid_t pid;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-    if (WIFEXITED(status)) say("exit %d %d 0\n", pid, WEXITSTATUS(status));
-    else if (WIFSIGNALED(status)) say("exit %d -1 %d\n", pid, WTERMSIG(status));
+    struct relay *r = relays;
+    while (r && r->pid != pid) r = r->next;
+    if (!r) {
+      say_exit(pid, status);
+      continue;
+    }
+    r->reaped = 1;
+    r->status = status;
+    r->reaped_at = r->read_total;
+    if (r->master_eof) relay_drained(r);
   }
 }
 

@@ -12,8 +12,9 @@ import {
 import { silentLogger } from "../src/logger.js";
 import { DnsRelay } from "../src/network/dns-relay.js";
 import { chainAddresses, type DnsNetwork } from "../src/network/dns-answer.js";
+import { LearntAddresses } from "../src/network/dns-learnt.js";
 import { parseUpstream, resolvConfNameserver } from "../src/network/dns-upstream.js";
-import { sortPolicy } from "../src/network/policy.js";
+import { sortPolicy, type SortedPolicy } from "../src/network/policy.js";
 
 const A = (name: string, data: string, ttl = 30): Answer => ({ type: "A", name, ttl, data });
 
@@ -95,10 +96,16 @@ async function startUpstream(): Promise<Upstream> {
 class FakeNetwork implements DnsNetwork {
   readonly events: string[] = [];
   learnFails = false;
-  constructor(private readonly policies: Record<string, NetworkPolicy>) {}
+  private readonly policies = new Map<string, SortedPolicy>();
+  constructor(policies: Record<string, NetworkPolicy>) {
+    for (const [id, policy] of Object.entries(policies)) this.update(id, policy);
+  }
+  /** As NetworkService does: a new sorted policy object on every update. */
+  update(id: string, policy: NetworkPolicy): void {
+    this.policies.set(id, sortPolicy(policy));
+  }
   policy(id: string) {
-    const policy = this.policies[id];
-    return policy && sortPolicy(policy);
+    return this.policies.get(id);
   }
   async learn(id: string, addresses: string[], ttl: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 30));
@@ -243,6 +250,16 @@ describe("DnsRelay", () => {
     expect(network.events).toEqual(["learn sb_allow 198.51.100.7,198.51.100.8 120", "answer"]);
   });
 
+  it("skips the firewall for addresses it still holds, until the policy changes", async () => {
+    const { agent, network } = await setup();
+    await agent.ask(query("allowed.test"));
+    await agent.ask(query("allowed.test"));
+    expect(network.events).toEqual(["learn sb_allow 192.0.2.10 30", "answer", "answer"]);
+    network.update("sb_allow", { egress: "allowlist", allow: ["allowed.test"], deny: [] });
+    await agent.ask(query("allowed.test"));
+    expect(network.events.filter((e) => e.startsWith("learn"))).toHaveLength(2);
+  });
+
   it("asks again by TCP when the upstream's UDP answer is truncated, and truncates for a UDP client", async () => {
     const { agent, upstream, network } = await setup();
     const overUdp = await agent.ask(query("big.test"), true);
@@ -259,7 +276,8 @@ describe("DnsRelay", () => {
       "big.test A udp",
       "big.test A tcp",
     ]);
-    expect(network.events.filter((e) => e.startsWith("learn"))).toHaveLength(2);
+    // The second answer gave the same addresses, which the firewall still holds.
+    expect(network.events.filter((e) => e.startsWith("learn"))).toHaveLength(1);
   });
 
   it("answers SERVFAIL when the upstream does not answer", async () => {
@@ -311,6 +329,18 @@ describe("chainAddresses", () => {
     ];
     expect(chainAddresses("a.test", loop)).toEqual({ addresses: [], ttl: 0 });
     expect(chainAddresses("C.TEST", loop)).toEqual({ addresses: ["192.0.2.1"], ttl: 30 });
+  });
+});
+
+describe("LearntAddresses", () => {
+  it("skips an address while the firewall keeps it past the new answer's TTL", () => {
+    const learnt = new LearntAddresses();
+    const policy = sortPolicy({ egress: "all", allow: [], deny: [] });
+    expect(learnt.missing(policy, ["192.0.2.1"], 30, 0)).toEqual(["192.0.2.1"]);
+    learnt.learnt(["192.0.2.1"], 30, 0); // kept 60 s: the firewall's shortest
+    expect(learnt.missing(policy, ["192.0.2.1", "192.0.2.2"], 5, 50_000)).toEqual(["192.0.2.2"]);
+    expect(learnt.missing(policy, ["192.0.2.1"], 5, 56_000)).toEqual(["192.0.2.1"]);
+    expect(learnt.missing(policy, ["192.0.2.1"], 120, 1000)).toEqual(["192.0.2.1"]);
   });
 });
 

@@ -8,6 +8,7 @@ import {
   type DecodedPacket,
   type Question,
 } from "dns-packet";
+import type { LearntAddresses } from "./dns-learnt.js";
 import type { DnsUpstream } from "./dns-upstream.js";
 import { nameAllowed, type SortedPolicy } from "./policy.js";
 
@@ -95,6 +96,8 @@ export interface AnswerContext {
   id: string;
   network: DnsNetwork;
   upstream: DnsUpstream;
+  /** What the sandbox's firewall already lets through (learning again is skipped). */
+  learnt: LearntAddresses;
   /** Why an allowed query got SERVFAIL (the upstream failed, the firewall did not take it). */
   onFailure(name: string, err: unknown): void;
 }
@@ -157,9 +160,13 @@ async function answerOrThrow(
   let response: DecodedPacket;
   try {
     response = decode(await ctx.upstream.ask(forwarded, accept, truncated));
+    const since = Date.now();
     for (const q of questions) {
       const { addresses, ttl } = chainAddresses(q.name, response.answers ?? []);
-      if (addresses.length > 0) await ctx.network.learn(ctx.id, addresses, ttl);
+      const missing = ctx.learnt.missing(policy, addresses, ttl, since);
+      if (missing.length === 0) continue;
+      await ctx.network.learn(ctx.id, missing, ttl);
+      ctx.learnt.learnt(missing, ttl, since);
     }
   } catch (err) {
     ctx.onFailure(questions[0]!.name, err);

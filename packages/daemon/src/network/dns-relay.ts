@@ -4,6 +4,7 @@ import type { AgentClient } from "../agent/client.js";
 import { errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { answerQuery, type AnswerContext, type DnsNetwork } from "./dns-answer.js";
+import { LearntAddresses } from "./dns-learnt.js";
 import { DnsUpstream, type UpstreamOptions } from "./dns-upstream.js";
 
 export interface DnsRelayOptions {
@@ -71,6 +72,7 @@ export class DnsRelay {
         id,
         network: this.network,
         upstream: this.upstream,
+        learnt: new LearntAddresses(),
         onFailure: (name, err) =>
           this.log.warn({ sandbox: id, name, err: errorMessage(err) }, "DNS query failed"),
       },

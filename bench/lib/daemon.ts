@@ -27,8 +27,11 @@ export function mountsUnder(dir: string): string[] {
     .filter((p) => p === dir || p.startsWith(`${dir}/`));
 }
 
-/** `paddock serve` on a free port and its own data dir, as a user would start it. */
-export async function startDaemon(): Promise<Daemon> {
+/**
+ * `paddock serve` on a free port and its own data dir, as a user would start it; `env` adds to
+ * its environment (a benchmark's daemon settings).
+ */
+export async function startDaemon(env: Record<string, string> = {}): Promise<Daemon> {
   const dataDir = await mkdtemp(path.join(tmpdir(), "paddock-bench-"));
   const child: ChildProcess = spawn(
     process.execPath,
@@ -38,7 +41,7 @@ export async function startDaemon(): Promise<Daemon> {
       // between runs; killed mid-create, the daemon (and its runsc) would leave a sandbox behind.
       detached: true,
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, PADDOCK_LOG_LEVEL: process.env.PADDOCK_LOG_LEVEL ?? "warn" },
+      env: { ...process.env, PADDOCK_LOG_LEVEL: process.env.PADDOCK_LOG_LEVEL ?? "warn", ...env },
     },
   );
   let stderr = "";

@@ -1,0 +1,225 @@
+/**
+ * Sandbox networking: download throughput of a 256 MiB file from a fake-internet server into a
+ * sandbox with egress "all" (busybox wget timed inside the sandbox), beside the same download from
+ * the daemon's router namespace itself, interleaved in one run; and `Sandbox.create` (until the
+ * agent answers) with egress "all" beside egress "none", interleaved. runc and runsc. Every packet
+ * stays on this machine: the daemon's router is a namespace whose only route out is the test
+ * network's fake internet (tests/helpers/net.ts). Needs root and a build; run with
+ * `npm run bench -- network`.
+ */
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import type { Sandbox } from "paddock";
+import { FAKE_HOSTS, startFakeInternet, type FakeInternet } from "../tests/helpers/net.js";
+import type { Runtime } from "./lib/daemon.js";
+import { benchMain, timeCreate, type Bench } from "./lib/main.js";
+import { passMiss, printTable, writeResults } from "./lib/report.js";
+import { percentile, ratio, round1, stats, type Stats } from "./lib/stats.js";
+
+const IMAGE = "busybox";
+const BUSYBOX = "/bin/busybox";
+const RUNTIMES: Runtime[] = ["runc", "runsc"];
+const BIG_MIB = 256;
+const URL_BIG = `http://${FAKE_HOSTS.allowed}/big.bin`;
+const DOWNLOAD_RUNS = 5;
+const DOWNLOAD_WARMUP = 1;
+const CREATE_RUNS = 15;
+const CREATE_WARMUP = 2;
+/** The issue's targets: sandbox / router throughput, and create's p50 with egress all over none. */
+const TARGET_RATIO: Record<Runtime, number> = { runc: 0.7, runsc: 0.3 };
+const TARGET_CREATE_DELTA_MS = 30;
+
+const execFileAsync = promisify(execFile);
+
+interface Result {
+  runtime: Runtime;
+  sandboxMiBps: number;
+  routerMiBps: number;
+  /** sandbox / router median throughput. */
+  throughputRatio: number;
+  sandboxMiBpsSamples: number[];
+  routerMiBpsSamples: number[];
+  createAll: Stats;
+  createNone: Stats;
+  /** p50 (all) - p50 (none). */
+  createDeltaP50: number;
+  /** The median of (all - none) over the interleaved pairs. */
+  createPairedP50: number;
+}
+
+/** Seconds from busybox `time`'s "real 0m 1.23s" (10 ms resolution). */
+function realSeconds(stderr: string): number {
+  const m = /real\s+(\d+)m\s*([\d.]+)s/.exec(stderr);
+  if (!m) throw new Error(`no timing in ${JSON.stringify(stderr)}`);
+  return Number(m[1]) * 60 + Number(m[2]);
+}
+
+/** The download timed by busybox `time` from the router namespace. */
+async function routerDownload(internet: FakeInternet): Promise<number> {
+  const argv = [
+    `--net=${internet.routerNetns}`,
+    BUSYBOX,
+    "time",
+    BUSYBOX,
+    "wget",
+    "-q",
+    "-O",
+    "/dev/null",
+    URL_BIG,
+  ];
+  const { stderr } = await execFileAsync("nsenter", argv);
+  return realSeconds(stderr);
+}
+
+/** The same download timed by the same busybox `time` inside the sandbox. */
+async function sandboxDownload(sandbox: Sandbox): Promise<number> {
+  const out = await (
+    await sandbox.process.exec(["time", "wget", "-q", "-O", "/dev/null", URL_BIG], {
+      timeoutMs: 120_000,
+    })
+  ).output();
+  if (out.exitCode !== 0)
+    throw new Error(`wget in the sandbox: exit ${out.exitCode}: ${out.stderr}`);
+  return realSeconds(out.stderr);
+}
+
+async function measureDownloads(bench: Bench, internet: FakeInternet, runtime: Runtime) {
+  const sandbox = await bench.create({ runtime, image: IMAGE, network: { egress: "all" } });
+  const samples = { sandbox: [] as number[], router: [] as number[] };
+  const mibps = (s: number) => round1(BIG_MIB / s);
+  for (let i = 0; i < DOWNLOAD_WARMUP + DOWNLOAD_RUNS; i++) {
+    bench.signal.throwIfAborted();
+    // Alternating which goes first, so neither is always the warmer.
+    let inside: number;
+    let router: number;
+    if (i % 2 === 0) {
+      inside = await sandboxDownload(sandbox);
+      router = await routerDownload(internet);
+    } else {
+      router = await routerDownload(internet);
+      inside = await sandboxDownload(sandbox);
+    }
+    const keep = i >= DOWNLOAD_WARMUP;
+    if (keep) {
+      samples.sandbox.push(mibps(inside));
+      samples.router.push(mibps(router));
+    }
+    process.stderr.write(
+      `${runtime} ${keep ? `download ${i - DOWNLOAD_WARMUP + 1}/${DOWNLOAD_RUNS}` : "warm-up download"}: sandbox ${mibps(inside)} MiB/s, router ${mibps(router)} MiB/s\n`,
+    );
+  }
+  await bench.terminate(sandbox);
+  return samples;
+}
+
+async function measureCreates(bench: Bench, runtime: Runtime) {
+  const all: number[] = [];
+  const none: number[] = [];
+  const create = (egress: "all" | "none") =>
+    timeCreate(bench, { runtime, image: IMAGE, network: { egress } });
+  for (let i = 0; i < CREATE_WARMUP + CREATE_RUNS; i++) {
+    bench.signal.throwIfAborted();
+    let a: number;
+    let n: number;
+    if (i % 2 === 0) {
+      a = await create("all");
+      n = await create("none");
+    } else {
+      n = await create("none");
+      a = await create("all");
+    }
+    if (i >= CREATE_WARMUP) {
+      all.push(a);
+      none.push(n);
+    }
+    process.stderr.write(
+      `${runtime} ${i < CREATE_WARMUP ? "warm-up create" : `create ${i - CREATE_WARMUP + 1}/${CREATE_RUNS}`}: all ${a.toFixed(1)} ms, none ${n.toFixed(1)} ms\n`,
+    );
+  }
+  return { all, none };
+}
+
+let internet: FakeInternet | undefined;
+
+benchMain(
+  [IMAGE],
+  async (bench) => {
+    const results: Result[] = [];
+    for (const runtime of RUNTIMES) {
+      const downloads = await measureDownloads(bench, internet!, runtime);
+      const creates = await measureCreates(bench, runtime);
+      const sandboxMiBps = percentile(downloads.sandbox, 50);
+      const routerMiBps = percentile(downloads.router, 50);
+      const createAll = stats(creates.all);
+      const createNone = stats(creates.none);
+      results.push({
+        runtime,
+        sandboxMiBps,
+        routerMiBps,
+        throughputRatio: ratio(sandboxMiBps, routerMiBps),
+        sandboxMiBpsSamples: downloads.sandbox,
+        routerMiBpsSamples: downloads.router,
+        createAll,
+        createNone,
+        createDeltaP50: round1(createAll.p50 - createNone.p50),
+        createPairedP50: stats(creates.all.map((a, k) => a - creates.none[k]!)).p50,
+      });
+    }
+    return results;
+  },
+  async (results) => {
+    const rate = (n: number) => `${n.toFixed(1)} MiB/s`;
+    const ms = (n: number) => `${n.toFixed(1)} ms`;
+    const signed = (n: number) => `${n >= 0 ? "+" : ""}${n.toFixed(1)} ms`;
+    printTable(
+      [
+        [
+          "runtime",
+          "sandbox",
+          "router",
+          "ratio",
+          "target",
+          "",
+          "create all p50",
+          "create none p50",
+          "p50 delta",
+          "paired median",
+          "target",
+          "",
+        ],
+        ...results.map((r) => [
+          r.runtime,
+          rate(r.sandboxMiBps),
+          rate(r.routerMiBps),
+          `${r.throughputRatio.toFixed(2)}x`,
+          `>= ${TARGET_RATIO[r.runtime]}x`,
+          passMiss(r.throughputRatio >= TARGET_RATIO[r.runtime]),
+          ms(r.createAll.p50),
+          ms(r.createNone.p50),
+          signed(r.createDeltaP50),
+          signed(r.createPairedP50),
+          `<= +${TARGET_CREATE_DELTA_MS} ms`,
+          passMiss(r.createDeltaP50 <= TARGET_CREATE_DELTA_MS),
+        ]),
+      ],
+      [
+        `throughput = busybox wget -O /dev/null of a ${BIG_MIB} MiB random file from ${FAKE_HOSTS.allowed} (busybox httpd in the fake internet namespace), timed by busybox time (10 ms resolution); median of ${DOWNLOAD_RUNS} interleaved downloads after ${DOWNLOAD_WARMUP} warm-up`,
+        `sandbox = inside a ${IMAGE} sandbox with egress "all" (veth, router forwarding, nftables, masquerade); router = from the daemon's router namespace itself (where the host's root namespace would be in production); ratio = sandbox / router`,
+        `create = Sandbox.create until the agent answers, egress "all" vs "none", ${CREATE_RUNS} interleaved pairs after ${CREATE_WARMUP} warm-ups; paired median = the median of (all - none) over the pairs`,
+      ],
+    );
+    await writeResults("network", {
+      image: IMAGE,
+      bigMiB: BIG_MIB,
+      downloadRuns: DOWNLOAD_RUNS,
+      downloadWarmup: DOWNLOAD_WARMUP,
+      createRuns: CREATE_RUNS,
+      createWarmup: CREATE_WARMUP,
+      results,
+    });
+  },
+  async () => {
+    internet = await startFakeInternet({ bigFileMiB: BIG_MIB });
+    return { daemonEnv: internet.daemonEnv, stop: () => internet!.stop() };
+  },
+);

@@ -63,14 +63,16 @@ export const runscProfile: RuntimeProfile = {
     rootOnHost: false,
     hostNetwork: true,
     // Docker needs cgroup v1 hierarchies mounted inside the sandbox, and has no bridge or
-    // iptables here, so it runs with --bridge=none (services use host networking).
+    // iptables here, so it runs with --bridge=none (services use host networking). Nor does it
+    // forward: with a network, gVisor's host networking refuses writes to
+    // /proc/sys/net/ipv4/ip_forward, and dockerd would not start.
     dockerdScript: (logFile) =>
       [
         "set -e",
         "mkdir -p /sys/fs/cgroup",
         "mount -t tmpfs cgroup /sys/fs/cgroup",
         "for c in cpu cpuacct cpuset memory devices pids job; do mkdir -p /sys/fs/cgroup/$c; mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c; done",
-        `exec dockerd --iptables=false --ip6tables=false --bridge=none >${logFile} 2>&1`,
+        `exec dockerd --iptables=false --ip6tables=false --ip-forward=false --bridge=none >${logFile} 2>&1`,
       ].join("\n"),
   },
 };

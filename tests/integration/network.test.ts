@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Sandbox } from "paddock";
 import { sandboxRuntimeFlags } from "../../packages/daemon/src/runtimes/index.js";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
-import { networkLeftovers } from "../helpers/host.js";
+import { leftovers, networkLeftovers } from "../helpers/host.js";
 import {
   FAKE_HOSTS,
   ROUTER_PORT,
@@ -20,7 +20,7 @@ import { RUNTIMES } from "../helpers/paths.js";
 /**
  * Probes from inside a sandbox, in parallel, each at most 2 s: `http://...` URLs give `ok:BODY`
  * (the first line), `http:STATUS`, `dns` (the name did not resolve) or `err:KIND` (refused, timed
- * out: not reached); `dns:NAME` gives `addr:A.B.C.D` or `dns`.
+ * out: not reached); `dns:NAME` gives `addr:A.B.C.D` or `dns`, `dns6:NAME` the same for IPv6.
  */
 const PROBE = `
 import concurrent.futures, json, socket, sys, urllib.error, urllib.request
@@ -28,6 +28,11 @@ def probe(target):
     if target.startswith("dns:"):
         try:
             return "addr:" + socket.gethostbyname(target[4:])
+        except OSError:
+            return "dns"
+    if target.startswith("dns6:"):
+        try:
+            return "addr:" + socket.getaddrinfo(target[5:], 80, socket.AF_INET6)[0][4][0]
         except OSError:
             return "dns"
     try:
@@ -91,8 +96,15 @@ describe.each(RUNTIMES)("sandbox networking on %s", (runtime) => {
   afterAll(async () => {
     const ids = Object.values(sandboxes).flatMap((s) => (s ? [s.id] : []));
     for (const sandbox of Object.values(sandboxes)) await sandbox?.terminate();
-    // Checked before the router namespace goes (that would take the links with it).
-    expect(ids.flatMap((id) => networkLeftovers(net.routerNetns, id))).toEqual([]);
+    // Checked before the router namespace goes (that would take the links with it); nothing
+    // of a sandbox's network belongs in the daemon's own namespace when it has a router.
+    expect(
+      ids.flatMap((id) => [
+        ...leftovers(daemon.dataDir, runtime, id),
+        ...networkLeftovers(net.routerNetns, id),
+        ...networkLeftovers(undefined, id),
+      ]),
+    ).toEqual([]);
   });
 
   it("egress none: only loopback, nothing reached", async () => {
@@ -131,6 +143,7 @@ describe.each(RUNTIMES)("sandbox networking on %s", (runtime) => {
       page("other.test"),
       page("a.wild.test"),
       "dns:nowhere.test",
+      "dns6:allowed.test",
     ]);
     expect(r).toEqual({
       [page(FAKE_HOSTS.allowed)]: "ok:allowed",
@@ -140,7 +153,11 @@ describe.each(RUNTIMES)("sandbox networking on %s", (runtime) => {
       [page("other.test")]: "ok:other",
       [page("a.wild.test")]: "ok:third",
       "dns:nowhere.test": "dns",
+      // No IPv6 in sandboxes: the fake DNS server's AAAA answers are dropped.
+      "dns6:allowed.test": "dns",
     });
+    const v6 = (await (await all.process.exec(["cat", "/proc/net/if_inet6"])).output()).stdout;
+    expect(v6.split("\n").filter((l) => l && !l.endsWith(" lo"))).toEqual([]);
     const resolv = (await (await all.process.exec(["cat", "/etc/resolv.conf"])).output()).stdout;
     expect(resolv).toMatch(/^nameserver 127\.0\.0\.1$/m);
   });
@@ -254,6 +271,12 @@ describe.each(RUNTIMES)("sandbox networking on %s", (runtime) => {
     const none = await update({ egress: "none" });
     expect(Object.values(none).filter(reached)).toEqual([]);
     expect(none[page("allowed.test")]).toBe("dns");
+    // Exposed ports go through the agent's tunnel, whatever the policy.
+    const { url, token } = await listed.exposePort(8000);
+    const res = await fetch(`${url}/hostname`, {
+      headers: token ? { "x-paddock-port-token": token } : {},
+    });
+    expect(res.status).toBe(200);
 
     const back = await update(ALLOWLIST);
     expect(back).toEqual({

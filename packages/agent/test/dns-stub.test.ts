@@ -215,6 +215,26 @@ describe("the agent's DNS stub", () => {
   });
 });
 
+describe("DnsFrameReader", () => {
+  it("cuts frames out of a stream however it is chunked", () => {
+    const frames = [
+      { tag: 0xffffffff, flags: DNS_FRAME_FLAGS.udp, message: query(1, "a.test") },
+      { tag: 2, flags: 0, message: new Uint8Array(0) },
+      { tag: 3, flags: 0, message: Buffer.alloc(70_000 - 4_465, 7) },
+    ];
+    const bytes = Buffer.concat(frames.map((f) => encodeDnsFrame(f)));
+    for (const size of [1, 7, 8, 1000, bytes.length]) {
+      const reader = new DnsFrameReader();
+      const got: DnsFrame[] = [];
+      for (let at = 0; at < bytes.length; at += size)
+        got.push(...reader.push(bytes.subarray(at, at + size)));
+      expect(got.map((f) => ({ ...f, message: Buffer.from(f.message) }))).toEqual(
+        frames.map((f) => ({ ...f, message: Buffer.from(f.message) })),
+      );
+    }
+  });
+});
+
 describe("servfail", () => {
   it("keeps only the header of a query whose question is cut short", () => {
     const q = query(5, "cut.test").subarray(0, 16);

@@ -32,33 +32,56 @@ export function encodeDnsFrame(frame: DnsFrame): Uint8Array {
 }
 
 /**
- * Cuts a byte stream into frames. It holds at most one incomplete frame (65543 bytes), since
- * every complete one is handed out as soon as its bytes are in.
+ * Cuts a byte stream into frames. Chunks are kept as they come and copied once, when a whole
+ * frame is in: a peer writing a byte at a time costs linear work, not a copy per byte. It
+ * holds at most one incomplete frame (65543 bytes).
  */
 export class DnsFrameReader {
-  private pending = new Uint8Array(0);
+  private chunks: Uint8Array[] = [];
+  private size = 0;
 
   push(chunk: Uint8Array): DnsFrame[] {
-    let bytes = chunk;
-    if (this.pending.length > 0) {
-      bytes = new Uint8Array(this.pending.length + chunk.length);
-      bytes.set(this.pending);
-      bytes.set(chunk, this.pending.length);
+    if (chunk.length > 0) {
+      this.chunks.push(chunk);
+      this.size += chunk.length;
     }
     const frames: DnsFrame[] = [];
-    let at = 0;
-    while (bytes.length - at >= DNS_FRAME_HEADER_BYTES) {
-      const view = new DataView(bytes.buffer, bytes.byteOffset + at, DNS_FRAME_HEADER_BYTES);
-      const end = at + DNS_FRAME_HEADER_BYTES + view.getUint16(6);
-      if (bytes.length < end) break;
+    while (this.size >= DNS_FRAME_HEADER_BYTES) {
+      const header = new DataView(this.peek(DNS_FRAME_HEADER_BYTES).buffer);
+      const length = header.getUint16(6);
+      if (this.size < DNS_FRAME_HEADER_BYTES + length) break;
+      this.take(DNS_FRAME_HEADER_BYTES);
       frames.push({
-        tag: view.getUint32(0),
-        flags: view.getUint16(4),
-        message: bytes.slice(at + DNS_FRAME_HEADER_BYTES, end),
+        tag: header.getUint32(0),
+        flags: header.getUint16(4),
+        message: this.take(length),
       });
-      at = end;
     }
-    this.pending = bytes.slice(at);
     return frames;
+  }
+
+  /** A copy of the first `n` buffered bytes (n <= size). */
+  private peek(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    let at = 0;
+    for (const chunk of this.chunks) {
+      if (at === n) break;
+      const part = chunk.subarray(0, n - at);
+      out.set(part, at);
+      at += part.length;
+    }
+    return out;
+  }
+
+  /** The first `n` buffered bytes, removed from the buffer. */
+  private take(n: number): Uint8Array {
+    const out = this.peek(n);
+    let used = 0;
+    let left = n;
+    while (left > 0 && this.chunks[used]!.length <= left) left -= this.chunks[used++]!.length;
+    this.chunks.splice(0, used); // once: shifting chunk by chunk would be quadratic
+    if (left > 0) this.chunks[0] = this.chunks[0]!.subarray(left);
+    this.size -= n;
+    return out;
   }
 }

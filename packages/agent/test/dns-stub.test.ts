@@ -220,7 +220,7 @@ describe("DnsFrameReader", () => {
     const frames = [
       { tag: 0xffffffff, flags: DNS_FRAME_FLAGS.udp, message: query(1, "a.test") },
       { tag: 2, flags: 0, message: new Uint8Array(0) },
-      { tag: 3, flags: 0, message: Buffer.alloc(70_000 - 4_465, 7) },
+      { tag: 3, flags: 0, message: Buffer.alloc(20_000, 7) },
     ];
     const bytes = Buffer.concat(frames.map((f) => encodeDnsFrame(f)));
     for (const size of [1, 7, 8, 1000, bytes.length]) {

@@ -111,12 +111,16 @@ export class SandboxService {
         ),
     );
     let timings: { rootfsMs: number; startMs: number; agentMs: number; networkMs?: number };
+    // The network is made while the rootfs is (launch waits for it before the container starts).
+    const network = this.setUpNetwork(record);
+    network.catch(() => {}); // launch or the cleanup below awaits it
     try {
-      const networkMs = await this.setUpNetwork(record);
-      const launched = await this.launch(record, imageRootfs, imageConfig);
+      const launched = await this.launch(record, imageRootfs, imageConfig, network);
       store.setRunning(id, launched.version);
-      timings = { ...launched.timings, networkMs };
+      timings = launched.timings;
     } catch (err) {
+      // Never tear down while the network is still being made.
+      await network.catch(() => {});
       const logTail = await this.readLogTail(id);
       await this.teardown(record).catch((e: unknown) =>
         log.error({ id, err: errorMessage(e) }, "cleanup after failed create"),
@@ -158,14 +162,15 @@ export class SandboxService {
     return Math.round(performance.now() - t0);
   }
 
-  /** Starts the container and waits for its agent; returns the agent's version and how long each took. */
+  /** Starts the container (once `network` is made) and waits for its agent; returns the agent's version and how long each took. */
   private async launch(
     record: SandboxRecord,
     imageRootfs: string,
-    imageConfig?: ImageConfig,
+    imageConfig: ImageConfig | undefined,
+    network: Promise<number | undefined>,
   ): Promise<{
     version: string;
-    timings: { rootfsMs: number; startMs: number; agentMs: number };
+    timings: { rootfsMs: number; startMs: number; agentMs: number; networkMs?: number };
   }> {
     const { layout, runtimes } = this.deps;
     const runtime = runtimes[record.runtime];
@@ -188,8 +193,9 @@ export class SandboxService {
       netnsPath: target.netns,
     });
     await writeFile(paths.config, JSON.stringify(spec));
+    const rootfsMs = Math.round(performance.now() - tr);
+    const networkMs = await network;
     const t0 = performance.now();
-    const rootfsMs = Math.round(t0 - tr);
     await runtime.start(target);
     await runtime.profile.afterStart(record);
     const t1 = performance.now();
@@ -207,6 +213,7 @@ export class SandboxService {
     if (target.netns) this.deps.dns?.attach(record.id, this.client(record.id));
     const timings = {
       rootfsMs,
+      networkMs,
       startMs: Math.round(t1 - t0),
       agentMs: Math.round(performance.now() - t1),
     };

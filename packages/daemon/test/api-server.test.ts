@@ -55,8 +55,8 @@ class FakeSandboxService {
   async create(spec: CreateSandboxSpec): Promise<SandboxInfo> {
     if (this.createError) throw this.createError;
     this.created.push(spec);
-    const { env: _env, ...info } = { ...RECORD, ...spec };
-    return info;
+    const { env: _env, network, ...info } = { ...RECORD, ...spec };
+    return { ...info, network: { ...network, address: null } };
   }
 
   list(filter: ListSandboxesFilter): SandboxInfo[] {
@@ -184,6 +184,7 @@ describe("the HTTP API", () => {
           timeoutSeconds: 300,
           labels: {},
           docker: false,
+          network: { egress: "none", allow: [], deny: [] },
         },
       ]);
       const body = res.json();

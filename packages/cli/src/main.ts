@@ -14,6 +14,13 @@ import { registerServe } from "./commands/serve.js";
 import { registerShellCommand } from "./commands/shell.js";
 import { reportError } from "./output.js";
 
+// A reader that went away (`paddock exec ... | head`) ends the CLI as SIGPIPE ends a Unix tool:
+// quietly, with 128 + 13.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(141);
+  throw err;
+});
+
 const program = new Command()
   .name("paddock")
   .description(

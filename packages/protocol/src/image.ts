@@ -81,6 +81,11 @@ export const BuildImageQuerySchema = z.strictObject({
   buildArg: repeatedKeyValues("build args"),
   /** The runtime of the sandbox the build runs in. */
   runtime: RuntimeSchema.optional(),
+  /**
+   * `all`: RUN steps reach the network (the builder sandbox gets egress "all", with the same
+   * refusals as any sandbox's); `none` (the default): no network.
+   */
+  network: z.enum(["none", "all"]).default("none"),
 });
 export type BuildImageQuery = z.input<typeof BuildImageQuerySchema>;
 

@@ -47,6 +47,8 @@ export interface ImageBuildOptions {
   buildArgs?: Record<string, string>;
   /** The runtime of the throwaway sandbox the build runs in; default the daemon's. */
   runtime?: RuntimeName;
+  /** `"all"`: RUN steps reach the network (with any sandbox's refusals); default `"none"`. */
+  network?: "none" | "all";
   /** The build's output (Docker's own lines, stdout and stderr) as it comes. */
   onLog?: (text: string) => void;
   /** Each phase: "receiving the context", "pulling FROM images", "saving the image"... */
@@ -71,6 +73,7 @@ const BuildOptionsSchema = z.strictObject({
     )
     .optional(),
   runtime: RuntimeSchema.optional(),
+  network: z.enum(["none", "all"]).optional(),
   onLog: callback.optional(),
   onProgress: callback.optional(),
   signal: z.instanceof(AbortSignal).optional(),
@@ -156,6 +159,7 @@ export class Images {
       ...(checked.target !== undefined && { target: checked.target }),
       buildArg: Object.entries(checked.buildArgs ?? {}).map(([k, v]) => `${k}=${v}`),
       ...(checked.runtime !== undefined && { runtime: checked.runtime }),
+      ...(checked.network !== undefined && { network: checked.network }),
     };
     // The query is checked whole (but the Dockerfile's name in the tar) before the context is read.
     checkArgument(BuildImageQuerySchema, query, "build");

@@ -48,6 +48,7 @@ interface BuildFlags {
   buildArg: string[];
   target?: string;
   runtime?: RuntimeName;
+  network?: "none" | "all";
   json?: boolean;
 }
 
@@ -166,6 +167,12 @@ export function registerImageCommands(program: Command): void {
         "the runtime of the build's sandbox (default the daemon's)",
       ).choices(RUNTIMES),
     )
+    .addOption(
+      new Option(
+        "--network <egress>",
+        "all: RUN steps reach the network (refused destinations as for any sandbox); default none",
+      ).choices(["none", "all"]),
+    )
     .option("--json", "print the image as JSON")
     .addHelpText(
       "after",
@@ -178,7 +185,8 @@ export function registerImageCommands(program: Command): void {
         opts.file !== undefined ||
         opts.buildArg.length > 0 ||
         opts.target !== undefined ||
-        opts.runtime !== undefined;
+        opts.runtime !== undefined ||
+        opts.network !== undefined;
       if (!dockerfileBuild && (BUILTIN_IMAGES as readonly string[]).includes(name)) {
         const status = statusLine(`building image ${name}`);
         const info = await images.build(name, { onProgress: (m) => status.update(m) });
@@ -195,6 +203,7 @@ export function registerImageCommands(program: Command): void {
         buildArgs: buildArgs(opts.buildArg),
         ...(opts.target !== undefined && { target: opts.target }),
         ...(opts.runtime !== undefined && { runtime: opts.runtime }),
+        ...(opts.network !== undefined && { network: opts.network }),
         onProgress: log.phase,
         onLog: log.write,
       });

@@ -94,6 +94,7 @@ export class ImageBuilder {
           docker: true,
           runtime: request.runtime,
           labels: { "paddock.build": request.name.slice(0, 256) },
+          network: { egress: request.network },
         }),
         caller,
       );
@@ -111,7 +112,8 @@ export class ImageBuilder {
           argv: [
             "docker",
             "build",
-            "--network=none",
+            // The builder's own network (none unless asked for), shared with RUN steps.
+            `--network=${request.network === "all" ? "host" : "none"}`,
             "--force-rm",
             "-t",
             TAG,

@@ -1,9 +1,10 @@
-import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Images, Sandbox } from "paddock";
 import { paddock } from "../helpers/cli.js";
+import { runningBuilders, writeContext } from "../helpers/build-contexts.js";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { startRegistry, type TestRegistry } from "../helpers/registry.js";
 import { pushTestImages, type TestImages } from "../helpers/test-images.js";
@@ -32,22 +33,8 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-/** A directory with these files (a value `-> target` makes a symlink). */
-async function context(name: string, files: Record<string, string>): Promise<string> {
-  const dir = path.join(work, name);
-  for (const [file, text] of Object.entries(files)) {
-    const full = path.join(dir, file);
-    await mkdir(path.dirname(full), { recursive: true });
-    if (text.startsWith("-> ")) await symlink(text.slice(3), full);
-    else await writeFile(full, text);
-  }
-  return dir;
-}
-
-const builders = async () =>
-  (await Sandbox.list({ ...daemon.client, state: "running" })).filter(
-    (s) => s.labels["paddock.build"] !== undefined,
-  );
+const context = (name: string, files: Record<string, string>) => writeContext(work, name, files);
+const builders = () => runningBuilders(daemon.client);
 
 describe("paddock image build", () => {
   it("builds a context with its .dockerignore and a Dockerfile outside it, streaming the log", async () => {

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,6 +11,7 @@ import {
   Keys,
   Sandbox,
 } from "paddock";
+import { runningBuilders, writeContext } from "../helpers/build-contexts.js";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { RUNTIMES } from "../helpers/paths.js";
 import { refused } from "../helpers/refused.js";
@@ -45,21 +46,8 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-/** A build context directory with these files. */
-async function context(name: string, files: Record<string, string>): Promise<string> {
-  const dir = path.join(work, name);
-  for (const [file, text] of Object.entries(files)) {
-    await mkdir(path.dirname(path.join(dir, file)), { recursive: true });
-    await writeFile(path.join(dir, file), text);
-  }
-  return dir;
-}
-
-/** Builder sandboxes still there (the daemon removes each when its build ends). */
-const builders = async () =>
-  (await Sandbox.list({ ...daemon.client, state: "running" })).filter(
-    (s) => s.labels["paddock.build"] !== undefined,
-  );
+const context = (name: string, files: Record<string, string>) => writeContext(work, name, files);
+const builders = () => runningBuilders(daemon.client);
 
 const MULTI_STAGE = `
 # The base comes from a build arg: the daemon must substitute it to know what to pull.

@@ -351,3 +351,39 @@ describe.each(RUNTIMES)("sandbox networking on %s", (runtime) => {
     expect(reached(listed[page(FAKE_HOSTS.other)])).toBe(false);
   });
 });
+
+describe("the operator's opt-in for private ranges", () => {
+  let optedIn: TestDaemon;
+  let sandbox: Sandbox | undefined;
+  beforeAll(async () => {
+    // The main daemon's sandboxes are gone by now: this one may take over the router.
+    optedIn = await startDaemon(undefined, {
+      ...net.daemonEnv,
+      PADDOCK_NETWORK_ALLOW_PRIVATE: "10.1.2.0/24",
+    });
+  });
+  afterAll(async () => {
+    await sandbox?.terminate();
+    await optedIn?.stop();
+    if (sandbox) expect(networkLeftovers(net.routerNetns, sandbox.id)).toEqual([]);
+  });
+
+  it("--network-allow-private opens that range only; metadata and the router stay refused", async () => {
+    sandbox = await Sandbox.create({
+      ...optedIn.client,
+      runtime: "runc",
+      image: "debian",
+      network: { egress: "all" },
+    });
+    const r = await probe(sandbox, [
+      page(FAKE_HOSTS.private),
+      page("private.test"),
+      page(FAKE_HOSTS.metadata),
+      page(ROUTER_UPLINK, ROUTER_PORT),
+    ]);
+    expect(r[page(FAKE_HOSTS.private)]).toBe("ok:private");
+    expect(r[page("private.test")]).toBe("ok:private");
+    expect(reached(r[page(FAKE_HOSTS.metadata)])).toBe(false);
+    expect(reached(r[page(ROUTER_UPLINK, ROUTER_PORT)])).toBe(false);
+  });
+});

@@ -67,7 +67,7 @@ export const LAYERS_FILES = {
   "/opt/three": "three\n",
 } as const;
 
-const APPLETS = ["sh", "cat", "ls", "id", "pwd", "env", "echo", "stat", "test", "sleep", "true"];
+const APPLETS = ["sh", "cat", "ls", "id", "pwd", "env", "echo", "stat", "test", "sleep", "true", "wget"];
 const ARCHES = ["amd64", "arm64"] as const;
 
 const pushed = new WeakMap<TestRegistry, Promise<TestImages>>();

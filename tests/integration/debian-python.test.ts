@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -8,38 +7,15 @@ import { BUILDER_VERSIONS } from "../../packages/daemon/src/images/builtin.js";
 import { ImageStore } from "../../packages/daemon/src/images/image-store.js";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { RUNTIMES } from "../helpers/paths.js";
+import { tinyWheel } from "../helpers/wheel.js";
 
 // The built-in debian image has pip, venv and ca-certificates: a venv and an offline pip install
 // from local wheels work in a sandbox, which has no network.
 
-/** A minimal pure-Python wheel, zipped by the host's python3 (RECORD with real hashes). */
-function tinyWheel(): Buffer {
-  const script = `
-import base64, hashlib, io, sys, zipfile
-files = {
-  "paddock_hello/__init__.py": "GREETING = 'hello from a wheel'\\n",
-  "paddock_hello-1.0.dist-info/METADATA": "Metadata-Version: 2.1\\nName: paddock-hello\\nVersion: 1.0\\n",
-  "paddock_hello-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\\nGenerator: paddock-test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
-}
-record = []
-for name, text in files.items():
-  digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-  record.append(f"{name},sha256={digest},{len(text.encode())}")
-record.append("paddock_hello-1.0.dist-info/RECORD,,")
-files["paddock_hello-1.0.dist-info/RECORD"] = "\\n".join(record) + "\\n"
-out = io.BytesIO()
-with zipfile.ZipFile(out, "w") as z:
-  for name, text in files.items():
-    z.writestr(name, text)
-sys.stdout.buffer.write(out.getvalue())
-`;
-  return execFileSync("python3", ["-c", script], { maxBuffer: 1024 * 1024 });
-}
-
 let daemon: TestDaemon;
 let wheel: Buffer;
 beforeAll(async () => {
-  wheel = tinyWheel();
+  wheel = tinyWheel().bytes;
   daemon = await startDaemon();
 });
 afterAll(async () => {

@@ -13,6 +13,7 @@ import {
 } from "paddock";
 import { runningBuilders, writeContext } from "../helpers/build-contexts.js";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
+import { startFakeInternet, type FakeInternet } from "../helpers/net.js";
 import { RUNTIMES } from "../helpers/paths.js";
 import { refused } from "../helpers/refused.js";
 import { startRegistry, type TestRegistry } from "../helpers/registry.js";
@@ -24,14 +25,18 @@ let registry: TestRegistry;
 let images: TestImages;
 let daemon: TestDaemon;
 let work: string;
-const built = [...RUNTIMES.map((r) => `built-${r}:1`), "no-network"];
+/** Builds that ask for the network reach only this machine's fake internet. */
+let internet: FakeInternet;
+const built = [...RUNTIMES.map((r) => `built-${r}:1`), "no-network", "with-network"];
 
 beforeAll(async () => {
   registry = await startRegistry();
   images = await pushTestImages(registry);
   work = await mkdtemp(path.join(tmpdir(), "paddock-build-contexts-"));
   // Docker under runc: only with the operator's opt-in and the admin token (daemon.client).
+  internet = await startFakeInternet();
   daemon = await startDaemon(undefined, {
+    ...internet.daemonEnv,
     PADDOCK_INSECURE_REGISTRIES: registry.host,
     PADDOCK_ALLOW_RUNC_DOCKER: "1",
   });
@@ -43,6 +48,7 @@ afterAll(async () => {
   for (const image of [images?.layers]) if (image) await store.remove(image.ref).catch(() => {});
   await daemon?.stop();
   await registry?.stop();
+  await internet?.stop();
   if (work) await rm(work, { recursive: true, force: true });
 });
 
@@ -157,6 +163,27 @@ describe("Dockerfile builds that cannot succeed", () => {
       // Only loopback: `--network=none`.
       expect(devices).toMatch(/\blo:/);
       expect(devices).not.toMatch(/\beth0:/);
+    } finally {
+      await sandbox.terminate();
+    }
+  });
+
+  it("reach the network in RUN steps only when asked", async () => {
+    const url = `http://allowed.test/host.txt`;
+    const dir = await context("with-network", {
+      Dockerfile: `FROM ${images.layers.ref}\nUSER root\nRUN wget -q -O /fetched ${url}\n`,
+    });
+    const log: string[] = [];
+    const offline = await refused(() =>
+      store().build({ name: "with-network", context: dir, onLog: (t) => log.push(t) }),
+    );
+    expect(offline).toBeInstanceOf(ImageBuildFailedError);
+    expect(log.join("")).toMatch(/bad address 'allowed.test'|Network is unreachable/);
+    await store().build({ name: "with-network", context: dir, network: "all" });
+    const sandbox = await Sandbox.create({ ...daemon.client, image: "with-network" });
+    try {
+      const fetched = (await (await sandbox.process.exec("cat", "/fetched")).output()).stdout;
+      expect(fetched).toBe("allowed\n");
     } finally {
       await sandbox.terminate();
     }

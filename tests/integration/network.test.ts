@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { networkInterfaces } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Sandbox } from "paddock";
+import { Sandbox, type NetworkPolicyInput } from "paddock";
 import { sandboxRuntimeFlags } from "../../packages/daemon/src/runtimes/index.js";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { leftovers, networkLeftovers } from "../helpers/host.js";
@@ -57,8 +57,6 @@ async function probe(sandbox: Sandbox, targets: string[]): Promise<Record<string
 /** Something answered (a page or an HTTP error): the connection was made. */
 const reached = (result: string | undefined) => /^(ok|http):/.test(result ?? "");
 const page = (host: string, port = 80) => `http://${host}${port === 80 ? "" : `:${port}`}/host.txt`;
-
-type NetworkPolicyInput = Parameters<Sandbox["network"]["update"]>[0];
 
 let net: FakeInternet;
 let daemon: TestDaemon;

@@ -52,4 +52,7 @@ export type {
   CodeContext,
   CodeContextLanguage,
   CodeError,
+  EgressMode,
+  NetworkPolicyInput,
+  SandboxNetwork,
 } from "@paddock/protocol";

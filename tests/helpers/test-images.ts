@@ -67,7 +67,20 @@ export const LAYERS_FILES = {
   "/opt/three": "three\n",
 } as const;
 
-const APPLETS = ["sh", "cat", "ls", "id", "pwd", "env", "echo", "stat", "test", "sleep", "true", "wget"];
+const APPLETS = [
+  "sh",
+  "cat",
+  "ls",
+  "id",
+  "pwd",
+  "env",
+  "echo",
+  "stat",
+  "test",
+  "sleep",
+  "true",
+  "wget",
+];
 const ARCHES = ["amd64", "arm64"] as const;
 
 const pushed = new WeakMap<TestRegistry, Promise<TestImages>>();

@@ -24,6 +24,7 @@ describe("CreateSandboxRequestSchema", () => {
       timeoutSeconds: 300,
       labels: {},
       docker: false,
+      network: { egress: "none", allow: [], deny: [] },
     });
   });
 

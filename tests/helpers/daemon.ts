@@ -1,9 +1,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { CLI, TEST_IMAGES_DIR } from "./paths.js";
+
+/** Where a test daemon's error lines are kept after its data dir is gone. */
+const ERROR_LOGS = "/var/tmp/paddock-test-daemon-errors";
 
 export interface TestDaemon {
   url: string;
@@ -47,6 +50,7 @@ export async function startDaemon(
     },
   );
   let stderr = "";
+  const errors: string[] = [];
   child.stderr!.setEncoding("utf8").on("data", (d: string) => {
     stderr += d;
     if (process.env.PADDOCK_TEST_VERBOSE) process.stderr.write(d);
@@ -54,8 +58,10 @@ export async function startDaemon(
   const url = await new Promise<string>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     lines.on("line", (line) => {
-      const parsed = JSON.parse(line) as { url?: string };
+      const parsed = JSON.parse(line) as { url?: string; level?: number };
       if (parsed.url) resolve(parsed.url);
+      // The daemon's errors (pino level 50 and up) outlive its data dir: see stop().
+      if ((parsed.level ?? 0) >= 50 && errors.length < 200) errors.push(line);
     });
     child.once("exit", (code) => reject(new Error(`daemon exited with ${code}: ${stderr}`)));
   });
@@ -89,6 +95,13 @@ export async function startDaemon(
       if (child.exitCode === null && child.signalCode === null) {
         child.kill("SIGTERM");
         await exited;
+      }
+      if (errors.length > 0) {
+        // A 500 in a test is explained by these lines; the data dir (and its log) goes below.
+        await mkdir(ERROR_LOGS, { recursive: true });
+        const file = path.join(ERROR_LOGS, `${path.basename(dir)}.log`);
+        await writeFile(file, `${errors.join("\n")}\n`);
+        process.stderr.write(`the test daemon logged ${errors.length} error(s): ${file}\n`);
       }
       if (!opts.keepDataDir) await rm(dir, { recursive: true, force: true });
     },

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { isIP } from "node:net";
 import path from "node:path";
 import {
@@ -8,6 +7,7 @@ import {
   DEFAULT_SANDBOX_LIMITS,
 } from "@paddock/protocol";
 import { DEFAULT_NETWORK_POOL, parsePool } from "./network/address-pool.js";
+import { hostDnsUpstream, parseUpstream } from "./network/dns-upstream.js";
 
 /** Caps enforced inside each sandbox by its agent; exceeding one is a clear 4xx. */
 export interface SandboxLimits {
@@ -82,30 +82,9 @@ function envList(name: string): string[] {
  * first nameserver of the host's /etc/resolv.conf.
  */
 export function resolveDnsUpstream(value: string | undefined): string {
-  const given = value?.trim() || hostNameserver();
-  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(given);
-  const plain = /^([^:]+):(\d+)$/.exec(given);
-  const [address, port] = bracketed
-    ? [bracketed[1], bracketed[2]]
-    : isIP(given)
-      ? [given, undefined]
-      : [plain?.[1], plain?.[2]];
-  const portNumber = port === undefined ? 53 : Number(port);
-  if (!address || !isIP(address) || !(portNumber >= 1 && portNumber <= 65535)) {
-    throw new Error(`the DNS upstream must be IP or IP:PORT (IPv6 as [IP]:PORT), got "${given}"`);
-  }
-  return isIP(address) === 6 ? `[${address}]:${portNumber}` : `${address}:${portNumber}`;
-}
-
-function hostNameserver(): string {
-  try {
-    const text = readFileSync("/etc/resolv.conf", "utf8");
-    const match = /^\s*nameserver\s+(\S+)/m.exec(text);
-    if (match?.[1] && isIP(match[1])) return match[1];
-  } catch {
-    // No resolv.conf: the local resolver.
-  }
-  return "127.0.0.1";
+  // No resolv.conf nameserver: the local resolver.
+  const { host, port } = parseUpstream(value?.trim() || hostDnsUpstream() || "127.0.0.1");
+  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** What a caller may set; anything left out comes from the environment or the defaults. */

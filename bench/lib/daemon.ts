@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { createWriteStream, readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -44,6 +44,9 @@ export async function startDaemon(env: Record<string, string> = {}): Promise<Dae
       env: { ...process.env, PADDOCK_LOG_LEVEL: process.env.PADDOCK_LOG_LEVEL ?? "warn", ...env },
     },
   );
+  // PADDOCK_BENCH_DAEMON_LOG=FILE keeps the daemon's log lines (PADDOCK_LOG_LEVEL=info has create's timings).
+  const logFile = process.env.PADDOCK_BENCH_DAEMON_LOG;
+  if (logFile) child.stderr!.pipe(createWriteStream(logFile, { flags: "a" }));
   let stderr = "";
   child.stderr!.setEncoding("utf8").on("data", (d: string) => (stderr += d));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

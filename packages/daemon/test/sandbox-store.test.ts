@@ -68,6 +68,8 @@ describe("SandboxStore", () => {
       imageConfig: null,
       network: { egress: "none", allow: [], deny: [], address: null },
       owner: null,
+      autoResume: false,
+      pausedAt: null,
     });
     expect(store.get("sb_a")).toEqual(inserted);
   });
@@ -93,10 +95,18 @@ describe("SandboxStore", () => {
     db.close();
     const file = path.join(dir, "old.db");
     const old = openDatabase(file);
-    for (const column of ["image_config", "network", "network_address"])
+    // As it was before the image config migration: the four migrations since then undone.
+    for (const column of [
+      "image_config",
+      "network",
+      "network_address",
+      "auto_resume",
+      "paused_at",
+      "pool",
+    ])
       old.exec(`ALTER TABLE sandboxes DROP COLUMN ${column}`);
     const version = old.pragma("user_version", { simple: true }) as number;
-    old.pragma(`user_version = ${version - 2}`);
+    old.pragma(`user_version = ${version - 4}`);
     old
       .prepare(
         `INSERT INTO sandboxes (id, image, runtime, state, cpu, memory_mib, pids_limit,
@@ -111,6 +121,8 @@ describe("SandboxStore", () => {
       id: "sb_old",
       imageConfig: null,
       network: { egress: "none", allow: [], deny: [], address: null },
+      autoResume: false,
+      pausedAt: null,
     });
   });
 

@@ -16,6 +16,8 @@ export const ERROR_STATUS = {
   permission_denied: 403,
   conflict: 409,
   sandbox_not_running: 409,
+  /** The sandbox is paused (and was not created with autoResume): resume it first. */
+  sandbox_paused: 409,
   image_in_use: 409,
   image_exists: 409,
   payload_too_large: 413,

@@ -11,6 +11,12 @@ export type RuntimeName = z.infer<typeof RuntimeSchema>;
 export const SANDBOX_STATES = [
   "creating",
   "running",
+  /** Being paused: its agent is closing its connections, then it is checkpointed or frozen. */
+  "pausing",
+  /** Paused: no CPU; under runsc (no network) its state is on disk and its memory given back. */
+  "paused",
+  /** Being resumed: restored or thawed, its agent not yet answering. */
+  "resuming",
   "terminating",
   "terminated",
   "failed",
@@ -163,6 +169,8 @@ export const CreateSandboxRequestSchema = z.strictObject({
   docker: z.boolean().default(false),
   /** Egress: none (the default), all, or an allowlist; see NetworkPolicySchema. */
   network: NetworkPolicySchema.default({ egress: "none", allow: [], deny: [] }),
+  /** A paused sandbox is resumed by `connect` and by any call that needs its agent. */
+  autoResume: z.boolean().default(false),
 });
 export type CreateSandboxRequest = z.input<typeof CreateSandboxRequestSchema>;
 export type CreateSandboxSpec = z.output<typeof CreateSandboxRequestSchema>;
@@ -205,6 +213,10 @@ export const SandboxSchema = z.object({
   network: SandboxNetworkSchema.optional(),
   /** Null for a built-in image or an imported root filesystem; absent from older daemons. */
   imageConfig: SandboxImageConfigSchema.nullable().optional(),
+  /** Whether calls that need the agent resume a paused sandbox; absent from older daemons. */
+  autoResume: z.boolean().optional(),
+  /** When it was paused (its timeout clock stands still meanwhile); null when not paused. */
+  pausedAt: z.string().nullable().optional(),
 });
 export type SandboxInfo = z.infer<typeof SandboxSchema>;
 
@@ -223,6 +235,16 @@ export type ListSandboxesFilter = {
   state?: SandboxState;
   labels?: Record<string, string>;
 };
+
+/** Moves a running sandbox's expiry to `timeoutSeconds` from now (E2B's setTimeout). */
+export const SetTimeoutRequestSchema = z.strictObject({
+  timeoutSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 3600),
+});
+export type SetTimeoutRequest = z.infer<typeof SetTimeoutRequestSchema>;
 
 export const SandboxIdParamsSchema = z.strictObject({
   id: z.string().regex(/^sb_[a-z0-9]{1,32}$/, "sandbox ids look like sb_…"),

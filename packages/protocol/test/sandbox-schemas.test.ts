@@ -25,6 +25,7 @@ describe("CreateSandboxRequestSchema", () => {
       labels: {},
       docker: false,
       network: { egress: "none", allow: [], deny: [] },
+      autoResume: false,
     });
   });
 
@@ -179,7 +180,7 @@ describe("ListSandboxesQuerySchema", () => {
   });
 
   it("rejects an unknown state and unknown keys", () => {
-    expect(ListSandboxesQuerySchema.safeParse({ state: "paused" }).success).toBe(false);
+    expect(ListSandboxesQuerySchema.safeParse({ state: "sleeping" }).success).toBe(false);
     expect(ListSandboxesQuerySchema.safeParse({ labels: "a=b" }).success).toBe(false);
   });
 });

@@ -34,6 +34,8 @@ export class ProcessNotFoundError extends NotFoundError {}
 export class PermissionDeniedError extends PaddockError {}
 export class ConflictError extends PaddockError {}
 export class SandboxNotRunningError extends ConflictError {}
+/** The sandbox is paused and was not created with autoResume: `sandbox.resume()` first. */
+export class SandboxPausedError extends ConflictError {}
 export class ImageInUseError extends ConflictError {}
 export class ImageExistsError extends ConflictError {}
 export class PayloadTooLargeError extends PaddockError {}
@@ -78,6 +80,7 @@ export const ERROR_CLASSES: Record<ErrorCode, ErrorClass> = {
   permission_denied: PermissionDeniedError,
   conflict: ConflictError,
   sandbox_not_running: SandboxNotRunningError,
+  sandbox_paused: SandboxPausedError,
   image_in_use: ImageInUseError,
   image_exists: ImageExistsError,
   payload_too_large: PayloadTooLargeError,

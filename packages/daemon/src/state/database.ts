@@ -44,6 +44,12 @@ const MIGRATIONS: string[] = [
   // sandbox's address from the pool (its lease), NULL: no network.
   `ALTER TABLE sandboxes ADD COLUMN network TEXT;
    ALTER TABLE sandboxes ADD COLUMN network_address TEXT`,
+  // Pause: whether agent calls resume it; when it was paused (NULL: not paused; its expiry is
+  // moved by the time it spent paused when it resumes).
+  `ALTER TABLE sandboxes ADD COLUMN auto_resume INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE sandboxes ADD COLUMN paused_at INTEGER`,
+  // Warm pools: the profile key of a pool sandbox not yet claimed (NULL: an ordinary sandbox).
+  `ALTER TABLE sandboxes ADD COLUMN pool TEXT`,
 ];
 
 /** Opens the state database and brings its schema up to date (user_version counts migrations). */

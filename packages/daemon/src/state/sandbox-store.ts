@@ -51,6 +51,9 @@ interface Row {
   image_config: string | null;
   network: string | null;
   network_address: string | null;
+  auto_resume: number;
+  paused_at: number | null;
+  pool: string | null;
 }
 
 /** A stored image config, checked: a row that does not parse shows none rather than failing. */
@@ -103,6 +106,8 @@ function fromRow(row: Row): SandboxRecord {
     imageConfig: imageConfigOf(row.image_config),
     network: networkOf(row.network, row.network_address),
     owner: row.owner,
+    autoResume: row.auto_resume === 1,
+    pausedAt: iso(row.paused_at),
   };
 }
 
@@ -125,8 +130,8 @@ export class SandboxStore {
       .prepare(
         `INSERT INTO sandboxes (id, image, runtime, state, cpu, memory_mib, pids_limit, disk_mib,
            timeout_seconds, labels, env, created_at, expires_at, docker, owner, image_config,
-           network)
-         VALUES (?, ?, ?, 'creating', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           network, auto_resume)
+         VALUES (?, ?, ?, 'creating', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         id,
@@ -145,6 +150,7 @@ export class SandboxStore {
         owner,
         imageConfig && JSON.stringify(imageConfig),
         policyText(spec.network),
+        spec.autoResume ? 1 : 0,
       );
     return this.get(id)!;
   }

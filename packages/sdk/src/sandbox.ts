@@ -8,6 +8,7 @@ import {
   SandboxListSchema,
   SandboxSchema,
   SandboxStateSchema,
+  SetTimeoutRequestSchema,
   type CreateSandboxRequest,
   type ExposedPort,
   type Health,
@@ -23,6 +24,15 @@ import { Pty } from "./terminal.js";
 import { Filesystem } from "./filesystem.js";
 import { Docker } from "./docker.js";
 import { SandboxNetworking } from "./network.js";
+
+/** Moves a sandbox's expiry (checked as the daemon would first); its new description. */
+function postTimeout(http: HttpClient, id: string, seconds: number): Promise<SandboxInfo> {
+  const json = { timeoutSeconds: seconds };
+  checkArgument(SetTimeoutRequestSchema, json, "setTimeout");
+  return http.json("POST", `/v1/sandboxes/${encodeURIComponent(id)}/timeout`, SandboxSchema, {
+    json,
+  });
+}
 
 export type CreateSandboxOptions = CreateSandboxRequest & ClientOptions & { signal?: AbortSignal };
 
@@ -131,6 +141,40 @@ export class Sandbox {
    */
   info(): Promise<SandboxInfo> {
     return this.http.json("GET", `/v1/sandboxes/${this.id}`, SandboxSchema);
+  }
+
+  /**
+   * Ends the sandbox `seconds` from now instead of when it was due: shorter or longer than
+   * before, from 1 s to 7 days. `info()` then shows the new `expiresAt` and `timeoutSeconds`. A
+   * paused sandbox gets the `seconds` from its resume (its clock stands still while paused).
+   * Throws SandboxNotRunningError for an ended sandbox, ConflictError while it is being created,
+   * paused or resumed.
+   *
+   * @example
+   * ```ts
+   * await sandbox.setTimeout(3600); // an hour from now
+   * const { expiresAt } = await sandbox.info();
+   * ```
+   */
+  async setTimeout(seconds: number): Promise<void> {
+    await postTimeout(this.http, this.id, seconds);
+  }
+
+  /**
+   * `setTimeout` for a sandbox known by id, without connecting to it (which would resume a
+   * paused sandbox created with `autoResume`); resolves with its new description.
+   *
+   * @example
+   * ```ts
+   * const { expiresAt } = await Sandbox.setTimeout("sb_0123456789abcdef", 600);
+   * ```
+   */
+  static setTimeout(
+    id: string,
+    seconds: number,
+    options: ClientOptions = {},
+  ): Promise<SandboxInfo> {
+    return postTimeout(new HttpClient(options), id, seconds);
   }
 
   /**

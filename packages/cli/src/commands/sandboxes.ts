@@ -46,6 +46,32 @@ function describe(info: SandboxInfo): string {
   return rows.map(([k, v]) => `${k.padEnd(10)} ${v}`).join("\n");
 }
 
+const SPAN_UNITS: [string, number][] = [
+  ["d", 86_400],
+  ["h", 3600],
+  ["m", 60],
+  ["s", 1],
+];
+
+/** A span as people read it: "45s", "5m", "1h 30m", "2d 3h" (its two largest units, rounded down). */
+function span(ms: number): string {
+  let rest = Math.max(0, Math.floor(ms / 1000));
+  const parts: string[] = [];
+  for (const [unit, size] of SPAN_UNITS) {
+    if (rest < size) continue;
+    parts.push(`${Math.floor(rest / size)}${unit}`);
+    rest %= size;
+  }
+  return parts.slice(0, 2).join(" ") || "0s";
+}
+
+/** When a sandbox ends: a paused one's clock stands still, so it has its timeout left at resume. */
+function describeExpiry(info: SandboxInfo): string {
+  if (info.state === "paused")
+    return `${info.id} is paused: ${span(info.timeoutSeconds * 1000)} left once it resumes`;
+  return `${info.id} expires at ${info.expiresAt} (in ${span(Date.parse(info.expiresAt) - Date.now())})`;
+}
+
 /** Builds a built-in image first, with progress, so a first `create --image debian` is not silent. */
 async function ensureImage(name: string): Promise<void> {
   const images = new Images(cliClientOptions());
@@ -152,6 +178,24 @@ export function registerSandboxCommands(program: Command): void {
       const info = await (await Sandbox.connect(id, cliClientOptions())).info();
       if (opts.json) printJson(info);
       else process.stdout.write(`${describe(info)}\n`);
+    });
+
+  program
+    .command("timeout")
+    .description(
+      "end a sandbox SECONDS from now instead of when it was due (shorter or longer, 1 s to 7 days); a paused sandbox gets them from its resume",
+    )
+    .argument("<id>", "sandbox id")
+    .argument("<seconds>", "seconds of running time left, from now", num("SECONDS"))
+    .option("--json", "print the whole sandbox as JSON")
+    .addHelpText(
+      "after",
+      "\nExample:\n  paddock timeout sb_0123456789abcdef 3600   # an hour from now",
+    )
+    .action(async (id: string, seconds: number, opts: { json?: boolean }) => {
+      const info = await Sandbox.setTimeout(id, seconds, cliClientOptions());
+      if (opts.json) printJson(info);
+      else process.stdout.write(`${describeExpiry(info)}\n`);
     });
 
   program

@@ -25,6 +25,7 @@ import { runtimeTarget, type Runtimes } from "../runtimes/index.js";
 import { hasNetwork, type SandboxRecord, type SandboxStore } from "../state/sandbox-store.js";
 import type { NetworkService } from "../network/network-service.js";
 import { newSandboxId } from "./ids.js";
+import { setSandboxTimeout } from "./timeouts.js";
 import { startDockerd } from "../docker/dockerd.js";
 import type { SandboxLimits } from "../config.js";
 import {
@@ -337,6 +338,11 @@ export class SandboxService {
     if (networked) await network?.teardown(record.id);
     await runtime.releaseRootfs(target.paths);
     await rm(target.paths.dir, { recursive: true, force: true });
+  }
+
+  /** Gives the sandbox `seconds` of running time from now (from its pause if paused); see timeouts.ts. */
+  setTimeout(id: string, seconds: number): SandboxRecord {
+    return setSandboxTimeout(this.deps.store, this.get(id), seconds);
   }
 
   /** The sandbox's egress policy and address. */

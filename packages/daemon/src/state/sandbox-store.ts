@@ -219,6 +219,13 @@ export class SandboxStore {
       .run(state, reason, ended ? 1 : 0, now, id);
   }
 
+  /** Records a changed timeout: the sandbox now expires at `expiresAtMs`. */
+  setExpiry(id: string, timeoutSeconds: number, expiresAtMs: number): void {
+    this.db
+      .prepare(`UPDATE sandboxes SET timeout_seconds = ?, expires_at = ? WHERE id = ?`)
+      .run(timeoutSeconds, expiresAtMs, id);
+  }
+
   /** Records the sandbox's address: its lease from the pool, kept across daemon restarts. */
   setNetworkAddress(id: string, address: string | null): void {
     this.db.prepare(`UPDATE sandboxes SET network_address = ? WHERE id = ?`).run(address, id);

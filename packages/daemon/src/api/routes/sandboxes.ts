@@ -7,6 +7,7 @@ import {
   SandboxIdParamsSchema,
   SandboxListSchema,
   SandboxSchema,
+  SetTimeoutRequestSchema,
 } from "@paddock/protocol";
 import { toInfo, type SandboxService } from "../../sandboxes/sandbox-service.js";
 
@@ -68,6 +69,20 @@ export function sandboxRoutes(service: SandboxService): FastifyPluginAsyncZod {
         },
       },
       async (request) => service.agentHealth(request.params.id),
+    );
+
+    app.post(
+      "/v1/sandboxes/:id/timeout",
+      {
+        schema: {
+          summary:
+            "Give a sandbox timeoutSeconds of running time from now (shorter or longer); a paused sandbox gets them from its resume",
+          params: SandboxIdParamsSchema,
+          body: SetTimeoutRequestSchema,
+          response: { 200: SandboxSchema, "4xx": ErrorBodySchema },
+        },
+      },
+      async (request) => toInfo(service.setTimeout(request.params.id, request.body.timeoutSeconds)),
     );
 
     app.delete(

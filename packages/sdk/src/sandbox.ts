@@ -161,8 +161,8 @@ export class Sandbox {
   }
 
   /**
-   * `setTimeout` for a sandbox known by id, without connecting to it (which would resume a
-   * paused sandbox created with `autoResume`); resolves with its new description.
+   * `setTimeout` for a sandbox known by id, without connecting to it (connecting resumes a
+   * paused sandbox); resolves with its new description.
    *
    * @example
    * ```ts

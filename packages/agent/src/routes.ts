@@ -7,6 +7,7 @@ import {
 } from "@paddock/protocol";
 import { registerCodeRoutes } from "./code/routes.js";
 import { registerDnsRoutes } from "./dns/routes.js";
+import { registerEnvRoute } from "./env-route.js";
 import { registerFileRoutes } from "./files/routes.js";
 import { registerMemoryRoutes } from "./memory/oom-kill.js";
 import { registerPortRoutes } from "./ports/tunnel.js";
@@ -21,13 +22,15 @@ const numberFromEnv = (name: string, fallback: number) =>
 
 /** Every route but health; loaded after the agent is already answering. */
 export function registerRoutes(router: Router): void {
+  const fixedEnv = {
+    PATH: SANDBOX_PATH,
+    HOME: "/root",
+    [AGENT_ENV.sandboxId]: process.env[AGENT_ENV.sandboxId],
+  };
+  // Replaced in place by PUT /env (env-route.ts).
+  const baseEnv = { ...fixedEnv, ...userEnv() };
   const table = new ProcessTable({
-    baseEnv: {
-      PATH: SANDBOX_PATH,
-      HOME: "/root",
-      [AGENT_ENV.sandboxId]: process.env[AGENT_ENV.sandboxId],
-      ...userEnv(),
-    },
+    baseEnv,
     historyBytes: numberFromEnv(AGENT_ENV.processHistoryBytes, DEFAULT_PROCESS_HISTORY_BYTES),
     totalHistoryBytes: numberFromEnv(AGENT_ENV.totalHistoryBytes, DEFAULT_TOTAL_HISTORY_BYTES),
     killGraceMs: numberFromEnv("PADDOCK_KILL_GRACE_MS", 2000),
@@ -44,4 +47,5 @@ export function registerRoutes(router: Router): void {
   registerPortRoutes(router);
   registerMemoryRoutes(router, () => Spawner.helperPids());
   registerDnsRoutes(router);
+  registerEnvRoute(router, baseEnv, fixedEnv);
 }

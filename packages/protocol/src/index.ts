@@ -14,3 +14,4 @@ export * from "./keys.js";
 export * from "./agent.js";
 export * from "./code.js";
 export * from "./dns-frames.js";
+export * from "./warm-pools.js";

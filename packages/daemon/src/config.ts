@@ -5,6 +5,9 @@ import {
   DEFAULT_HOST,
   DEFAULT_PORT,
   DEFAULT_SANDBOX_LIMITS,
+  parseWarmPoolSpec,
+  WarmPoolSpecListSchema,
+  type WarmPoolSpec,
 } from "@paddock/protocol";
 import { DEFAULT_NETWORK_POOL, parsePool } from "./network/address-pool.js";
 import { hostDnsUpstream, parseUpstream } from "./network/dns-upstream.js";
@@ -47,6 +50,8 @@ export interface DaemonConfig {
   /** Registries (host[:port]) pulled from over plain HTTP or unverified TLS. */
   insecureRegistries: string[];
   network: NetworkConfig;
+  /** Sandboxes kept ready per profile (`--warm`, sandboxes/warm-pool.ts); the API can replace them. */
+  warmPools: WarmPoolSpec[];
 }
 
 /** Sandbox networking (see network/network-service.ts). */
@@ -85,6 +90,32 @@ export function resolveDnsUpstream(value: string | undefined): string {
   // No resolv.conf nameserver: the local resolver.
   const { host, port } = parseUpstream(value?.trim() || hostDnsUpstream() || "127.0.0.1");
   return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * The warm pools: `input` as given, else PADDOCK_WARM_POOLS (specs in `--warm` syntax, separated
+ * by blanks), checked together (one size per profile, at most WARM_POOL_LIMITS.pools).
+ */
+function resolveWarmPools(input: WarmPoolSpec[] | undefined): WarmPoolSpec[] {
+  const from = input ? "warm pools (--warm)" : "PADDOCK_WARM_POOLS";
+  const specs =
+    input ??
+    (process.env.PADDOCK_WARM_POOLS ?? "")
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((text) => {
+        try {
+          return parseWarmPoolSpec(text);
+        } catch (err) {
+          throw new Error(`${from}: ${(err as Error).message}`);
+        }
+      });
+  const parsed = WarmPoolSpecListSchema.safeParse(specs);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "list"}: ${i.message}`);
+    throw new Error(`${from}: ${issues.join("; ")}`);
+  }
+  return parsed.data;
 }
 
 /** What a caller may set; anything left out comes from the environment or the defaults. */
@@ -129,5 +160,6 @@ export function resolveConfig(input: ConfigInput = {}): DaemonConfig {
       allowPrivate: input.network?.allowPrivate ?? envList("PADDOCK_NETWORK_ALLOW_PRIVATE"),
       dnsUpstream: resolveDnsUpstream(input.network?.dnsUpstream ?? env.PADDOCK_DNS_UPSTREAM),
     },
+    warmPools: resolveWarmPools(input.warmPools),
   };
 }

@@ -17,6 +17,7 @@ import { startReaper } from "./sandboxes/reaper.js";
 import { startMonitor } from "./sandboxes/monitor.js";
 import { startMemoryGuard } from "./sandboxes/memory-guard.js";
 import { SandboxService } from "./sandboxes/sandbox-service.js";
+import { WarmPools } from "./sandboxes/warm-pool.js";
 import { openDatabase } from "./state/database.js";
 import { SandboxStore } from "./state/sandbox-store.js";
 import { PortStore } from "./state/port-store.js";
@@ -62,7 +63,7 @@ export async function startDaemon(
   const policy = { allowRuncDocker: config.allowRuncDocker };
   const network = new NetworkService({ ...config.network, log });
   const dns = new DnsRelay({ upstream: config.network.dnsUpstream, network, log });
-  const sandboxes = new SandboxService({
+  const sandboxes: SandboxService = new SandboxService({
     network,
     dns,
     limits: config.limits,
@@ -72,8 +73,11 @@ export async function startDaemon(
     runtimes,
     layout,
     agentRuntimeDir,
+    // A create first looks for a ready sandbox of a matching warm pool.
+    claim: (request, caller) => warmPools.claim(request, caller),
     log,
   });
+  const warmPools = new WarmPools({ store, service: sandboxes, policy, log });
 
   const keys = new KeyStore(db);
   const ports = new PortService({
@@ -100,12 +104,15 @@ export async function startDaemon(
       .catch((err: unknown) => log.warn({ err: String(err) }, "collecting removed images failed"));
   };
 
+  // Pool sandboxes of a killed daemon belong to nobody: gone before recovery looks.
+  await warmPools.removeLeftovers();
   await recover({ store, service: sandboxes, runtimes, layout, policy, network, dns, log });
   await ports.restore();
   await images.start();
   const stopReaper = startReaper(store, sandboxes, config.reapIntervalMs, log);
   const stopMonitor = startMonitor(store, sandboxes, config.monitorIntervalMs, log);
   const stopMemoryGuard = startMemoryGuard(store, sandboxes, config.memoryGuardIntervalMs, log);
+  warmPools.set(config.warmPools);
 
   const app = await buildApi({
     token,
@@ -118,6 +125,7 @@ export async function startDaemon(
       update: (id, update) => sandboxes.updateNetwork(id, update),
     },
     keys,
+    warmPools,
     store,
     log,
     hostDirs: await hostDirsOf(config),
@@ -138,6 +146,8 @@ export async function startDaemon(
       stopMemoryGuard();
       await ports.closeAll();
       await app.close();
+      // Pool sandboxes belong to nobody: they do not outlive the daemon as others do.
+      await warmPools.close();
       await sandboxes.settle();
       dns.close();
       sandboxes.closeClients();

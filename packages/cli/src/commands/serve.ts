@@ -1,5 +1,20 @@
-import type { Command } from "commander";
-import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT } from "@paddock/protocol";
+import { InvalidArgumentError, type Command } from "commander";
+import {
+  DEFAULT_DATA_DIR,
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  parseWarmPoolSpec,
+  type WarmPoolSpec,
+} from "@paddock/protocol";
+
+/** A `--warm` value, parsed; commander names the flag in the error. */
+function warmOption(value: string, all: WarmPoolSpec[] = []): WarmPoolSpec[] {
+  try {
+    return [...all, parseWarmPoolSpec(value)];
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
 
 export function registerServe(program: Command): void {
   program
@@ -43,6 +58,11 @@ export function registerServe(program: Command): void {
       (v: string, all: string[] = []) => [...all, v],
     )
     .option(
+      "--warm <spec>",
+      "keep sandboxes of a profile ready: IMAGE:RUNTIME=SIZE[,memory=MiB,cpu=N,disk=MiB,pids=N,docker=true,net=none|all|allowlist,allow=A;B,deny=A;B], e.g. busybox:runsc=4 or python:3.12-slim:runc=2,memory=1024; a create with that profile takes one at once; repeatable (env PADDOCK_WARM_POOLS, blank-separated)",
+      warmOption,
+    )
+    .option(
       "--dns-upstream <ip[:port]>",
       "resolver for sandboxes' allowed names (env PADDOCK_DNS_UPSTREAM, default the first nameserver in /etc/resolv.conf)",
     )
@@ -58,6 +78,7 @@ export function registerServe(program: Command): void {
         networkRouterNetns?: string;
         networkAllowPrivate?: string[];
         dnsUpstream?: string;
+        warm?: WarmPoolSpec[];
       }) => {
         // Loaded here so client commands do not pay for the daemon's modules at startup.
         const { resolveConfig, startDaemon } = await import("@paddock/daemon");
@@ -67,11 +88,13 @@ export function registerServe(program: Command): void {
           networkRouterNetns,
           networkAllowPrivate,
           dnsUpstream,
+          warm,
           ...rest
         } = opts;
         const config = resolveConfig({
           ...rest,
           insecureRegistries: insecureRegistry,
+          warmPools: warm,
           network: {
             pool: networkPool,
             routerNetns: networkRouterNetns,

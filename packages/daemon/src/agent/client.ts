@@ -4,6 +4,8 @@ import { Readable } from "node:stream";
 import type { z } from "zod";
 import {
   AGENT_ANSWER_LIMITS,
+  AGENT_ENV_ROUTE,
+  AgentEnvAnswerSchema,
   AGENT_TIMEOUTS,
   DNS_UPGRADE,
   FileEntrySchema,
@@ -324,6 +326,20 @@ export class AgentClient {
       OomKillAnswerSchema,
     );
     return answer.killed;
+  }
+
+  /** Replaces the env of the processes started from now on (a claimed warm-pool sandbox's). */
+  async setEnv(env: Record<string, string>): Promise<void> {
+    await this.json(
+      {
+        method: "PUT",
+        path: AGENT_ENV_ROUTE,
+        body: JSON.stringify(env),
+        contentType: "application/json",
+        timeoutMs: this.timeouts.callMs,
+      },
+      AgentEnvAnswerSchema,
+    );
   }
 
   async health(timeoutMs: number = this.timeouts.callMs): Promise<Health> {

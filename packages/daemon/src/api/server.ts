@@ -32,6 +32,8 @@ import { codeRoutes } from "./routes/code.js";
 import { processStreamRoutes } from "./routes/process-stream.js";
 import { sandboxRoutes } from "./routes/sandboxes.js";
 import { systemRoutes } from "./routes/system.js";
+import { warmPoolRoutes } from "./routes/warm-pools.js";
+import type { WarmPools } from "../sandboxes/warm-pool.js";
 
 export interface ApiDeps {
   token: string;
@@ -43,6 +45,8 @@ export interface ApiDeps {
   /** Sandbox networking; without it (unit tests) there is no network route. */
   network?: NetworkPolicies;
   keys: KeyStore;
+  /** Warm pools; without it (unit tests) there are no warm-pool routes. */
+  warmPools?: Pick<WarmPools, "list" | "set">;
   store: SandboxStore;
   log: Logger;
   /** The daemon's own directories (data dir, image store): no API key sees a path under them. */
@@ -99,5 +103,6 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
     ),
   );
   await app.register(keyRoutes(deps.keys, { requests: openRequests, ports: deps.ports }));
+  if (deps.warmPools) await app.register(warmPoolRoutes(deps.warmPools));
   return app;
 }

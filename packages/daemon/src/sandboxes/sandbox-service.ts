@@ -49,6 +49,8 @@ export interface SandboxServiceDeps {
   network?: NetworkService;
   /** Answers the DNS queries of sandboxes with a network, over their agent's socket. */
   dns?: DnsAttachment;
+  /** A ready warm-pool sandbox given to this create, if one matches (warm-pool.ts). */
+  claim?: (request: CreateSandboxSpec, caller: Caller) => Promise<SandboxInfo | undefined>;
   log: Logger;
 }
 
@@ -82,11 +84,20 @@ export class SandboxService {
 
   constructor(private readonly deps: SandboxServiceDeps) {}
 
-  /** Creates a sandbox for `caller`, who becomes its owner (null: the admin). */
-  async create(request: CreateSandboxSpec, caller: Caller): Promise<SandboxInfo> {
+  /**
+   * Creates a sandbox for `caller`, who becomes its owner (null: the admin). `pool`: made for
+   * that warm pool, hidden until claimed; without it a matching pool's ready sandbox is claimed.
+   */
+  async create(
+    request: CreateSandboxSpec,
+    caller: Caller,
+    pool: string | null = null,
+  ): Promise<SandboxInfo> {
     const { store, images, log } = this.deps;
     // First of all: a refused sandbox makes nothing, not even its image.
     checkCreatePolicy(request, caller, this.deps.policy ?? DEFAULT_CREATE_POLICY);
+    const claimed = pool === null ? await this.deps.claim?.(request, caller) : undefined;
+    if (claimed) return claimed;
     const owner = caller.name;
     const spec = {
       ...request,
@@ -109,6 +120,7 @@ export class SandboxService {
           { ...spec, image, imageConfig: config, env: { ...imageEnv(config), ...spec.env } },
           Date.now(),
           owner,
+          pool,
         ),
     );
     let timings: { rootfsMs: number; startMs: number; agentMs: number; networkMs?: number };
@@ -144,7 +156,7 @@ export class SandboxService {
       );
     }
     log.info({ id, runtime: spec.runtime, image: spec.image, ...timings }, "sandbox created");
-    return toInfo(this.get(id));
+    return toInfo(pool === null ? this.get(id) : store.get(id, { pool })!);
   }
 
   /**
@@ -377,6 +389,11 @@ export class SandboxService {
     const { dir } = this.deps.layout.sandbox(id);
     await unmountAll(dir);
     await rm(dir, { recursive: true, force: true });
+  }
+
+  /** The agent of a warm pool's sandbox, which get() does not see (warm-pool.ts). */
+  pooledAgent(id: string): AgentClient {
+    return this.client(id);
   }
 
   private client(id: string): AgentClient {

@@ -115,12 +115,16 @@ function fromRow(row: Row): SandboxRecord {
 export class SandboxStore {
   constructor(private readonly db: Database.Database) {}
 
-  /** `imageConfig`: the config of a pulled or archive image; its Entrypoint and Cmd show in info. */
+  /**
+   * `imageConfig`: the config of a pulled or archive image; its Entrypoint and Cmd show in info.
+   * `pool`: the warm pool's key for a pool sandbox, hidden from get and list until claimed.
+   */
   insert(
     id: string,
     spec: CreateSandboxSpec & { image: string; imageConfig?: ImageConfig },
     now: number,
     owner: string | null = null,
+    pool: string | null = null,
   ): SandboxRecord {
     const c = spec.imageConfig;
     const imageConfig: SandboxImageConfig | null = c
@@ -130,8 +134,8 @@ export class SandboxStore {
       .prepare(
         `INSERT INTO sandboxes (id, image, runtime, state, cpu, memory_mib, pids_limit, disk_mib,
            timeout_seconds, labels, env, created_at, expires_at, docker, owner, image_config,
-           network, auto_resume)
-         VALUES (?, ?, ?, 'creating', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           network, auto_resume, pool)
+         VALUES (?, ?, ?, 'creating', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         id,
@@ -151,12 +155,19 @@ export class SandboxStore {
         imageConfig && JSON.stringify(imageConfig),
         policyText(spec.network),
         spec.autoResume ? 1 : 0,
+        pool,
       );
-    return this.get(id)!;
+    return this.get(id, { pool })!;
   }
 
-  get(id: string): SandboxRecord | undefined {
-    const row = this.db.prepare(`SELECT * FROM sandboxes WHERE id = ?`).get(id) as Row | undefined;
+  /**
+   * A sandbox's record. A warm pool's sandbox (its `pool` column set) belongs to nobody: it is
+   * found only by naming its pool, so no route, key or background task sees it before a claim.
+   */
+  get(id: string, { pool = null }: { pool?: string | null } = {}): SandboxRecord | undefined {
+    const row = this.db
+      .prepare(`SELECT * FROM sandboxes WHERE id = ? AND pool IS ?`)
+      .get(id, pool) as Row | undefined;
     return row && fromRow(row);
   }
 
@@ -165,9 +176,9 @@ export class SandboxStore {
     const rows = (
       filter.state
         ? this.db
-            .prepare(`SELECT * FROM sandboxes WHERE state = ? ORDER BY created_at`)
+            .prepare(`SELECT * FROM sandboxes WHERE state = ? AND pool IS NULL ORDER BY created_at`)
             .all(filter.state)
-        : this.db.prepare(`SELECT * FROM sandboxes ORDER BY created_at`).all()
+        : this.db.prepare(`SELECT * FROM sandboxes WHERE pool IS NULL ORDER BY created_at`).all()
     ) as Row[];
     const wanted = Object.entries(filter.labels ?? {});
     return rows
@@ -196,9 +207,12 @@ export class SandboxStore {
     return rows.map((r) => r.id);
   }
 
+  /** Running sandboxes past their expiry; a pool's are not (their timeout starts at the claim). */
   expired(now: number): string[] {
     const rows = this.db
-      .prepare(`SELECT id FROM sandboxes WHERE state = 'running' AND expires_at <= ?`)
+      .prepare(
+        `SELECT id FROM sandboxes WHERE state = 'running' AND expires_at <= ? AND pool IS NULL`,
+      )
       .all(now) as { id: string }[];
     return rows.map((r) => r.id);
   }
@@ -245,6 +259,62 @@ export class SandboxStore {
 
   addOomKill(id: string): void {
     this.db.prepare(`UPDATE sandboxes SET oom_kills = oom_kills + 1 WHERE id = ?`).run(id);
+  }
+
+  /** The warm pools' sandboxes, each with its pool's key (or a claim's mark). */
+  pooled(): { record: SandboxRecord; pool: string }[] {
+    const rows = this.db
+      .prepare(`SELECT * FROM sandboxes WHERE pool IS NOT NULL ORDER BY created_at`)
+      .all() as Row[];
+    return rows.map((row) => ({ record: fromRow(row), pool: row.pool! }));
+  }
+
+  /**
+   * Takes the oldest running sandbox of pool `from` by moving it to `to` (a mark no pool has),
+   * in one statement: two takers never get the same sandbox. Its id, or undefined if none.
+   */
+  takePooled(from: string, to: string): string | undefined {
+    const row = this.db
+      .prepare(
+        `UPDATE sandboxes SET pool = ? WHERE id = (
+           SELECT id FROM sandboxes WHERE pool = ? AND state = 'running' ORDER BY created_at LIMIT 1
+         ) AND pool = ? RETURNING id`,
+      )
+      .get(to, from, from) as { id: string } | undefined;
+    return row?.id;
+  }
+
+  /**
+   * Gives a taken pool sandbox (pool `mark`) to its creator: it becomes an ordinary sandbox,
+   * created `now`, expiring `timeoutSeconds` later. False if it is no longer so marked.
+   */
+  claimPooled(
+    id: string,
+    mark: string,
+    claim: Pick<CreateSandboxSpec, "env" | "labels" | "autoResume" | "timeoutSeconds"> & {
+      owner: string | null;
+    },
+    now: number,
+  ): boolean {
+    return (
+      this.db
+        .prepare(
+          `UPDATE sandboxes SET pool = NULL, owner = ?, env = ?, labels = ?, auto_resume = ?,
+             timeout_seconds = ?, created_at = ?, expires_at = ?
+           WHERE id = ? AND pool = ?`,
+        )
+        .run(
+          claim.owner,
+          JSON.stringify(claim.env),
+          JSON.stringify(claim.labels),
+          claim.autoResume ? 1 : 0,
+          claim.timeoutSeconds,
+          now,
+          now + claim.timeoutSeconds * 1000,
+          id,
+          mark,
+        ).changes === 1
+    );
   }
 
   delete(id: string): void {

@@ -6,6 +6,7 @@ import { registerDockerCommands } from "./commands/docker.js";
 import { registerImageCommands } from "./commands/images.js";
 import { registerKeyCommands } from "./commands/keys.js";
 import { registerNetworkCommands } from "./commands/network.js";
+import { registerPoolCommands } from "./commands/pools.js";
 import { registerPortCommands } from "./commands/ports.js";
 import { registerProcessCommands } from "./commands/processes.js";
 import { registerRegistryCommands } from "./commands/registry.js";
@@ -43,6 +44,7 @@ registerPortCommands(program);
 registerNetworkCommands(program);
 registerDockerCommands(program);
 registerKeyCommands(program);
+registerPoolCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -3,6 +3,7 @@ export { Images, type ImageBuildOptions, type PullProgress } from "./images.js";
 export { Registries } from "./registries.js";
 export { SandboxNetworking } from "./network.js";
 export { Keys } from "./keys.js";
+export { WarmPools } from "./warm-pools.js";
 export { Processes, type ExecOptions, type CodeLanguage } from "./processes.js";
 export { SandboxProcess, type StdinData } from "./sandbox-process.js";
 export {
@@ -55,4 +56,6 @@ export type {
   EgressMode,
   NetworkPolicyInput,
   SandboxNetwork,
+  WarmPoolInfo,
+  WarmPoolSpecInput,
 } from "@paddock/protocol";

@@ -11,6 +11,12 @@
  * served by the next agent, and the socket never has to be made again (the daemon makes its
  * directory read-only once the first agent answers). SIGTERM and SIGINT go to the agent; when
  * it then ends, so does this program, with the agent's status.
+ *
+ * Pause (gVisor checkpoint, which refuses a sandbox with a bound host socket): the agent closes
+ * its copy of the socket and sends this program SIGUSR1, on which it closes its own. After the
+ * restore the daemon sends SIGUSR2 (through tini), which goes on to the agent: the agent binds
+ * the socket anew itself. From then on a restarted agent gets no descriptor and binds the path
+ * itself too (the daemon leaves the directory writable after a resume).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -31,10 +37,23 @@
 #define SLOW_RESTART_MS 1000
 
 static volatile sig_atomic_t stopping;
+static volatile sig_atomic_t have_socket;
 static volatile pid_t agent;
 
 static void forward(int sig) {
   stopping = 1;
+  if (agent > 0) kill(agent, sig);
+}
+
+/* SIGUSR1: the agent is about to be checkpointed; no descriptor of the socket may stay open. */
+static void release_socket(int sig) {
+  (void)sig;
+  if (have_socket) close(LISTEN_FD);
+  have_socket = 0;
+}
+
+/* SIGUSR2: the sandbox was restored; the agent listens again. */
+static void pass_on(int sig) {
   if (agent > 0) kill(agent, sig);
 }
 
@@ -85,17 +104,28 @@ int main(int argc, char **argv) {
     return 2;
   }
   listen_on(path);
-  setenv("PADDOCK_AGENT_LISTEN_FD", "3", 1);
+  have_socket = 1;
 
   struct sigaction sa = {.sa_handler = forward};
   sigemptyset(&sa.sa_mask);
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
+  struct sigaction release = {.sa_handler = release_socket};
+  sigemptyset(&release.sa_mask);
+  sigaction(SIGUSR1, &release, NULL);
+  struct sigaction restored = {.sa_handler = pass_on};
+  sigemptyset(&restored.sa_mask);
+  sigaction(SIGUSR2, &restored, NULL);
 
   for (unsigned long generation = 1;; generation++) {
     char gen[32];
     snprintf(gen, sizeof gen, "%lu", generation);
     setenv("PADDOCK_AGENT_GENERATION", gen, 1);
+    /* Without the socket (released for a checkpoint) the agent binds the path itself. */
+    if (have_socket)
+      setenv("PADDOCK_AGENT_LISTEN_FD", "3", 1);
+    else
+      unsetenv("PADDOCK_AGENT_LISTEN_FD");
     long started = now_ms();
     pid_t pid = fork();
     if (pid < 0) {
@@ -106,6 +136,8 @@ int main(int argc, char **argv) {
     if (pid == 0) {
       signal(SIGTERM, SIG_DFL);
       signal(SIGINT, SIG_DFL);
+      signal(SIGUSR1, SIG_DFL);
+      signal(SIGUSR2, SIG_DFL);
       execv(argv[1], argv + 1);
       fprintf(stderr, "paddock-init: exec %s: %s\n", argv[1], strerror(errno));
       _exit(127);

@@ -1,5 +1,4 @@
 import { createServer } from "node:http";
-import { rmSync } from "node:fs";
 import {
   AGENT_ENV,
   AGENT_SOCKET_DIR,
@@ -8,20 +7,12 @@ import {
 } from "@paddock/protocol";
 import { Router } from "./router.js";
 import { health } from "./health.js";
+import { Listener } from "./listener.js";
 
 const socketPath = process.env[AGENT_ENV.socket] ?? `${AGENT_SOCKET_DIR}/${AGENT_SOCKET_NAME}`;
 const listenFd = process.env[AGENT_ENV.listenFd];
 
-// Health answers first; the other routes (and zod, which they validate with) load only once the
-// first health answer is out: loading them takes tens of ms under gVisor, and create waits for
-// that first answer. A request for another route before then loads them itself.
-const router: Router = new Router()
-  .lazy(async () => (await import("./routes.js")).registerRoutes(router))
-  .on("GET", "/health", (req, res, url) => {
-    health(req, res, url);
-    res.once("finish", () => setImmediate(() => void router.loadNow()));
-  });
-
+// Requests reach the router (made below) only once listen is called.
 const server = createServer(
   { maxHeaderSize: MAX_HEADER_BYTES },
   (req, res) => void router.handle(req, res),
@@ -31,15 +22,25 @@ server.on("upgrade", (req, socket, head) => void router.handleUpgrade(req, socke
 // The daemon keeps connections alive across calls; never time them out from this side.
 server.keepAliveTimeout = 0;
 server.requestTimeout = 0;
+// Counts connections from the start, so that a pause can cut every one.
+const listener = new Listener(server, socketPath);
 
-if (listenFd !== undefined) {
-  // paddock-init made the socket and keeps it across agent restarts.
-  server.listen({ fd: Number(listenFd) });
-} else {
-  // Run on its own (tests): a socket left by an earlier agent would make listen fail.
-  rmSync(socketPath, { force: true });
-  server.listen(socketPath);
-}
+// Health answers first; the other routes (and zod, which they validate with) load only once the
+// first health answer is out: loading them takes tens of ms under gVisor, and create waits for
+// that first answer. A request for another route before then loads them itself.
+const router: Router = new Router()
+  .lazy(async () => (await import("./routes.js")).registerRoutes(router))
+  .on("GET", "/health", (req, res, url) => {
+    health(req, res, url);
+    res.once("finish", () => setImmediate(() => void router.loadNow()));
+  })
+  .on("POST", "/lifecycle/release", listener.release);
+
+// paddock-init made the socket and keeps it across agent restarts; without it (run on its own,
+// or restarted after a restore) the agent binds the path itself.
+listener.listen(listenFd === undefined ? undefined : Number(listenFd));
+// After a restore (see listener.ts): the daemon sends it through tini and paddock-init.
+process.on("SIGUSR2", () => listener.relisten());
 
 for (const signal of ["SIGTERM", "SIGINT"] as const) {
   process.on(signal, () => server.close(() => process.exit(0)));

@@ -19,7 +19,7 @@ import { startMemoryGuard } from "./sandboxes/memory-guard.js";
 import { SandboxService } from "./sandboxes/sandbox-service.js";
 import { WarmPools } from "./sandboxes/warm-pool.js";
 import { openDatabase } from "./state/database.js";
-import { SandboxStore } from "./state/sandbox-store.js";
+import { LIVE_STATES, SandboxStore } from "./state/sandbox-store.js";
 import { PortStore } from "./state/port-store.js";
 import { KeyStore } from "./state/key-store.js";
 import { PortService } from "./ports/port-service.js";
@@ -55,9 +55,7 @@ export async function startDaemon(
   const registries = new Registries(layout.registryAuthFile, config.insecureRegistries);
   const images = new ImageService(
     new ImageStore(config.imagesDir, (name) => store.usingImage(name)),
-    new PulledImages(config.imagesDir, registries, () =>
-      store.inStates(["creating", "running", "terminating"]),
-    ),
+    new PulledImages(config.imagesDir, registries, () => store.inStates(LIVE_STATES)),
   );
   const agentRuntimeDir = await ensureAgentRuntime(layout.agentRuntimesDir);
   const policy = { allowRuncDocker: config.allowRuncDocker };

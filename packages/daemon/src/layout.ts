@@ -44,6 +44,7 @@ export class Layout {
       socketDir: path.join(dir, "sock"),
       socket: path.join(dir, "sock", AGENT_SOCKET_NAME),
       log: path.join(dir, "agent.log"),
+      checkpoint: path.join(dir, "checkpoint"),
     };
   }
 }
@@ -68,4 +69,6 @@ export interface SandboxPaths {
   socketDir: string;
   socket: string;
   log: string;
+  /** runsc: a paused sandbox's saved state (memory, processes, files), on the host. */
+  checkpoint: string;
 }

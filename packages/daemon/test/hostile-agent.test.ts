@@ -519,7 +519,7 @@ describe("a hostile agent", () => {
           port: 8080,
           bindAddress: "127.0.0.1",
           hostPort: 0,
-          agent: () => hostileClient,
+          agent: async () => hostileClient,
           token: null,
           log: silentLogger,
         });

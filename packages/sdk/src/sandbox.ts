@@ -34,6 +34,10 @@ function postTimeout(http: HttpClient, id: string, seconds: number): Promise<San
   });
 }
 
+function postPause(http: HttpClient, id: string): Promise<SandboxInfo> {
+  return http.json("POST", `/v1/sandboxes/${encodeURIComponent(id)}/pause`, SandboxSchema);
+}
+
 export type CreateSandboxOptions = CreateSandboxRequest & ClientOptions & { signal?: AbortSignal };
 
 export interface ListSandboxesOptions extends ClientOptions {
@@ -98,7 +102,8 @@ export class Sandbox {
   }
 
   /**
-   * Attaches to an existing sandbox by id; throws SandboxNotFoundError if there is none.
+   * Attaches to an existing sandbox by id, resuming it if it is paused; throws
+   * SandboxNotFoundError if there is none.
    *
    * @example
    * ```ts
@@ -108,7 +113,41 @@ export class Sandbox {
   static async connect(id: string, options: ClientOptions = {}): Promise<Sandbox> {
     const http = new HttpClient(options);
     const info = await http.json("GET", `/v1/sandboxes/${encodeURIComponent(id)}`, SandboxSchema);
-    return new Sandbox(info.id, http);
+    const sandbox = new Sandbox(info.id, http);
+    if (info.state === "paused" || info.state === "pausing") await sandbox.resume();
+    return sandbox;
+  }
+
+  /**
+   * A sandbox's description by id, without connecting to it (connecting resumes a paused one).
+   *
+   * @example
+   * ```ts
+   * const { state } = await Sandbox.getInfo("sb_0123456789abcdef");
+   * ```
+   */
+  static getInfo(id: string, options: ClientOptions = {}): Promise<SandboxInfo> {
+    return new HttpClient(options).json(
+      "GET",
+      `/v1/sandboxes/${encodeURIComponent(id)}`,
+      SandboxSchema,
+    );
+  }
+
+  /**
+   * Terminates a sandbox by id without connecting to it (a paused one is not resumed first).
+   *
+   * @example
+   * ```ts
+   * await Sandbox.terminate("sb_0123456789abcdef");
+   * ```
+   */
+  static terminate(id: string, options: ClientOptions = {}): Promise<SandboxInfo> {
+    return new HttpClient(options).json(
+      "DELETE",
+      `/v1/sandboxes/${encodeURIComponent(id)}`,
+      SandboxSchema,
+    );
   }
 
   /**
@@ -220,6 +259,50 @@ export class Sandbox {
   async unexposePort(port: number): Promise<void> {
     checkArgument(ExposePortRequestSchema.shape.port, port, "port");
     await this.http.send("DELETE", `/v1/sandboxes/${this.id}/ports/${port}`);
+  }
+
+  /**
+   * Pauses the sandbox: it uses no CPU and its timeout stands still. Under runsc (without a
+   * network) its memory, processes and files are saved to disk and its memory goes back to the
+   * host; under runc, or with a network, it is frozen in memory. Open process streams and port
+   * connections are cut (the processes themselves go on after resume). Calls that need the
+   * agent then throw SandboxPausedError, unless the sandbox was created with `autoResume`.
+   * Pausing a paused sandbox is harmless.
+   *
+   * @example
+   * ```ts
+   * await sandbox.pause();
+   * // ... later, from anywhere:
+   * const again = await Sandbox.connect(sandbox.id); // resumes it
+   * ```
+   */
+  pause(): Promise<SandboxInfo> {
+    return postPause(this.http, this.id);
+  }
+
+  /**
+   * `pause` for a sandbox known by id, without connecting to it (connecting resumes it).
+   *
+   * @example
+   * ```ts
+   * await Sandbox.pause("sb_0123456789abcdef");
+   * ```
+   */
+  static pause(id: string, options: ClientOptions = {}): Promise<SandboxInfo> {
+    return postPause(new HttpClient(options), id);
+  }
+
+  /**
+   * Resumes a paused sandbox with its processes, files, environment and exposed ports; resolves
+   * once its agent answers. Resuming a running sandbox is harmless.
+   *
+   * @example
+   * ```ts
+   * await sandbox.resume();
+   * ```
+   */
+  resume(): Promise<SandboxInfo> {
+    return this.http.json("POST", `/v1/sandboxes/${this.id}/resume`, SandboxSchema);
   }
 
   /**

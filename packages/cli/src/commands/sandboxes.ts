@@ -24,7 +24,9 @@ function describe(info: SandboxInfo): string {
     ["disk", `${info.diskMiB} MiB`],
     ["oom kills", String(info.oomKills)],
     ["created", info.createdAt],
-    ["expires", info.expiresAt],
+    ["expires", info.pausedAt ? `${info.expiresAt} (stands still while paused)` : info.expiresAt],
+    ...(info.pausedAt ? ([["paused", info.pausedAt]] as [string, string][]) : []),
+    ...(info.autoResume ? ([["auto resume", "yes"]] as [string, string][]) : []),
     [
       "labels",
       Object.entries(info.labels)
@@ -108,7 +110,8 @@ export function registerSandboxCommands(program: Command): void {
       SANDBOX_DEFAULTS.timeoutSeconds,
     )
     .option("--env <K=V>", "environment variable (repeatable)", collect, [])
-    .option("--label <K=V>", "label (repeatable)", collect, []);
+    .option("--label <K=V>", "label (repeatable)", collect, [])
+    .option("--auto-resume", "when paused, resume on any call that needs the sandbox");
   addNetworkOptions(create)
     .option("--json", "print the whole sandbox as JSON")
     .action(async (opts) => {
@@ -130,6 +133,7 @@ export function registerSandboxCommands(program: Command): void {
         env: parsePairs(opts.env, "--env"),
         labels: parsePairs(opts.label, "--label"),
         network: createNetwork(opts),
+        autoResume: Boolean(opts.autoResume),
       });
       if (opts.json) printJson(await sandbox.info());
       else process.stdout.write(`${sandbox.id}\n`);
@@ -175,10 +179,34 @@ export function registerSandboxCommands(program: Command): void {
     .argument("<id>", "sandbox id")
     .option("--json", "print JSON")
     .action(async (id: string, opts: { json?: boolean }) => {
-      const info = await (await Sandbox.connect(id, cliClientOptions())).info();
+      const info = await Sandbox.getInfo(id, cliClientOptions());
       if (opts.json) printJson(info);
       else process.stdout.write(`${describe(info)}\n`);
     });
+
+  for (const [name, description] of [
+    [
+      "pause",
+      "pause a sandbox: no CPU, its timeout stands still; under runsc without a network its memory, processes and files go to disk, otherwise it is frozen in memory",
+    ],
+    ["resume", "resume a paused sandbox; returns once its agent answers"],
+  ] as const) {
+    program
+      .command(name)
+      .description(description)
+      .argument("<ids...>", "sandbox ids")
+      .option("--json", "print each sandbox as JSON")
+      .action(async (ids: string[], opts: { json?: boolean }) => {
+        for (const id of ids) {
+          const info =
+            name === "pause"
+              ? await Sandbox.pause(id, cliClientOptions())
+              : await (await Sandbox.connect(id, cliClientOptions())).resume();
+          if (opts.json) printJson(info);
+          else process.stdout.write(`${id} ${info.state}\n`);
+        }
+      });
+  }
 
   program
     .command("timeout")
@@ -204,7 +232,7 @@ export function registerSandboxCommands(program: Command): void {
     .argument("<ids...>", "sandbox ids")
     .action(async (ids: string[]) => {
       for (const id of ids) {
-        await (await Sandbox.connect(id, cliClientOptions())).terminate();
+        await Sandbox.terminate(id, cliClientOptions());
         process.stdout.write(`${id}\n`);
       }
     });

@@ -1,7 +1,7 @@
 import { closeSync, constants, fstatSync, openSync } from "node:fs";
 import http from "node:http";
 import { Readable } from "node:stream";
-import type { z } from "zod";
+import { z } from "zod";
 import {
   AGENT_ANSWER_LIMITS,
   AGENT_ENV_ROUTE,
@@ -34,6 +34,8 @@ import {
 import { EventLines, PROCESS_EVENTS, type EventProtocol } from "./event-lines.js";
 import { dropRest, sendBody } from "./request-body.js";
 import { upgradeAgent, type Upgraded } from "./upgrade.js";
+
+const ReleaseAnswerSchema = z.object({ released: z.literal(true) });
 
 /** Linux's O_PATH, which Node does not name: a handle on a file that opens nothing. */
 const O_PATH = 0o10000000;
@@ -326,6 +328,17 @@ export class AgentClient {
       OomKillAnswerSchema,
     );
     return answer.killed;
+  }
+
+  /**
+   * The last call before a checkpoint: the agent stops listening, has paddock-init let go of
+   * the socket, answers, and cuts every connection (see the agent's listener.ts).
+   */
+  async release(): Promise<void> {
+    await this.json(
+      { method: "POST", path: "/lifecycle/release", timeoutMs: this.timeouts.callMs },
+      ReleaseAnswerSchema,
+    );
   }
 
   /** Replaces the env of the processes started from now on (a claimed warm-pool sandbox's). */

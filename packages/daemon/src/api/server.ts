@@ -31,6 +31,7 @@ import { processRoutes } from "./routes/processes.js";
 import { codeRoutes } from "./routes/code.js";
 import { processStreamRoutes } from "./routes/process-stream.js";
 import { sandboxRoutes } from "./routes/sandboxes.js";
+import { lifecycleRoutes } from "./routes/lifecycle.js";
 import { systemRoutes } from "./routes/system.js";
 import { warmPoolRoutes } from "./routes/warm-pools.js";
 import type { WarmPools } from "../sandboxes/warm-pool.js";
@@ -86,6 +87,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   });
   await app.register(systemRoutes);
   await app.register(sandboxRoutes(deps.sandboxes));
+  await app.register(lifecycleRoutes(deps.sandboxes));
   await app.register(imageRoutes(deps.images, deps.hostDirs));
   if (deps.registries) await app.register(registryRoutes(deps.registries));
   await app.register(processRoutes(deps.sandboxes));

@@ -9,8 +9,11 @@ export interface ForwarderOptions {
   port: number;
   bindAddress: string;
   hostPort: number;
-  /** The sandbox's agent client, asked at each connection (it throws once the sandbox is gone). */
-  agent: () => AgentClient;
+  /**
+   * The sandbox's agent client, asked at each connection (it throws once the sandbox is gone or
+   * paused, and resumes one created with autoResume).
+   */
+  agent: () => Promise<AgentClient>;
   token: string | null;
   log: Logger;
 }
@@ -65,7 +68,7 @@ export class PortForwarder {
     let upstream: net.Socket;
     let upstreamHead: Buffer;
     try {
-      const tunnel = await agent().tunnel(port, gone.signal);
+      const tunnel = await (await agent()).tunnel(port, gone.signal);
       upstream = tunnel.socket;
       upstreamHead = tunnel.head;
     } catch (err) {

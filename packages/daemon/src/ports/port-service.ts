@@ -55,7 +55,7 @@ export class PortService {
         port: record.port,
         bindAddress: record.bindAddress,
         hostPort: record.hostPort,
-        agent: () => this.deps.sandboxes.agent(record.sandboxId),
+        agent: () => this.deps.sandboxes.ready(record.sandboxId),
         token: record.token,
         log: this.deps.log,
       });
@@ -159,7 +159,8 @@ export class PortService {
   async restore(): Promise<void> {
     for (const record of this.deps.store.all()) {
       const sandbox = this.deps.sandboxes.find(record.sandboxId);
-      if (sandbox?.state !== "running") {
+      // Recovery ran first: a sandbox is running, paused or ended by now.
+      if (sandbox?.state !== "running" && sandbox?.state !== "paused") {
         this.deps.store.deleteSandbox(record.sandboxId);
         continue;
       }

@@ -67,6 +67,11 @@ export async function sealSocketDir(target: string): Promise<void> {
   await run("mount", ["-o", "remount,ro", target]);
 }
 
+/** Makes the socket directory writable again, for an agent that must bind its socket anew. */
+export async function unsealSocketDir(target: string): Promise<void> {
+  await run("mount", ["-o", "remount,rw", target]);
+}
+
 /** Unmounts everything at or below `dir`; after it, removing `dir` cannot reach another fs. */
 export async function unmountAll(dir: string): Promise<void> {
   for (const point of await mountsUnder(dir)) {

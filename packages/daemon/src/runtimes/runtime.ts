@@ -68,7 +68,26 @@ export abstract class OciRuntime {
    * Creates and starts the container detached. Its stdio, and the runtime's own errors, go to a
    * log file, not to the daemon: the container inherits them and must outlive the daemon.
    */
-  async start(target: RuntimeTarget & { paths: SandboxPaths }, timeoutMs = 30_000): Promise<void> {
+  start(target: RuntimeTarget & { paths: SandboxPaths }, timeoutMs = 30_000): Promise<void> {
+    return this.detached(target, ["run", "--detach"], "start", timeoutMs);
+  }
+
+  /** Starts the container again from a checkpoint in `imageDir` (runsc), detached like start. */
+  restore(
+    target: RuntimeTarget & { paths: SandboxPaths },
+    imageDir: string,
+    timeoutMs = 60_000,
+  ): Promise<void> {
+    const args = ["restore", "--detach", "--image-path", imageDir];
+    return this.detached(target, args, "restore", timeoutMs);
+  }
+
+  private async detached(
+    target: RuntimeTarget & { paths: SandboxPaths },
+    verb: string[],
+    what: string,
+    timeoutMs: number,
+  ): Promise<void> {
     const { id, paths } = target;
     const log = openSync(paths.log, "a");
     try {
@@ -77,7 +96,8 @@ export abstract class OciRuntime {
           ...this.runPrefix(target),
           this.binary,
           ...this.globalArgs(target),
-          ...["run", "--detach", "--bundle", paths.bundle, id],
+          ...verb,
+          ...["--bundle", paths.bundle, id],
         ];
         const child = spawn(file!, args, { stdio: ["ignore", log, log] });
         const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
@@ -91,7 +111,7 @@ export abstract class OciRuntime {
           reject(
             new PaddockError(
               "runtime_error",
-              `${this.name} could not start the sandbox (exit ${code ?? signal}); the daemon's log has the runtime's error`,
+              `${this.name} could not ${what} the sandbox (exit ${code ?? signal}); the daemon's log has the runtime's error`,
               { runtime: this.name },
               { hostDetails: { runtimeError: why } },
             ),
@@ -101,6 +121,31 @@ export abstract class OciRuntime {
     } finally {
       closeSync(log);
     }
+  }
+
+  /**
+   * Saves the container's whole state (memory, processes, files) to `imageDir` and stops it
+   * (runsc). It refuses a sandbox with a bound host socket (the agent's must be released first).
+   */
+  async checkpoint(target: RuntimeTarget, imageDir: string): Promise<void> {
+    // Uncompressed: a restore then reads it at disk speed (resume is what users wait for).
+    const args = ["checkpoint", "--compression=none", "--image-path", imageDir, target.id];
+    await this.cli(target, args, 120_000);
+  }
+
+  /** Freezes every process of the container in memory. */
+  async freeze(target: RuntimeTarget): Promise<void> {
+    await this.cli(target, ["pause", target.id]);
+  }
+
+  /** Thaws a frozen container. */
+  async thaw(target: RuntimeTarget): Promise<void> {
+    await this.cli(target, ["resume", target.id]);
+  }
+
+  /** Sends `signal` to the container's first process (tini, which passes it on to its child). */
+  async signal(target: RuntimeTarget, signal: string): Promise<void> {
+    await this.cli(target, ["kill", target.id, signal]);
   }
 
   /** The container's state, or null when the runtime does not know it. */

@@ -19,6 +19,8 @@ export function startMonitor(
   return every(intervalMs, async () => {
     for (const record of store.inStates(["running"])) {
       if (await service.isAlive(record)) continue;
+      // Paused meanwhile (a checkpointed sandbox has no container): not dead.
+      if (store.get(record.id)?.state !== "running") continue;
       const outOfMemory = (await kernelOomKills(record.id)) > 0;
       const reason = outOfMemory
         ? "the sandbox ran out of memory and was killed whole; give it more memoryMiB"

@@ -56,6 +56,7 @@ export async function recover(deps: RecoveryDeps): Promise<void> {
         log.error({ id: record.id, err: errorMessage(err) }, "cleanup failed"),
       );
   }
+  await recoverPauses(deps);
   const policy = deps.policy ?? DEFAULT_CREATE_POLICY;
   for (const record of store.inStates(["running"])) {
     if (!createRefusal(record, ownerOf(record.owner), policy)) continue;
@@ -97,7 +98,7 @@ export async function recover(deps: RecoveryDeps): Promise<void> {
     }
   }
 
-  const live = new Set(store.inStates(["running"]).map((r) => r.id));
+  const live = new Set(store.inStates(["running", "paused"]).map((r) => r.id));
   /** The runtime whose root knows each container, as that runtime's own state says. */
   const containers = new Map<string, RuntimeName>();
   for (const name of RUNTIMES) {
@@ -125,12 +126,46 @@ export async function recover(deps: RecoveryDeps): Promise<void> {
   await recoverNetwork(deps);
 }
 
+/**
+ * A pause or resume the daemon died in is settled, never left half: a sandbox whose container
+ * runs (and whose agent answers once told to listen) is running; one whose checkpoint was
+ * saved whole, or whose container is frozen, is paused; anything else has failed.
+ */
+async function recoverPauses(deps: RecoveryDeps): Promise<void> {
+  const { store, service, log } = deps;
+  for (const record of store.inStates(["pausing", "resuming", "paused"])) {
+    const outcome = await service.settlePause(record).catch((err: unknown) => {
+      log.error({ id: record.id, err: errorMessage(err) }, "settling a pause failed");
+      return "lost" as const;
+    });
+    if (outcome !== "lost") {
+      if (outcome !== record.state)
+        log.warn(
+          { id: record.id, was: record.state, now: outcome },
+          "pause settled after a restart",
+        );
+      continue;
+    }
+    log.warn({ id: record.id, was: record.state }, "paused sandbox lost while the daemon was down");
+    await service
+      .end(
+        record,
+        "failed",
+        "the paused sandbox's saved state or container was lost while the daemon was down",
+      )
+      .catch((err: unknown) =>
+        log.error({ id: record.id, err: errorMessage(err) }, "cleanup failed"),
+      );
+  }
+}
+
 /** Rules and DNS again for the running sandboxes with a network; leftovers removed. */
 async function recoverNetwork(deps: RecoveryDeps): Promise<void> {
   const { store, service, network, dns, log } = deps;
   if (!network) return;
+  // A frozen sandbox keeps its network (it thaws into it).
   const running = store
-    .inStates(["running"])
+    .inStates(["running", "paused"])
     .filter(hasNetwork)
     .flatMap(({ id, network: { egress, allow, deny, address } }) =>
       address ? [{ id, policy: { egress, allow, deny }, address }] : [],
@@ -138,5 +173,6 @@ async function recoverNetwork(deps: RecoveryDeps): Promise<void> {
   await network
     .reconcile(running, (id) => store.get(id) !== undefined)
     .catch((err: unknown) => log.error({ err: errorMessage(err) }, "network recovery failed"));
-  for (const { id } of running) dns?.attach(id, service.agent(id));
+  for (const { id } of running)
+    if (store.get(id)?.state === "running") dns?.attach(id, service.agent(id));
 }

@@ -25,6 +25,7 @@ import { runtimeTarget, type Runtimes } from "../runtimes/index.js";
 import { hasNetwork, type SandboxRecord, type SandboxStore } from "../state/sandbox-store.js";
 import type { NetworkService } from "../network/network-service.js";
 import { newSandboxId } from "./ids.js";
+import { Pauser } from "./pause.js";
 import { setSandboxTimeout } from "./timeouts.js";
 import { startDockerd } from "../docker/dockerd.js";
 import type { SandboxLimits } from "../config.js";
@@ -81,8 +82,20 @@ export class SandboxService {
   private readonly clients = new Map<string, AgentClient>();
   private readonly terminating = new Map<string, Promise<SandboxRecord>>();
   private readonly endListeners: ((id: string) => Promise<void>)[] = [];
+  /** A pause or resume under way, per sandbox: the next one (or a terminate) waits for it. */
+  private readonly transitions = new Map<string, Promise<unknown>>();
+  private readonly pauser: Pauser;
 
-  constructor(private readonly deps: SandboxServiceDeps) {}
+  constructor(private readonly deps: SandboxServiceDeps) {
+    this.pauser = new Pauser({
+      ...deps,
+      client: (id) => this.client(id),
+      disconnect: (id) => this.disconnect(id),
+      reconnect: (record) => {
+        if (hasNetwork(record)) this.deps.dns?.attach(record.id, this.client(record.id));
+      },
+    });
+  }
 
   /**
    * Creates a sandbox for `caller`, who becomes its owner (null: the admin). `pool`: made for
@@ -261,6 +274,12 @@ export class SandboxService {
   /** A running sandbox's agent client; 409 if the sandbox is not running. */
   agent(id: string): AgentClient {
     const record = this.get(id);
+    if (record.state === "paused" || record.state === "pausing" || record.state === "resuming") {
+      throw new PaddockError(
+        "sandbox_paused",
+        `sandbox ${id} is ${record.state}; resume it (\`paddock resume ${id}\`, sandbox.resume()) or create it with autoResume`,
+      );
+    }
     if (record.state !== "running") {
       throw new PaddockError(
         "sandbox_not_running",
@@ -301,10 +320,72 @@ export class SandboxService {
     }
   }
 
+  /**
+   * The agent of a sandbox that is running, or that is paused and was created with autoResume
+   * (it is resumed first); otherwise as agent().
+   */
+  async ready(id: string): Promise<AgentClient> {
+    const { state, autoResume } = this.get(id);
+    if (autoResume && (state === "paused" || state === "pausing" || state === "resuming"))
+      await this.resume(id);
+    return this.agent(id);
+  }
+
+  /**
+   * Pauses a running sandbox (see pause.ts for how each runtime does it); pausing a paused one
+   * returns it as it is.
+   */
+  pause(id: string): Promise<SandboxInfo> {
+    return this.transition(id, async () => {
+      const record = this.get(id);
+      if (record.state === "paused") return;
+      this.mustBeRunning(record);
+      await this.pauser.pause(record);
+    });
+  }
+
+  /** At daemon start: settles a sandbox the daemon died pausing or resuming (see Pauser.settle). */
+  settlePause(record: SandboxRecord): Promise<"running" | "paused" | "lost"> {
+    return this.pauser.settle(record);
+  }
+
+  /** Resumes a paused sandbox; resuming a running one returns it as it is. */
+  resume(id: string): Promise<SandboxInfo> {
+    return this.transition(id, async () => {
+      const record = this.get(id);
+      if (record.state === "running") return;
+      if (record.state !== "paused") this.mustBeRunning(record);
+      await this.pauser.resume(record);
+    });
+  }
+
+  /** Runs `change` after the sandbox's earlier pause or resume has settled; answers its info. */
+  private async transition(id: string, change: () => Promise<void>): Promise<SandboxInfo> {
+    const before = this.transitions.get(id) ?? Promise.resolve();
+    const job = before.catch(() => {}).then(change);
+    this.transitions.set(id, job);
+    try {
+      await job;
+    } finally {
+      if (this.transitions.get(id) === job) this.transitions.delete(id);
+    }
+    return toInfo(this.get(id));
+  }
+
+  private mustBeRunning(record: SandboxRecord): void {
+    if (record.state !== "running")
+      throw new PaddockError(
+        "sandbox_not_running",
+        `sandbox ${record.id} is ${record.state}; create a new one`,
+      );
+  }
+
   /** Terminates a sandbox; terminating an ended one returns it as it is. */
-  terminate(id: string, reason: string | null = null): Promise<SandboxRecord> {
+  async terminate(id: string, reason: string | null = null): Promise<SandboxRecord> {
+    // A pause or resume under way finishes first: the teardown then finds it whole.
+    await this.transitions.get(id)?.catch(() => {});
     const record = this.get(id);
-    if (record.state === "terminated" || record.state === "failed") return Promise.resolve(record);
+    if (record.state === "terminated" || record.state === "failed") return record;
     let job = this.terminating.get(id);
     if (!job) {
       job = this.end(record, "terminated", reason).finally(() => this.terminating.delete(id));
@@ -334,7 +415,7 @@ export class SandboxService {
 
   /** Removes the container, its network, its mounts and its directory. Safe to repeat. */
   async teardown(record: TeardownTarget): Promise<void> {
-    const { layout, runtimes, network, dns } = this.deps;
+    const { layout, runtimes, network } = this.deps;
     const runtime = runtimes[record.runtime];
     const target = runtimeTarget(layout, {
       id: record.id,
@@ -342,9 +423,7 @@ export class SandboxService {
       network: record.network ?? { egress: "none", allow: [], deny: [], address: null },
     });
     const networked = Boolean(target.netns) || Boolean(network?.has(record.id));
-    dns?.detach(record.id);
-    this.clients.get(record.id)?.close();
-    this.clients.delete(record.id);
+    this.disconnect(record.id);
     await runtime.destroy(target);
     // After the container: its processes held the namespace.
     if (networked) await network?.teardown(record.id);
@@ -389,6 +468,13 @@ export class SandboxService {
     const { dir } = this.deps.layout.sandbox(id);
     await unmountAll(dir);
     await rm(dir, { recursive: true, force: true });
+  }
+
+  /** Stops answering the sandbox's DNS and closes every connection to its agent. */
+  private disconnect(id: string): void {
+    this.deps.dns?.detach(id);
+    this.clients.get(id)?.close();
+    this.clients.delete(id);
   }
 
   /** The agent of a warm pool's sandbox, which get() does not see (warm-pool.ts). */

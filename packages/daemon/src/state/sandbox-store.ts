@@ -20,6 +20,16 @@ export interface SandboxRecord extends SandboxInfo {
   network: SandboxNetwork;
 }
 
+/** States of a sandbox that has not ended: it holds its image, its directory and its lease. */
+export const LIVE_STATES: SandboxState[] = [
+  "creating",
+  "running",
+  "pausing",
+  "paused",
+  "resuming",
+  "terminating",
+];
+
 /**
  * Whether the sandbox was made with a network (a namespace, a link, rules): egress other than
  * none, or an address (a networked sandbox set to egress none keeps its namespace).
@@ -198,12 +208,12 @@ export class SandboxStore {
 
   /** Ids of the sandboxes not yet ended that were made from `image`: its users. */
   usingImage(image: string): string[] {
+    const marks = LIVE_STATES.map(() => "?").join(", ");
     const rows = this.db
       .prepare(
-        `SELECT id FROM sandboxes WHERE image = ? AND state IN ('creating', 'running', 'terminating')
-         ORDER BY created_at`,
+        `SELECT id FROM sandboxes WHERE image = ? AND state IN (${marks}) ORDER BY created_at`,
       )
-      .all(image) as { id: string }[];
+      .all(image, ...LIVE_STATES) as { id: string }[];
     return rows.map((r) => r.id);
   }
 
@@ -238,6 +248,24 @@ export class SandboxStore {
     this.db
       .prepare(`UPDATE sandboxes SET timeout_seconds = ?, expires_at = ? WHERE id = ?`)
       .run(timeoutSeconds, expiresAtMs, id);
+  }
+
+  /** Paused at `now`: its timeout clock stands still until it resumes. */
+  setPaused(id: string, now: number): void {
+    this.db
+      .prepare(`UPDATE sandboxes SET state = 'paused', paused_at = ? WHERE id = ?`)
+      .run(now, id);
+  }
+
+  /** Running again at `now`: its expiry moves by the time it spent paused. */
+  setResumed(id: string, now: number): void {
+    this.db
+      .prepare(
+        `UPDATE sandboxes SET state = 'running',
+           expires_at = expires_at + MAX(0, ? - COALESCE(paused_at, ?)), paused_at = NULL
+         WHERE id = ?`,
+      )
+      .run(now, now, id);
   }
 
   /** Records the sandbox's address: its lease from the pool, kept across daemon restarts. */

@@ -87,7 +87,7 @@ export function registerAgentRoutes(
       handler: async (request, reply) => {
         const params = request.params as Params;
         const query = (request.query ?? {}) as Query;
-        const agent = service.agent(params.id);
+        const agent = await service.ready(params.id);
         // The client going away cuts the agent's request (a foreground process dies with it).
         const gone = new AbortController();
         reply.raw.once("close", () => {

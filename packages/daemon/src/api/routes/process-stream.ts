@@ -81,7 +81,7 @@ export function processStreamRoutes(
         // Checked by the schemas above before any hook of the route runs.
         const { id, ref } = request.params as Params;
         const { output } = request.query as Query;
-        const agent = service.agent(id);
+        const agent = await service.ready(id);
         // The client leaving while the agent is asked: the agent's connection is not kept.
         const gone = new AbortController();
         const socket = request.raw.socket;

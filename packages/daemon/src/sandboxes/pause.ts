@@ -1,0 +1,242 @@
+import { access, mkdir, rm, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { waitForAgent, type AgentClient } from "../agent/client.js";
+import { PaddockError, errorMessage } from "../errors.js";
+import type { Layout } from "../layout.js";
+import type { Logger } from "../logger.js";
+import { unsealSocketDir } from "../runtimes/mounts.js";
+import { runtimeTarget, type Runtimes } from "../runtimes/index.js";
+import { hasNetwork, type SandboxRecord, type SandboxStore } from "../state/sandbox-store.js";
+
+/**
+ * How a sandbox pauses. `checkpoint` (runsc without a network): gVisor saves its memory,
+ * processes and files to disk and the sandbox stops, giving its memory back to the host.
+ * `freeze`: the container's processes are frozen in memory (runc has no checkpoint here; gVisor
+ * cannot checkpoint host networking, which sandboxes with a network use).
+ */
+export type PauseMode = "checkpoint" | "freeze";
+
+export function pauseMode(record: Pick<SandboxRecord, "runtime" | "network">): PauseMode {
+  return record.runtime === "runsc" && !hasNetwork(record) ? "checkpoint" : "freeze";
+}
+
+/** Written after a checkpoint has been saved whole: without it the image is not to be used. */
+const COMPLETE_MARK = "paddock-complete";
+
+export interface PauseDeps {
+  store: SandboxStore;
+  runtimes: Runtimes;
+  layout: Layout;
+  log: Logger;
+  /** The sandbox's agent client (made anew after a restore: the socket is a new one). */
+  client(id: string): AgentClient;
+  /** Closes and forgets the sandbox's client and its DNS relay (every host connection). */
+  disconnect(id: string): void;
+  /** Answers the sandbox's DNS again after a resume (sandboxes with a network only). */
+  reconnect(record: SandboxRecord): void;
+}
+
+/**
+ * Pause and resume of one sandbox at a time (the service serializes them per sandbox). Either
+ * ends with the sandbox running or paused, never half: a failed pause leaves it running, a
+ * failed resume leaves it paused with its checkpoint kept.
+ */
+export class Pauser {
+  constructor(private readonly deps: PauseDeps) {}
+
+  async pause(record: SandboxRecord): Promise<void> {
+    const { store, log } = this.deps;
+    const mode = pauseMode(record);
+    const t0 = performance.now();
+    const steps = new Steps();
+    store.setState(record.id, "pausing");
+    try {
+      if (mode === "checkpoint") await this.checkpoint(record, steps);
+      else await this.runtime(record).freeze(this.target(record));
+    } catch (err) {
+      store.setState(record.id, "running");
+      log.warn({ id: record.id, mode, err: errorMessage(err) }, "pause failed");
+      throw failure("pausing", err);
+    }
+    store.setPaused(record.id, Date.now());
+    const ms = Math.round(performance.now() - t0);
+    log.info({ id: record.id, mode, ms, ...steps.ms }, "sandbox paused");
+  }
+
+  async resume(record: SandboxRecord): Promise<void> {
+    const { store, log } = this.deps;
+    const mode = pauseMode(record);
+    const t0 = performance.now();
+    const steps = new Steps();
+    store.setState(record.id, "resuming");
+    try {
+      if (mode === "checkpoint") await this.restore(record, steps);
+      else {
+        await this.runtime(record).thaw(this.target(record));
+        this.deps.reconnect(record);
+      }
+    } catch (err) {
+      store.setState(record.id, "paused");
+      log.warn({ id: record.id, mode, err: errorMessage(err) }, "resume failed");
+      throw failure("resuming", err);
+    }
+    store.setResumed(record.id, Date.now());
+    const ms = Math.round(performance.now() - t0);
+    log.info({ id: record.id, mode, ms, ...steps.ms }, "sandbox resumed");
+  }
+
+  /**
+   * The agent lets go of its socket and every connection, then gVisor saves the sandbox and
+   * stops it. If the checkpoint fails the sandbox is still running: its agent listens again.
+   */
+  private async checkpoint(record: SandboxRecord, steps: Steps): Promise<void> {
+    const target = this.target(record);
+    const runtime = this.runtime(record);
+    const dir = target.paths.checkpoint;
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await this.deps.client(record.id).release();
+    this.deps.disconnect(record.id);
+    steps.mark("releaseMs");
+    try {
+      await runtime.checkpoint(target, dir);
+      steps.mark("checkpointMs");
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      await this.listenAgain(record).catch((e: unknown) =>
+        this.deps.log.error(
+          { id: record.id, err: errorMessage(e) },
+          "agent lost after a failed checkpoint",
+        ),
+      );
+      throw err;
+    }
+    await writeFile(path.join(dir, COMPLETE_MARK), "");
+    // The checkpointed container has stopped; its id is needed again for the restore.
+    await runtime.destroy(target);
+    steps.mark("deleteMs");
+  }
+
+  /** Starts the sandbox from its checkpoint and has its agent listen on a new socket. */
+  private async restore(record: SandboxRecord, steps: Steps): Promise<void> {
+    const target = this.target(record);
+    const runtime = this.runtime(record);
+    const dir = target.paths.checkpoint;
+    if (!(await hasCheckpoint(dir))) {
+      throw new PaddockError(
+        "runtime_error",
+        `sandbox ${record.id} has no saved state to resume from`,
+      );
+    }
+    try {
+      await runtime.restore(target, dir);
+      await runtime.profile.afterStart(record);
+      steps.mark("restoreMs");
+      await this.listenAgain(record);
+      steps.mark("agentMs");
+    } catch (err) {
+      this.deps.disconnect(record.id);
+      await runtime.destroy(target).catch(() => {});
+      throw err;
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  /** Tells the restored (or still running) agent to listen, and waits until it answers. */
+  private async listenAgain(record: SandboxRecord): Promise<void> {
+    const target = this.target(record);
+    const runtime = this.runtime(record);
+    this.deps.disconnect(record.id);
+    // The agent binds its socket anew, and a restarted agent must be able to bind it too: the
+    // directory stays writable from now on. The old socket goes first, so the client holds on
+    // to the new one only (see AgentClient.socketPath).
+    await unsealSocketDir(target.paths.socketDir);
+    await rm(target.paths.socket, { force: true });
+    await runtime.signal(target, "SIGUSR2");
+    await waitForAgent(
+      this.deps.client(record.id),
+      runtime.profile.agentReadyTimeoutMs,
+      async () => {
+        const state = await runtime.state(target);
+        return state?.status === "running";
+      },
+    );
+    this.deps.reconnect(record);
+  }
+
+  /**
+   * After a daemon restart, for a sandbox that was pausing, paused or resuming: makes it
+   * running or paused, whichever its container and checkpoint allow, and says which; "lost"
+   * when neither (the caller ends it).
+   */
+  async settle(record: SandboxRecord): Promise<"running" | "paused" | "lost"> {
+    const { store } = this.deps;
+    const target = this.target(record);
+    const runtime = this.runtime(record);
+    const status = (await runtime.state(target))?.status;
+    const running = () => {
+      if (record.pausedAt === null) store.setState(record.id, "running");
+      else store.setResumed(record.id, Date.now());
+      return "running" as const;
+    };
+    const paused = () => {
+      if (record.pausedAt === null) store.setPaused(record.id, Date.now());
+      else store.setState(record.id, "paused");
+      return "paused" as const;
+    };
+    if (pauseMode(record) === "freeze") {
+      if (status === "paused") return paused();
+      if (status !== "running") return "lost";
+      this.deps.reconnect(record);
+      return running();
+    }
+    if (status === "running") {
+      // Its agent may have let go of its socket before the daemon died.
+      const answers = await this.listenAgain(record).then(
+        () => true,
+        () => false,
+      );
+      if (answers) return running();
+    }
+    if (status !== undefined) await runtime.destroy(target);
+    return (await hasCheckpoint(target.paths.checkpoint)) ? paused() : "lost";
+  }
+
+  private target(record: SandboxRecord) {
+    return runtimeTarget(this.deps.layout, record);
+  }
+
+  private runtime(record: SandboxRecord) {
+    return this.deps.runtimes[record.runtime];
+  }
+}
+
+/** How long each step of a pause or resume took, for the log. */
+class Steps {
+  readonly ms: Record<string, number> = {};
+  private last = performance.now();
+
+  mark(name: string): void {
+    const now = performance.now();
+    this.ms[name] = Math.round(now - this.last);
+    this.last = now;
+  }
+}
+
+/** Whether `dir` holds a checkpoint that was saved whole. */
+export async function hasCheckpoint(dir: string): Promise<boolean> {
+  return access(path.join(dir, COMPLETE_MARK)).then(
+    () => true,
+    () => false,
+  );
+}
+
+function failure(what: string, err: unknown): PaddockError {
+  if (err instanceof PaddockError && err.code !== "runtime_error") return err;
+  return new PaddockError(
+    "runtime_error",
+    `${what} the sandbox failed: ${errorMessage(err)}`,
+    undefined,
+    { cause: err, hostDetails: err instanceof PaddockError ? err.hostDetails : undefined },
+  );
+}

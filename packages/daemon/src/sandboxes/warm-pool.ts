@@ -8,6 +8,7 @@ import {
   type WarmPoolInfo,
   type WarmPoolSpec,
 } from "@paddock/protocol";
+import { execCollect } from "../agent/exec.js";
 import { PaddockError, errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { SandboxRecord, SandboxStore } from "../state/sandbox-store.js";
@@ -240,6 +241,12 @@ export class WarmPools {
     pool.filling = true;
     try {
       const { id } = await service.create(pool.request, POOL_CALLER, pool.key);
+      // The first process starts the agent's process helper (forking node, about 50 ms under
+      // gVisor): done now, so a claimed sandbox's first exec does not pay for it. An image
+      // without `true` still starts the helper.
+      await execCollect(service.pooledAgent(id), { argv: ["true"], timeoutMs: 10_000 }).catch(
+        () => {},
+      );
       Object.assign(pool, { failures: 0, retryAt: 0, lastError: null, lastErrorAt: null });
       const ms = Math.round(performance.now() - t0);
       log.info({ id, pool: formatWarmPoolSpec(pool.spec), ms }, "warm-pool sandbox ready");

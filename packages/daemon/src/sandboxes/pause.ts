@@ -128,6 +128,8 @@ export class Pauser {
         `sandbox ${record.id} has no saved state to resume from`,
       );
     }
+    // gVisor takes the directory's mount as it is at the restore: writable, for the new socket.
+    await unsealSocketDir(target.paths.socketDir);
     try {
       await runtime.restore(target, dir);
       await runtime.profile.afterStart(record);

@@ -2,6 +2,7 @@ import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { Keys, Sandbox, WarmPools, type WarmPoolInfo } from "paddock";
+import { paddock } from "../helpers/cli.js";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { leftovers } from "../helpers/host.js";
 import { RUNTIMES } from "../helpers/paths.js";
@@ -154,6 +155,14 @@ describe("warm pools across daemon restarts", () => {
     try {
       expect((await poolReady(1, first.client)).spec).toBe("busybox:runc=1,memory=128");
       const [left] = onDisk(first.dataDir);
+      // The CLI: a kept profile keeps its sandbox; a bad spec says what is expected.
+      const set = await paddock(first, ["pool", "set", "busybox:runc=1,memory=128", "--json"]);
+      expect(JSON.parse(set.stdout)).toMatchObject([{ spec: "busybox:runc=1,memory=128" }]);
+      const ls = await paddock(first, ["pool", "ls"]);
+      expect(ls.stdout).toMatch(/^busybox:runc=1,memory=128 +1 +1 +0 +-$/m);
+      expect(onDisk(first.dataDir)).toEqual(new Set([left]));
+      const bad = await paddock(first, ["pool", "set", "busybox=1"]);
+      expect(bad).toMatchObject({ code: 1, stderr: expect.stringMatching(/IMAGE:RUNTIME=SIZE/) });
       await first.kill9();
       second = await first.restart();
       await poolReady(1, second.client);

@@ -42,6 +42,9 @@ export interface PauseDeps {
  * failed resume leaves it paused with its checkpoint kept.
  */
 export class Pauser {
+  /** Checkpointed containers being removed, by sandbox. */
+  private readonly removals = new Map<string, Promise<void>>();
+
   constructor(private readonly deps: PauseDeps) {}
 
   async pause(record: SandboxRecord): Promise<void> {
@@ -112,9 +115,23 @@ export class Pauser {
       throw err;
     }
     await writeFile(path.join(dir, COMPLETE_MARK), "");
-    // The checkpointed container has stopped; its id is needed again for the restore.
-    await runtime.destroy(target);
-    steps.mark("deleteMs");
+    // The checkpointed container has stopped, and its id is needed again for the restore. Its
+    // removal takes seconds (gVisor's sandbox process winds down): the pause does not wait.
+    const removal = runtime
+      .destroy(target)
+      .catch((err: unknown) =>
+        this.deps.log.error(
+          { id: record.id, err: errorMessage(err) },
+          "removing a checkpointed container failed",
+        ),
+      )
+      .finally(() => this.removals.delete(record.id));
+    this.removals.set(record.id, removal);
+  }
+
+  /** Waits for the removal of the sandbox's checkpointed container, if one is under way. */
+  async idle(id: string): Promise<void> {
+    await this.removals.get(id);
   }
 
   /** Starts the sandbox from its checkpoint and has its agent listen on a new socket. */
@@ -128,6 +145,7 @@ export class Pauser {
         `sandbox ${record.id} has no saved state to resume from`,
       );
     }
+    await this.idle(record.id);
     // gVisor takes the directory's mount as it is at the restore: writable, for the new socket.
     await unsealSocketDir(target.paths.socketDir);
     try {

@@ -424,6 +424,7 @@ export class SandboxService {
     });
     const networked = Boolean(target.netns) || Boolean(network?.has(record.id));
     this.disconnect(record.id);
+    await this.pauser.idle(record.id);
     await runtime.destroy(target);
     // After the container: its processes held the namespace.
     if (networked) await network?.teardown(record.id);

@@ -6,7 +6,9 @@
  * agent answers) with egress "all" beside egress "none", interleaved. runc and runsc. Every packet
  * stays on this machine: the daemon's router is a namespace whose only route out is the test
  * network's fake internet (tests/helpers/net.ts). Needs root and a build; run with
- * `npm run bench -- network`.
+ * `npm run bench -- network`. `PADDOCK_BENCH_NETWORK=create` measures only the creates (no
+ * downloads, no debian image); `PADDOCK_BENCH_NETWORK_RUNTIMES=runc` (comma-separated) limits
+ * the runtimes.
  */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
@@ -19,7 +21,11 @@ import { percentile, ratio, round1, stats, type Stats } from "./lib/stats.js";
 
 const IMAGE = "busybox";
 const BUSYBOX = "/bin/busybox";
-const RUNTIMES: Runtime[] = ["runc", "runsc"];
+const RUNTIMES = (process.env.PADDOCK_BENCH_NETWORK_RUNTIMES ?? "runc,runsc")
+  .split(",")
+  .map((r) => r.trim())
+  .filter((r): r is Runtime => r === "runc" || r === "runsc");
+const CREATE_ONLY = process.env.PADDOCK_BENCH_NETWORK === "create";
 const BIG_MIB = 256;
 const URL_BIG = `http://${FAKE_HOSTS.allowed}/big.bin`;
 const DOWNLOAD_RUNS = 5;
@@ -198,12 +204,12 @@ async function measureCreates(bench: Bench, runtime: Runtime) {
 let internet: FakeInternet | undefined;
 
 benchMain(
-  [...new Set(CLIENTS.map((c) => c.image))],
+  CREATE_ONLY ? [IMAGE] : [...new Set(CLIENTS.map((c) => c.image))],
   async (bench) => {
     const results: Result[] = [];
     for (const runtime of RUNTIMES) {
       const downloads: Download[] = [];
-      for (const client of CLIENTS)
+      for (const client of CREATE_ONLY ? [] : CLIENTS)
         downloads.push(await measureDownloads(bench, internet!, runtime, client));
       const creates = await measureCreates(bench, runtime);
       const createAll = stats(creates.all);
@@ -223,27 +229,28 @@ benchMain(
     const rate = (n: number) => `${n.toFixed(1)} MiB/s`;
     const ms = (n: number) => `${n.toFixed(1)} ms`;
     const signed = (n: number) => `${n >= 0 ? "+" : ""}${n.toFixed(1)} ms`;
-    printTable(
-      [
-        ["runtime", "client", "sandbox", "router", "ratio", "target", ""],
-        ...results.flatMap((r) =>
-          r.downloads.map((d) => [
-            r.runtime,
-            d.client,
-            rate(d.sandboxMiBps),
-            rate(d.routerMiBps),
-            `${d.ratio.toFixed(2)}x`,
-            `>= ${TARGET_RATIO[r.runtime]}x`,
-            passMiss(d.ratio >= TARGET_RATIO[r.runtime]),
-          ]),
-        ),
-      ],
-      [
-        `throughput = a ${BIG_MIB} MiB random file from ${FAKE_HOSTS.allowed} (busybox httpd in the fake internet namespace); median of ${DOWNLOAD_RUNS} interleaved downloads after ${DOWNLOAD_WARMUP} warm-up`,
-        `wget = busybox wget -O /dev/null (4 KiB reads) timed by busybox time (10 ms resolution), in a ${IMAGE} sandbox; python = a socket read with 1 MiB recv_into, timed inside, in a debian sandbox (the host's python3 3.11 in the router)`,
-        `sandbox = inside a sandbox with egress "all" (veth, router forwarding, nftables, masquerade); router = the same client in the daemon's router namespace itself (where the host's root namespace would be in production); ratio = sandbox / router`,
-      ],
-    );
+    if (!CREATE_ONLY)
+      printTable(
+        [
+          ["runtime", "client", "sandbox", "router", "ratio", "target", ""],
+          ...results.flatMap((r) =>
+            r.downloads.map((d) => [
+              r.runtime,
+              d.client,
+              rate(d.sandboxMiBps),
+              rate(d.routerMiBps),
+              `${d.ratio.toFixed(2)}x`,
+              `>= ${TARGET_RATIO[r.runtime]}x`,
+              passMiss(d.ratio >= TARGET_RATIO[r.runtime]),
+            ]),
+          ),
+        ],
+        [
+          `throughput = a ${BIG_MIB} MiB random file from ${FAKE_HOSTS.allowed} (busybox httpd in the fake internet namespace); median of ${DOWNLOAD_RUNS} interleaved downloads after ${DOWNLOAD_WARMUP} warm-up`,
+          `wget = busybox wget -O /dev/null (4 KiB reads) timed by busybox time (10 ms resolution), in a ${IMAGE} sandbox; python = a socket read with 1 MiB recv_into, timed inside, in a debian sandbox (the host's python3 3.11 in the router)`,
+          `sandbox = inside a sandbox with egress "all" (veth, router forwarding, nftables, masquerade); router = the same client in the daemon's router namespace itself (where the host's root namespace would be in production); ratio = sandbox / router`,
+        ],
+      );
     console.log();
     printTable(
       [
@@ -270,7 +277,7 @@ benchMain(
         `create = Sandbox.create (${IMAGE}) until the agent answers, egress "all" vs "none", ${CREATE_RUNS} interleaved pairs after ${CREATE_WARMUP} warm-ups; paired median = the median of (all - none) over the pairs`,
       ],
     );
-    await writeResults("network", {
+    await writeResults(CREATE_ONLY ? "network-create" : "network", {
       image: IMAGE,
       bigMiB: BIG_MIB,
       downloadRuns: DOWNLOAD_RUNS,
@@ -281,7 +288,7 @@ benchMain(
     });
   },
   async () => {
-    internet = await startFakeInternet({ bigFileMiB: BIG_MIB });
+    internet = await startFakeInternet({ bigFileMiB: CREATE_ONLY ? 0 : BIG_MIB });
     return { daemonEnv: internet.daemonEnv, stop: () => internet!.stop() };
   },
 );

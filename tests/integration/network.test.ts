@@ -1,10 +1,18 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, readlinkSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Sandbox, type NetworkPolicyInput } from "paddock";
+import { inPool, parsePool } from "../../packages/daemon/src/network/address-pool.js";
+import {
+  addressNetnsName,
+  addressOfNetns,
+  hostLink,
+} from "../../packages/daemon/src/network/names.js";
+import { DEFAULT_SPARES } from "../../packages/daemon/src/network/spares.js";
 import { sandboxRuntimeFlags } from "../../packages/daemon/src/runtimes/index.js";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
-import { leftovers, networkLeftovers } from "../helpers/host.js";
+import { leftovers, netnsNamed, networkLeftovers } from "../helpers/host.js";
 import {
   FAKE_HOSTS,
   ROUTER_PORT,
@@ -58,6 +66,35 @@ async function probe(sandbox: Sandbox, targets: string[]): Promise<Record<string
 const reached = (result: string | undefined) => /^(ok|http):/.test(result ?? "");
 const page = (host: string, port = 80) => `http://${host}${port === 80 ? "" : `:${port}`}/host.txt`;
 
+/** Namespaces named by an address of the test daemon's pool: sandboxes' networks and spares. */
+const poolNamespaces = () =>
+  netnsNamed("paddock-").filter((n) => inPool(parsePool(net.pool), addressOfNetns(n) ?? ""));
+
+/** The interface index of an address's host end in the router, or undefined. */
+function hostEndIndex(address: string): number | undefined {
+  const out = spawnSync(
+    "nsenter",
+    [`--net=${net.routerNetns}`, "ip", "-j", "link", "show", "dev", hostLink(address)],
+    { encoding: "utf8" },
+  );
+  if (out.status !== 0) return undefined;
+  return (JSON.parse(out.stdout) as { ifindex: number }[])[0]?.ifindex;
+}
+
+/**
+ * What is left of a sandbox's network (`address` and its host end's `ifindex` while it ran).
+ * Its address may be a spare's by now: a spare's host end is a new link, with a new index (the
+ * kernel never gives an index twice in a namespace), and its namespace goes with it.
+ */
+function addressLeftovers({ address, ifindex }: { address: string; ifindex?: number }): string[] {
+  const index = hostEndIndex(address);
+  if (index !== undefined && index !== ifindex) return [];
+  return [
+    ...(existsSync(`/run/netns/${addressNetnsName(address)}`) ? [addressNetnsName(address)] : []),
+    ...(index === undefined ? [] : [hostLink(address)]),
+  ];
+}
+
 let net: FakeInternet;
 let daemon: TestDaemon;
 beforeAll(async () => {
@@ -66,6 +103,8 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await daemon?.stop();
+  // Its spares go with it (running sandboxes would keep theirs).
+  if (net) expect(poolNamespaces()).toEqual([]);
   await net?.stop();
 });
 
@@ -93,6 +132,12 @@ describe.each(RUNTIMES)("sandbox networking on %s", (runtime) => {
   });
   afterAll(async () => {
     const ids = Object.values(sandboxes).flatMap((s) => (s ? [s.id] : []));
+    const addresses: { address: string; ifindex?: number }[] = [];
+    for (const sandbox of Object.values(sandboxes)) {
+      const address = sandbox && (await sandbox.info()).network?.address;
+      if (address) addresses.push({ address, ifindex: hostEndIndex(address) });
+    }
+    expect(addresses).toHaveLength(2);
     for (const sandbox of Object.values(sandboxes)) await sandbox?.terminate();
     // Checked before the router namespace goes (that would take the links with it); nothing
     // of a sandbox's network belongs in the daemon's own namespace when it has a router.
@@ -103,6 +148,7 @@ describe.each(RUNTIMES)("sandbox networking on %s", (runtime) => {
         ...networkLeftovers(undefined, id),
       ]),
     ).toEqual([]);
+    expect(addresses.flatMap(addressLeftovers)).toEqual([]);
   });
 
   it("egress none: only loopback, nothing reached", async () => {
@@ -325,6 +371,8 @@ describe.each(RUNTIMES)("sandbox networking on %s", (runtime) => {
       image: "busybox",
       network: { egress: "all" },
     });
+    const doomedAddress = (await doomed.info()).network!.address!;
+    const doomedEnd = { address: doomedAddress, ifindex: hostEndIndex(doomedAddress) };
     await daemon.kill9();
     // The doomed sandbox's container goes while no daemon watches.
     execFileSync(runtime, [
@@ -341,12 +389,72 @@ describe.each(RUNTIMES)("sandbox networking on %s", (runtime) => {
       "failed",
     );
     expect(networkLeftovers(net.routerNetns, doomed.id)).toEqual([]);
+    expect(addressLeftovers(doomedEnd)).toEqual([]);
+    // The killed daemon's spares are gone too: only the running sandboxes' networks are left.
+    expect(poolNamespaces()).toHaveLength(2);
     const r = await probe(get("all"), [page("other.test"), page(ROUTER_UPLINK, ROUTER_PORT)]);
     expect(r[page("other.test")]).toBe("ok:other");
     expect(reached(r[page(ROUTER_UPLINK, ROUTER_PORT)])).toBe(false);
     const listed = await probe(get("listed"), [page("allowed.test"), page(FAKE_HOSTS.other)]);
     expect(listed[page("allowed.test")]).toBe("ok:allowed");
     expect(reached(listed[page(FAKE_HOSTS.other)])).toBe(false);
+  });
+});
+
+/** Namespaces of the pool that no sandbox's name stands for. */
+const spareNamespaces = () => {
+  const taken = new Set(
+    netnsNamed("paddock-sb_").map((n) => readlinkSync(`/run/netns/${n}`, { encoding: "utf8" })),
+  );
+  return poolNamespaces().filter((n) => !taken.has(n));
+};
+
+async function waitForSpares(): Promise<string[]> {
+  for (let i = 0; i < 100 && spareNamespaces().length < DEFAULT_SPARES; i++)
+    await new Promise((r) => setTimeout(r, 100));
+  return spareNamespaces();
+}
+
+describe("spare networks", () => {
+  const made: Sandbox[] = [];
+  afterAll(async () => {
+    for (const sandbox of made) await sandbox.terminate();
+  });
+  const create = async () => {
+    const sandbox = await Sandbox.create({
+      ...daemon.client,
+      runtime: "runc",
+      image: "debian",
+      network: { egress: "all" },
+    });
+    made.push(sandbox);
+    return { sandbox, address: (await sandbox.info()).network!.address! };
+  };
+
+  it("are ready once a sandbox had a network, reach nothing, and each goes whole to one create", async () => {
+    await create();
+    const spares = await waitForSpares();
+    expect(spares).toHaveLength(DEFAULT_SPARES);
+    for (const spare of spares) {
+      // Its address is made, but its host end has no rules yet: dropped.
+      expect(
+        execFileSync("ip", ["-n", spare, "-4", "addr", "show", "eth0"], { encoding: "utf8" }),
+      ).toContain(`inet ${addressOfNetns(spare)}/30`);
+      const probed = execFileSync(
+        "nsenter",
+        [`--net=/run/netns/${spare}`, "python3", "-c", PROBE, page(FAKE_HOSTS.allowed)],
+        { encoding: "utf8" },
+      );
+      const result = (JSON.parse(probed) as Record<string, string>)[page(FAKE_HOSTS.allowed)];
+      expect(result).toMatch(/^err:/);
+    }
+    const taken = await create();
+    expect(spares.map(addressOfNetns)).toContain(taken.address);
+    expect(await probe(taken.sandbox, [page(FAKE_HOSTS.allowed)])).toEqual({
+      [page(FAKE_HOSTS.allowed)]: "ok:allowed",
+    });
+    // Taken, it is made again elsewhere in the pool.
+    expect(await waitForSpares()).toHaveLength(DEFAULT_SPARES);
   });
 });
 

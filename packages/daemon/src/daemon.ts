@@ -147,6 +147,7 @@ export async function startDaemon(
       // Pool sandboxes belong to nobody: they do not outlive the daemon as others do.
       await warmPools.close();
       await sandboxes.settle();
+      await network.close();
       dns.close();
       sandboxes.closeClients();
       db.close();

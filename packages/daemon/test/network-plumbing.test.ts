@@ -1,4 +1,7 @@
-import { describe, expect, it } from "vitest";
+import { mkdtemp, readdir, readlink, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { NetworkPolicySchema, type NetworkPolicyInput } from "@paddock/protocol";
 import { freeLease, parsePool } from "../src/network/address-pool.js";
 import {
@@ -8,7 +11,13 @@ import {
   removeSandboxScript,
   sandboxScript,
 } from "../src/network/firewall.js";
-import { hostLink, netnsName, netnsPath } from "../src/network/names.js";
+import {
+  addressNetnsName,
+  addressOfNetns,
+  hostLink,
+  netnsName,
+  netnsPath,
+} from "../src/network/names.js";
 import { NetworkService } from "../src/network/network-service.js";
 import type { HostCommands } from "../src/network/host-commands.js";
 import { CommandError } from "../src/exec.js";
@@ -17,6 +26,9 @@ import { resolveDnsUpstream } from "../src/config.js";
 import { silentLogger } from "../src/logger.js";
 
 const ID = "sb_0123456789abcdef";
+/** The first address of the tests' pool 198.18.0.0/24, and its host end. */
+const ADDRESS = "198.18.0.2";
+const LINK = "pd-c6120002";
 const policy = (input: NetworkPolicyInput) => NetworkPolicySchema.parse(input);
 
 describe("the address pool", () => {
@@ -46,16 +58,24 @@ describe("the address pool", () => {
 });
 
 describe("names", () => {
-  it("derive from the id, the host end within 15 characters", () => {
-    expect(netnsName(ID)).toBe("paddock-sb_0123456789abcdef");
-    expect(netnsPath(ID)).toBe("/run/netns/paddock-sb_0123456789abcdef");
-    expect(hostLink(ID)).toBe("pd-0123456789ab");
-    expect(hostLink(ID).length).toBeLessThanOrEqual(15);
+  it("of a network derive from its address, the host end within 15 characters", () => {
+    expect(addressNetnsName(ADDRESS)).toBe("paddock-198.18.0.2");
+    expect(hostLink(ADDRESS)).toBe(LINK);
+    expect(hostLink("255.255.255.254")).toBe("pd-fffffffe");
+    expect(addressOfNetns("paddock-198.18.0.2")).toBe(ADDRESS);
+    expect(addressOfNetns(netnsName(ID))).toBeUndefined();
   });
 
-  it("refuse anything but a sandbox id", () => {
+  it("of a sandbox's namespace derive from its id", () => {
+    expect(netnsName(ID)).toBe("paddock-sb_0123456789abcdef");
+    expect(netnsPath(ID)).toBe("/run/netns/paddock-sb_0123456789abcdef");
+  });
+
+  it("refuse anything but a sandbox id or an IPv4 address", () => {
     for (const bad of ["sb_A", "sb_x;y", "../x", "sb_", 'sb_a" }'])
       expect(() => netnsName(bad), bad).toThrow(/not a sandbox id/);
+    for (const bad of ["198.18.0.2; x", "::1", "198.18.0", "../x"])
+      expect(() => hostLink(bad), bad).toThrow(/not an IPv4 address/);
   });
 });
 
@@ -69,6 +89,7 @@ describe("firewall scripts", () => {
   it("refuse the always-refused ranges first, then deny, then the egress verdict", () => {
     const script = sandboxScript(
       ID,
+      ADDRESS,
       policy({
         egress: "allowlist",
         allow: ["192.0.2.7", "198.51.100.0/24", "2001:db8::/32", "example.org"],
@@ -91,23 +112,22 @@ describe("firewall scripts", () => {
       `add element inet paddock ${ID}_allow4 { 192.0.2.7/32, 198.51.100.0/24 }`,
     );
     expect(script).toContain(`flush set inet paddock ${ID}_dns4`);
-    expect(script.at(-1)).toBe(
-      `add element inet paddock sandboxes { "pd-0123456789ab" : jump ${ID} }`,
-    );
+    expect(script.at(-1)).toBe(`add element inet paddock sandboxes { "${LINK}" : jump ${ID} }`);
   });
 
   it("egress all accepts, none drops, and reconcile keeps what DNS opened", () => {
-    const all = sandboxScript(ID, policy({ egress: "all" }), { keepDns: true });
+    const all = sandboxScript(ID, ADDRESS, policy({ egress: "all" }), { keepDns: true });
     expect(all).toContain(`add rule inet paddock ${ID} accept`);
     expect(all).not.toContain(`flush set inet paddock ${ID}_dns4`);
-    const none = sandboxScript(ID, policy({ egress: "none" }), { keepDns: false });
+    const none = sandboxScript(ID, ADDRESS, policy({ egress: "none" }), { keepDns: false });
     expect(none).toContain(`add rule inet paddock ${ID} drop`);
     expect(none.some((l) => l.endsWith(" accept"))).toBe(false);
   });
 
   it("remove a sandbox whatever is left, in one script", () => {
-    const script = removeSandboxScript(ID);
+    const script = removeSandboxScript(ID, ADDRESS);
     expect(script[0]).toBe("add table inet paddock");
+    expect(script).toContain(`delete element inet paddock sandboxes { "${LINK}" }`);
     expect(script.slice(-4)).toEqual([
       `delete chain inet paddock ${ID}`,
       `delete set inet paddock ${ID}_allow4`,
@@ -161,9 +181,27 @@ function recorder(fail?: RegExp): HostCommands & { calls: string[] } {
   };
 }
 
-function service(commands: HostCommands, pool = "198.18.0.0/24") {
-  return new NetworkService({ pool, allowPrivate: [], log: silentLogger, commands });
+let netnsDir = "";
+beforeEach(async () => {
+  netnsDir = await mkdtemp(path.join(tmpdir(), "paddock-unit-netns-"));
+});
+afterEach(async () => {
+  await rm(netnsDir, { recursive: true, force: true });
+});
+
+function service(commands: HostCommands, pool = "198.18.0.0/24", spares = 0) {
+  return new NetworkService({
+    pool,
+    allowPrivate: [],
+    log: silentLogger,
+    commands,
+    spares,
+    netnsDir,
+  });
 }
+
+/** What the sandbox's name in the namespace directory stands for. */
+const named = (id: string) => readlink(path.join(netnsDir, netnsName(id))).catch(() => undefined);
 
 describe("NetworkService", () => {
   it("sets a sandbox up: namespace and link, then its rules; addresses never given twice", async () => {
@@ -173,14 +211,17 @@ describe("NetworkService", () => {
       net.setup(ID, policy({ egress: "all" })),
       net.setup("sb_fedcba9876543210", policy({ egress: "all" })),
     ]);
-    expect(a).toEqual({ netnsPath: netnsPath(ID), address: "198.18.0.2" });
+    expect(a).toEqual({ netnsPath: netnsPath(ID), address: ADDRESS });
     expect(b.address).toBe("198.18.0.6");
     const text = cmd.calls.join("\n");
     expect(text).toContain("router: sysctl -q -w net.ipv4.ip_forward=1");
-    expect(text).toContain(`netns add paddock-${ID}`);
-    expect(text).toContain(`link add pd-0123456789ab type veth peer name eth0 netns paddock-${ID}`);
-    expect(text).toContain(`host: ip -n paddock-${ID} -batch -`);
+    expect(text).toContain("netns add paddock-198.18.0.2");
+    expect(text).toContain(`link add ${LINK} type veth peer name eth0 netns paddock-198.18.0.2`);
+    expect(text).toContain("host: ip -n paddock-198.18.0.2 -batch -");
     expect(text).toContain("route add default via 198.18.0.1 dev eth0");
+    expect(text).toContain(`add element inet paddock sandboxes { "${LINK}" : jump ${ID} }`);
+    // The sandbox's name (what the runtime joins) stands for its address's namespace.
+    expect(await named(ID)).toBe("paddock-198.18.0.2");
     expect(net.policy(ID)?.egress).toBe("all");
     expect(net.has(ID)).toBe(true);
   });
@@ -192,10 +233,12 @@ describe("NetworkService", () => {
     expect(err).toBeInstanceOf(PaddockError);
     expect((err as PaddockError).code).toBe("runtime_error");
     const text = cmd.calls.join("\n");
-    expect(text).toContain(`link del pd-0123456789ab\nnetns del paddock-${ID}`);
+    expect(text).toContain(`link del ${LINK}\nnetns del paddock-198.18.0.2`);
+    expect(text).toContain(`delete element inet paddock sandboxes { "${LINK}" }`);
     expect(text).toContain(`delete chain inet paddock ${ID}`);
+    expect(await named(ID)).toBeUndefined();
     expect(net.has(ID)).toBe(false);
-    expect((await net.setup(ID, policy({ egress: "all" }))).address).toBe("198.18.0.2");
+    expect((await net.setup(ID, policy({ egress: "all" }))).address).toBe(ADDRESS);
   });
 
   it("refuses a sandbox past the pool's size", async () => {
@@ -244,18 +287,90 @@ describe("NetworkService", () => {
     const cmd: HostCommands = {
       router: async (argv) => {
         if (argv[0] === "ip")
-          throw new CommandError(
-            "ip",
-            1,
-            'Cannot find device "pd-0123456789ab"\nCommand failed -:1\n',
-          );
+          throw new CommandError("ip", 1, `Cannot find device "${LINK}"\nCommand failed -:1\n`);
         return "";
       },
       host: async () => "",
     };
+    await symlink("paddock-198.18.0.2", path.join(netnsDir, netnsName(ID)));
     await service(cmd).teardown(ID);
+    expect(await named(ID)).toBeUndefined();
+  });
+
+  it("keeps spares once a sandbox had a network: a create then only writes its rules", async () => {
+    const cmd = recorder();
+    const net = service(cmd, "198.18.0.0/24", 2);
+    expect((await net.setup(ID, policy({ egress: "all" }))).address).toBe(ADDRESS);
+    await waitFor(() => cmd.calls.filter((c) => c.includes("route add default")).length === 3);
+    const spareMaking = cmd.calls.filter(
+      (c) => c.includes("198.18.0.6") || c.includes("198.18.0.10"),
+    );
+    // Made at the lowest CPU priority, so that the create under way keeps the CPU.
+    expect(spareMaking.every((c) => c.includes(": nice -n 19 ip "))).toBe(true);
+
+    cmd.calls.length = 0;
+    const b = await net.setup("sb_b", policy({ egress: "all" }));
+    expect(b.address).toBe("198.18.0.6");
+    expect(await named("sb_b")).toBe("paddock-198.18.0.6");
+    expect(cmd.calls[0]).toMatch(/^router: nft -f -\n/);
+    expect(cmd.calls[0]).toContain(`"pd-c6120006" : jump sb_b`);
+    // The spare taken is made again, at an address no one has.
+    await waitFor(() => cmd.calls.some((c) => c.includes("netns add paddock-198.18.0.14")));
+
+    cmd.calls.length = 0;
+    await net.close();
+    const removed = cmd.calls.join("\n");
+    expect(removed).toContain("link del pd-c612000a\nnetns del paddock-198.18.0.10");
+    expect(removed).toContain("link del pd-c612000e\nnetns del paddock-198.18.0.14");
+    expect(removed).not.toContain("198.18.0.2\n");
+  });
+
+  it("takes the last address a spare is being made at rather than refusing a create", async () => {
+    const cmd = recorder();
+    const net = service(cmd, "198.18.0.0/29", 2);
+    await net.setup("sb_a", policy({ egress: "all" }));
+    // The pool's second address goes to a spare, still being made: the create waits for it.
+    expect((await net.setup("sb_b", policy({ egress: "all" }))).address).toBe("198.18.0.6");
+  });
+
+  it("reconciles: removes spares and names no running sandbox has, keeps the others", async () => {
+    const cmd = recorder();
+    const net = service(cmd);
+    const file = (name: string) => writeFile(path.join(netnsDir, name), "");
+    await file("paddock-198.18.0.2"); // a running sandbox's
+    await symlink("paddock-198.18.0.2", path.join(netnsDir, "paddock-sb_run"));
+    await file("paddock-198.18.0.6"); // a spare a killed daemon left
+    await symlink("paddock-198.18.0.10", path.join(netnsDir, "paddock-sb_gone")); // ended
+    await symlink("paddock-198.19.0.2", path.join(netnsDir, "paddock-sb_other")); // not ours
+    await file("paddock-192.0.2.2"); // outside the pool: another daemon's
+    await net.reconcile(
+      [{ id: "sb_run", policy: policy({ egress: "all" }), address: ADDRESS }],
+      (id) => id !== "sb_other",
+    );
+    expect((await readdir(netnsDir)).sort()).toEqual([
+      "paddock-192.0.2.2",
+      "paddock-198.18.0.2",
+      "paddock-198.18.0.6", // a plain file here: the ip command that removes it is recorded
+      "paddock-sb_other",
+      "paddock-sb_run",
+    ]);
+    const text = cmd.calls.join("\n");
+    expect(text).toContain("link del pd-c6120006\nnetns del paddock-198.18.0.6");
+    expect(text).not.toMatch(/del (pd-c6120002|paddock-198\.18\.0\.2\b)/);
+    // The running sandbox's link (missing here) is made again in its namespace.
+    expect(text).toContain(`link add ${LINK} type veth peer name eth0 netns paddock-198.18.0.2`);
+    expect(text).not.toContain("netns add paddock-198.18.0.2");
+    const rules = cmd.calls.at(-1)!;
+    expect(rules).toMatch(/^router: nft -f -\nflush map inet paddock sandboxes\n/);
+    expect(rules).toContain(`add element inet paddock sandboxes { "${LINK}" : jump sb_run }`);
+    expect(net.has("sb_run")).toBe(true);
   });
 });
+
+async function waitFor(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
+  expect(check()).toBe(true);
+}
 
 describe("the DNS upstream setting", () => {
   it("is IP:PORT, port 53 unless given, IPv6 in brackets", () => {

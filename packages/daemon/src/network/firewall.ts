@@ -11,7 +11,8 @@ import { chainName, hostLink, LINK_PREFIX } from "./names.js";
  * One table, `inet paddock`, in the router namespace:
  * - `forward`: return traffic of established flows passes; sandbox to sandbox is dropped;
  *   IPv6 from sandboxes is dropped; a packet from a sandbox's host end jumps to that sandbox's
- *   chain (the `sandboxes` verdict map); anything else from or to a `pd-*` link is dropped.
+ *   chain (the `sandboxes` verdict map); anything else from or to a `pd-*` link is dropped
+ *   (a spare's host end, say, which has no entry until a sandbox takes it and its chain is made).
  * - `input`: sandboxes reach nothing of the router itself (the host's services, the daemon's
  *   port), save replies to what the router opened.
  * - `postrouting`: the pool is masqueraded on its way out.
@@ -116,12 +117,13 @@ function ensureSandbox(id: string): string[] {
 }
 
 /**
- * The sandbox's chain and sets made to follow `policy`, and its host end pointed at them.
- * `keepDns`: keep the addresses DNS gave (reconcile); an update forgets them, since names that
- * were allowed may not be any more.
+ * The sandbox's chain and sets made to follow `policy`, and its host end (the veth of its
+ * `address`) pointed at them. `keepDns`: keep the addresses DNS gave (reconcile); an update
+ * forgets them, since names that were allowed may not be any more.
  */
 export function sandboxScript(
   id: string,
+  address: string,
   policy: NetworkPolicy,
   options: { keepDns: boolean },
 ): string[] {
@@ -145,30 +147,44 @@ export function sandboxScript(
     rule("ip daddr @private4 ip daddr != @allowprivate4 drop"),
     rule(`ip daddr @${c}_deny4 drop`),
     ...verdict,
-    `add element ${TABLE} sandboxes { "${hostLink(id)}" : jump ${c} }`,
+    `add element ${TABLE} sandboxes { "${hostLink(address)}" : jump ${c} }`,
   ];
 }
 
 /**
- * Removes the sandbox's chain, sets and map entry. Each is made first if missing, so the one
- * transaction succeeds whatever is left (nft 1.0.6 has no "delete if it exists").
+ * Removes the sandbox's chain and sets, and the map entry of the host end of `address` (which
+ * points at the chain; without an address, the map must hold none, see forgetSandboxesScript).
+ * Each is made first if missing, so the one transaction succeeds whatever is left (nft 1.0.6
+ * has no "delete if it exists").
  */
-export function removeSandboxScript(id: string): string[] {
+export function removeSandboxScript(id: string, address: string | undefined): string[] {
   const c = chainName(id);
-  const link = `"${hostLink(id)}"`;
+  const link = address && `"${hostLink(address)}"`;
   return [
     // Whatever state the table is in (even none, after a reboot), this script applies.
     `add table ${TABLE}`,
     `add map ${TABLE} sandboxes { ${SANDBOX_MAP} }`,
     ...ensureSandbox(id),
-    `add element ${TABLE} sandboxes { ${link} : jump ${c} }`,
-    `delete element ${TABLE} sandboxes { ${link} }`,
+    ...(link
+      ? [
+          `add element ${TABLE} sandboxes { ${link} : jump ${c} }`,
+          `delete element ${TABLE} sandboxes { ${link} }`,
+        ]
+      : []),
     `flush chain ${TABLE} ${c}`,
     `delete chain ${TABLE} ${c}`,
     `delete set ${TABLE} ${c}_allow4`,
     `delete set ${TABLE} ${c}_deny4`,
     `delete set ${TABLE} ${c}_dns4`,
   ];
+}
+
+/**
+ * Empties the map from host ends to sandbox chains, so that any chain can be removed; in the
+ * same transaction, sandboxScript puts back the entries of the sandboxes that stay.
+ */
+export function forgetSandboxesScript(): string[] {
+  return [`flush map ${TABLE} sandboxes`];
 }
 
 /**

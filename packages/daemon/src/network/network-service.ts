@@ -5,19 +5,29 @@ import type { NetworkPolicy } from "@paddock/protocol";
 import { CommandError } from "../exec.js";
 import { PaddockError, errorMessage } from "../errors.js";
 import type { Logger } from "../logger.js";
-import { freeLease, parsePool, type AddressPool, type Lease } from "./address-pool.js";
+import { freeLease, inPool, parsePool, type AddressPool, type Lease } from "./address-pool.js";
 import {
   baseScript,
   cidr4,
+  forgetSandboxesScript,
   learnScript,
   removeSandboxScript,
   sandboxScript,
   TABLE,
 } from "./firewall.js";
 import { hostCommands, type HostCommands } from "./host-commands.js";
-import { hostLinks, makeLinks, namespaceNames, removeHostLink, removeLinks } from "./links.js";
-import { hostLink, idOfNetns, isSandboxId, netnsPath } from "./names.js";
+import {
+  hostLinks,
+  makeLinks,
+  nameNetns,
+  namespaceNames,
+  netnsOf,
+  removeHostLink,
+  removeLinks,
+} from "./links.js";
+import { addressOfNetns, hostLink, idOfNetns, isSandboxId, NETNS_DIR, netnsPath } from "./names.js";
 import { sortPolicy, type SortedPolicy } from "./policy.js";
+import { DEFAULT_SPARES, Spares } from "./spares.js";
 
 export interface NetworkOptions {
   /** The sandbox address pool, an IPv4 CIDR of /29 or larger. */
@@ -29,6 +39,10 @@ export interface NetworkOptions {
   log: Logger;
   /** How commands run; the unit tests record them instead. */
   commands?: HostCommands;
+  /** Namespaces kept ready for creates (spares.ts); default DEFAULT_SPARES. */
+  spares?: number;
+  /** Where namespaces are named (`ip netns`'s directory); the unit tests use their own. */
+  netnsDir?: string;
 }
 
 /** A running sandbox with a network, as reconcile is given it from the state database. */
@@ -53,13 +67,16 @@ const NO_NETWORK =
  * a setup that fails removes what it made. Changes to one sandbox run one at a time.
  *
  * The router side (the table, forwarding) is made at the first sandbox that needs it, so a
- * daemon whose sandboxes never have a network changes nothing on the host.
+ * daemon whose sandboxes never have a network changes nothing on the host. From then on, a few
+ * namespaces are kept ready (spares.ts), so that a create only names one and writes its rules.
  */
 export class NetworkService {
   private readonly pool: AddressPool;
   private readonly cmd: HostCommands;
   private readonly attached = new Map<string, Attached>();
   private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly spares: Spares;
+  private readonly netnsDir: string;
   private router: Promise<void> | undefined;
 
   constructor(private readonly options: NetworkOptions) {
@@ -71,6 +88,14 @@ export class NetworkService {
       );
     }
     this.cmd = options.commands ?? hostCommands(options.routerNetns);
+    this.netnsDir = options.netnsDir ?? NETNS_DIR;
+    this.spares = new Spares({
+      size: options.spares ?? DEFAULT_SPARES,
+      reserve: () => this.freeLease(),
+      make: (lease) => makeLinks(this.cmd, lease, { background: true }),
+      remove: (lease) => removeLinks(this.cmd, this.netnsDir, { address: lease.sandbox }),
+      log: options.log,
+    });
   }
 
   /** The pool as configured, normalized. */
@@ -83,22 +108,31 @@ export class NetworkService {
    * runtime to join and the sandbox's address.
    */
   async setup(id: string, policy: NetworkPolicy): Promise<{ netnsPath: string; address: string }> {
-    const used = new Set([...this.attached.values()].map((a) => a.lease.sandbox));
-    const lease = freeLease(this.pool, used);
+    let spare = this.spares.take();
+    let lease = spare ?? this.freeLease();
+    if (!lease) {
+      // The last free address may be a spare's, being made.
+      await this.spares.settled();
+      spare = this.spares.take();
+      lease = spare ?? this.freeLease();
+    }
     if (!lease) {
       throw new PaddockError(
         "resource_exhausted",
         `every address of the sandbox network pool ${this.pool.cidr} is in use: terminate a sandbox with a network, or give the daemon a larger --network-pool`,
       );
     }
-    // Taken at once (before any await), so two creates never get the same address.
+    // Taken at once (no await between), so two creates never get the same address.
     this.attached.set(id, { lease, policy: sortPolicy(policy) });
+    const fromSpare = Boolean(spare);
     return this.serial(id, async () => {
       try {
         await this.ensureRouter();
+        // Named first: whatever is made below, teardown finds it through the name.
+        await nameNetns(this.netnsDir, id, lease.sandbox);
         await Promise.all([
-          makeLinks(this.cmd, id, lease, { namespaceExists: false }),
-          this.nft(sandboxScript(id, policy, { keepDns: false })),
+          fromSpare ? undefined : makeLinks(this.cmd, lease),
+          this.nft(sandboxScript(id, lease.sandbox, policy, { keepDns: false })),
         ]);
       } catch (err) {
         await this.remove(id).catch((e: unknown) =>
@@ -106,6 +140,7 @@ export class NetworkService {
         );
         throw failure("setting up the sandbox's network failed", err);
       }
+      this.spares.fill();
       return { netnsPath: netnsPath(id), address: lease.sandbox };
     });
   }
@@ -127,7 +162,7 @@ export class NetworkService {
         throw new PaddockError("sandbox_not_running", `sandbox ${id} has ended`);
       }
       try {
-        await this.nft(sandboxScript(id, policy, { keepDns: false }));
+        await this.nft(sandboxScript(id, current.lease.sandbox, policy, { keepDns: false }));
       } catch (err) {
         throw failure("changing the sandbox's network policy failed", err);
       }
@@ -150,6 +185,12 @@ export class NetworkService {
     });
   }
 
+  /** A free address: neither a sandbox's nor a spare's. */
+  private freeLease(): Lease | undefined {
+    const held = [...[...this.attached.values()].map((a) => a.lease), ...this.spares.held()];
+    return freeLease(this.pool, new Set(held.map((l) => l.sandbox)));
+  }
+
   /** The sandbox's policy, sorted for the DNS relay; undefined without a network. */
   policy(id: string): SortedPolicy | undefined {
     return this.attached.get(id)?.policy;
@@ -161,8 +202,15 @@ export class NetworkService {
   }
 
   /** Removes the sandbox's link, namespace and rules, and frees its address. Safe to repeat. */
-  teardown(id: string): Promise<void> {
-    return this.serial(id, () => this.remove(id));
+  async teardown(id: string): Promise<void> {
+    await this.serial(id, () => this.remove(id));
+    // An address is free again: spares the full pool held off can be made.
+    if (this.router) this.spares.fill();
+  }
+
+  /** At daemon stop: removes the spares (running sandboxes keep their networks). */
+  async close(): Promise<void> {
+    await this.spares.close();
   }
 
   /**
@@ -170,19 +218,25 @@ export class NetworkService {
    * database), `known` says whether an id is one of this daemon's sandboxes. Their addresses
    * are taken again, a missing link is made again, and their rules are written again from the
    * stored policy (the addresses DNS gave are kept). Anything else of the daemon's is removed:
-   * host ends (`pd-*`) and sandbox chains in the router namespace, and the namespaces of this
-   * daemon's sandboxes that are not running. (Namespaces of ids it does not know may be another
-   * daemon's on this host: they are left alone.)
+   * host ends (`pd-*`) and sandbox chains in the router namespace, the namespaces of its pool's
+   * addresses that no running sandbox has (spares a killed daemon left, say), and the names of
+   * this daemon's sandboxes that are not running. (Names of ids it does not know, or of
+   * addresses outside its pool, may be another daemon's on this host: they are left alone.)
    */
   async reconcile(running: NetworkedSandbox[], known: (id: string) => boolean): Promise<void> {
     const { log } = this.options;
     const keep = new Map(running.map((r) => [r.id, r]));
-    for (const name of await namespaceNames()) {
+    const kept = new Set(running.map((r) => r.address));
+    for (const name of await namespaceNames(this.netnsDir)) {
       const id = idOfNetns(name);
-      if (!id || keep.has(id) || !known(id)) continue;
-      log.warn({ id }, "removing the network namespace of a sandbox that is not running");
-      await removeLinks(this.cmd, id).catch((err: unknown) =>
-        log.error({ id, err: errorMessage(err) }, "network cleanup failed"),
+      const address = addressOfNetns(name);
+      const stale = id
+        ? !keep.has(id) && known(id)
+        : address !== undefined && inPool(this.pool, address) && !kept.has(address);
+      if (!stale) continue;
+      log.warn({ namespace: name }, "removing a network namespace no running sandbox has");
+      await removeLinks(this.cmd, this.netnsDir, id ? { id } : { address }).catch((err: unknown) =>
+        log.error({ namespace: name, err: errorMessage(err) }, "network cleanup failed"),
       );
     }
     const tableExists = await this.cmd
@@ -195,7 +249,7 @@ export class NetworkService {
 
     await this.ensureRouter();
     const links = await hostLinks(this.cmd);
-    const wanted = new Set([...keep.keys()].map(hostLink));
+    const wanted = new Set(running.map((r) => hostLink(r.address)));
     for (const link of links.filter((l) => !wanted.has(l))) {
       log.warn({ link }, "removing a sandbox link no running sandbox has");
       await removeHostLink(this.cmd, link).catch((err: unknown) =>
@@ -203,21 +257,26 @@ export class NetworkService {
       );
     }
     const stale = sandboxIdsInTable(tableExists ?? "").filter((id) => !keep.has(id));
-    const script: string[] = [];
-    for (const id of stale) script.push(...removeSandboxScript(id));
+    // The map is made anew, so that no entry holds on to a chain that goes.
+    const script = forgetSandboxesScript();
+    for (const id of stale) script.push(...removeSandboxScript(id, undefined));
     for (const sandbox of running) {
       const lease = { router: previousAddress(sandbox.address), sandbox: sandbox.address };
       this.attached.set(sandbox.id, { lease, policy: sortPolicy(sandbox.policy) });
-      if (!links.includes(hostLink(sandbox.id))) {
+      if (!links.includes(hostLink(sandbox.address))) {
         log.warn({ id: sandbox.id }, "making a running sandbox's link again");
-        await makeLinks(this.cmd, sandbox.id, lease, { namespaceExists: true }).catch(
-          (err: unknown) =>
-            log.error({ id: sandbox.id, err: errorMessage(err) }, "the sandbox has no network"),
+        const existingNetns = await netnsOf(this.netnsDir, sandbox.id);
+        await (
+          existingNetns
+            ? makeLinks(this.cmd, lease, { existingNetns })
+            : Promise.reject(new Error("its network namespace is gone"))
+        ).catch((err: unknown) =>
+          log.error({ id: sandbox.id, err: errorMessage(err) }, "the sandbox has no network"),
         );
       }
-      script.push(...sandboxScript(sandbox.id, sandbox.policy, { keepDns: true }));
+      script.push(...sandboxScript(sandbox.id, sandbox.address, sandbox.policy, { keepDns: true }));
     }
-    if (script.length) await this.nft(script);
+    await this.nft(script);
   }
 
   /** Makes the router side once: tools checked, forwarding on, the table and its base chains. */
@@ -261,15 +320,19 @@ export class NetworkService {
   }
 
   private async remove(id: string): Promise<void> {
-    this.attached.delete(id);
+    const address =
+      this.attached.get(id)?.lease.sandbox ??
+      addressOfNetns((await netnsOf(this.netnsDir, id)) ?? "");
     const results = await Promise.allSettled([
-      removeLinks(this.cmd, id),
-      this.nft(removeSandboxScript(id)).catch((err: unknown) => {
+      removeLinks(this.cmd, this.netnsDir, { id, address }),
+      this.nft(removeSandboxScript(id, address)).catch((err: unknown) => {
         // No nft on the host: no rules were ever made.
         if (!(err instanceof CommandError && err.exitCode === null && /ENOENT/.test(err.stderr)))
           throw err;
       }),
     ]);
+    // Freed only now: an address whose link is still there cannot be given again.
+    this.attached.delete(id);
     const failed = results.find((r) => r.status === "rejected");
     if (failed) throw failed.reason;
   }

@@ -13,6 +13,7 @@ import { registerRegistryCommands } from "./commands/registry.js";
 import { registerSandboxCommands } from "./commands/sandboxes.js";
 import { registerServe } from "./commands/serve.js";
 import { registerShellCommand } from "./commands/shell.js";
+import { registerSnapshotCommands } from "./commands/snapshots.js";
 import { reportError } from "./output.js";
 
 // A reader that went away (`paddock exec ... | head`) ends the CLI as SIGPIPE ends a Unix tool:
@@ -45,6 +46,7 @@ registerNetworkCommands(program);
 registerDockerCommands(program);
 registerKeyCommands(program);
 registerPoolCommands(program);
+registerSnapshotCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -20,6 +20,8 @@ import { SandboxService } from "./sandboxes/sandbox-service.js";
 import { WarmPools } from "./sandboxes/warm-pool.js";
 import { openDatabase } from "./state/database.js";
 import { LIVE_STATES, SandboxStore } from "./state/sandbox-store.js";
+import { SnapshotStore } from "./state/snapshot-store.js";
+import { SnapshotService } from "./snapshots/snapshot-service.js";
 import { PortStore } from "./state/port-store.js";
 import { KeyStore } from "./state/key-store.js";
 import { PortService } from "./ports/port-service.js";
@@ -73,6 +75,13 @@ export async function startDaemon(
     agentRuntimeDir,
     // A create first looks for a ready sandbox of a matching warm pool.
     claim: (request, caller) => warmPools.claim(request, caller),
+    snapshots: { find: (ref, caller) => snapshots.find(ref, caller) },
+    log,
+  });
+  const snapshots = new SnapshotService({
+    store: new SnapshotStore(db),
+    sandboxes,
+    layout,
     log,
   });
   const warmPools = new WarmPools({ store, service: sandboxes, policy, log });
@@ -106,6 +115,7 @@ export async function startDaemon(
   await warmPools.removeLeftovers();
   await recover({ store, service: sandboxes, runtimes, layout, policy, network, dns, log });
   await ports.restore();
+  await snapshots.sweep();
   await images.start();
   const stopReaper = startReaper(store, sandboxes, config.reapIntervalMs, log);
   const stopMonitor = startMonitor(store, sandboxes, config.monitorIntervalMs, log);
@@ -124,6 +134,7 @@ export async function startDaemon(
     },
     keys,
     warmPools,
+    snapshots,
     store,
     log,
     hostDirs: await hostDirsOf(config),

@@ -21,6 +21,13 @@ export class Layout {
   get registryAuthFile(): string {
     return path.join(this.dataDir, "registries", "auth.json");
   }
+  get snapshotsDir(): string {
+    return path.join(this.dataDir, "snapshots");
+  }
+  /** A snapshot's files (its id is the daemon's own). */
+  snapshot(id: string): string {
+    return path.join(this.snapshotsDir, id);
+  }
   get agentRuntimesDir(): string {
     return path.join(this.dataDir, "agent-runtime");
   }

@@ -185,6 +185,7 @@ describe("the HTTP API", () => {
           labels: {},
           docker: false,
           network: { egress: "none", allow: [], deny: [] },
+          autoResume: false,
         },
       ]);
       const body = res.json();

@@ -70,6 +70,7 @@ describe("SandboxStore", () => {
       owner: null,
       autoResume: false,
       pausedAt: null,
+      snapshot: null,
     });
     expect(store.get("sb_a")).toEqual(inserted);
   });
@@ -95,7 +96,8 @@ describe("SandboxStore", () => {
     db.close();
     const file = path.join(dir, "old.db");
     const old = openDatabase(file);
-    // As it was before the image config migration: the four migrations since then undone.
+    // As it was before the image config migration: the five migrations since then undone.
+    old.exec(`DROP TABLE snapshots`);
     for (const column of [
       "image_config",
       "network",
@@ -103,10 +105,11 @@ describe("SandboxStore", () => {
       "auto_resume",
       "paused_at",
       "pool",
+      "snapshot",
     ])
       old.exec(`ALTER TABLE sandboxes DROP COLUMN ${column}`);
     const version = old.pragma("user_version", { simple: true }) as number;
-    old.pragma(`user_version = ${version - 4}`);
+    old.pragma(`user_version = ${version - 5}`);
     old
       .prepare(
         `INSERT INTO sandboxes (id, image, runtime, state, cpu, memory_mib, pids_limit,

@@ -9,6 +9,7 @@ export const ERROR_STATUS = {
   not_found: 404,
   sandbox_not_found: 404,
   image_not_found: 404,
+  snapshot_not_found: 404,
   route_not_found: 404,
   file_not_found: 404,
   command_not_found: 404,

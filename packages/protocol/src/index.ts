@@ -15,3 +15,4 @@ export * from "./agent.js";
 export * from "./code.js";
 export * from "./dns-frames.js";
 export * from "./warm-pools.js";
+export * from "./snapshots.js";

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { parseReference } from "./image-reference.js";
 import { NetworkPolicySchema, SandboxNetworkSchema } from "./network.js";
+import { SnapshotRefSchema } from "./snapshots.js";
 
 export const RUNTIMES = ["runsc", "runc"] as const;
 export const RuntimeSchema = z.enum(RUNTIMES, {
@@ -171,6 +172,12 @@ export const CreateSandboxRequestSchema = z.strictObject({
   network: NetworkPolicySchema.default({ egress: "none", allow: [], deny: [] }),
   /** A paused sandbox is resumed by `connect` and by any call that needs its agent. */
   autoResume: z.boolean().default(false),
+  /**
+   * Start from this snapshot (id or name): image, runtime, cpu, memory, processes, disk, Docker
+   * and network are the snapshot's sandbox's (this request's are not used); env, labels,
+   * timeout and autoResume are this request's.
+   */
+  snapshot: SnapshotRefSchema.optional(),
 });
 export type CreateSandboxRequest = z.input<typeof CreateSandboxRequestSchema>;
 export type CreateSandboxSpec = z.output<typeof CreateSandboxRequestSchema>;
@@ -217,6 +224,8 @@ export const SandboxSchema = z.object({
   autoResume: z.boolean().optional(),
   /** When it was paused (its timeout clock stands still meanwhile); null when not paused. */
   pausedAt: z.string().nullable().optional(),
+  /** The snapshot it was started from; null for none, absent from older daemons. */
+  snapshot: z.string().nullable().optional(),
 });
 export type SandboxInfo = z.infer<typeof SandboxSchema>;
 

@@ -27,6 +27,7 @@ export class ForbiddenError extends PaddockError {}
 export class NotFoundError extends PaddockError {}
 export class SandboxNotFoundError extends NotFoundError {}
 export class ImageNotFoundError extends NotFoundError {}
+export class SnapshotNotFoundError extends NotFoundError {}
 export class RouteNotFoundError extends NotFoundError {}
 export class FileNotFoundError extends NotFoundError {}
 export class CommandNotFoundError extends NotFoundError {}
@@ -72,6 +73,7 @@ export const ERROR_CLASSES: Record<ErrorCode, ErrorClass> = {
   forbidden: ForbiddenError,
   not_found: NotFoundError,
   sandbox_not_found: SandboxNotFoundError,
+  snapshot_not_found: SnapshotNotFoundError,
   image_not_found: ImageNotFoundError,
   route_not_found: RouteNotFoundError,
   file_not_found: FileNotFoundError,

@@ -4,6 +4,7 @@ export { Registries } from "./registries.js";
 export { SandboxNetworking } from "./network.js";
 export { Keys } from "./keys.js";
 export { WarmPools } from "./warm-pools.js";
+export { Snapshots } from "./snapshots.js";
 export { Processes, type ExecOptions, type CodeLanguage } from "./processes.js";
 export { SandboxProcess, type StdinData } from "./sandbox-process.js";
 export {
@@ -57,5 +58,7 @@ export type {
   NetworkPolicyInput,
   SandboxNetwork,
   WarmPoolInfo,
+  SnapshotInfo,
+  CreateSnapshotRequest,
   WarmPoolSpecInput,
 } from "@paddock/protocol";

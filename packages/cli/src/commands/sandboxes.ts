@@ -111,7 +111,11 @@ export function registerSandboxCommands(program: Command): void {
     )
     .option("--env <K=V>", "environment variable (repeatable)", collect, [])
     .option("--label <K=V>", "label (repeatable)", collect, [])
-    .option("--auto-resume", "when paused, resume on any call that needs the sandbox");
+    .option("--auto-resume", "when paused, resume on any call that needs the sandbox")
+    .option(
+      "--snapshot <snapshot>",
+      "start from a snapshot (id or name): its image, runtime, limits and network are used",
+    );
   addNetworkOptions(create)
     .option("--json", "print the whole sandbox as JSON")
     .action(async (opts) => {
@@ -119,7 +123,7 @@ export function registerSandboxCommands(program: Command): void {
       // Docker under runc is refused unless the daemon's operator allowed it for the admin
       // token; the daemon decides before it builds anything, so ask it first rather than build
       // the image only to hear no. (An allowed create builds a missing image itself.)
-      if (!(opts.docker && opts.runtime === "runc")) await ensureImage(image);
+      if (!opts.snapshot && !(opts.docker && opts.runtime === "runc")) await ensureImage(image);
       const sandbox = await Sandbox.create({
         ...cliClientOptions(),
         image,
@@ -134,6 +138,7 @@ export function registerSandboxCommands(program: Command): void {
         labels: parsePairs(opts.label, "--label"),
         network: createNetwork(opts),
         autoResume: Boolean(opts.autoResume),
+        ...(opts.snapshot ? { snapshot: opts.snapshot as string } : {}),
       });
       if (opts.json) printJson(await sandbox.info());
       else process.stdout.write(`${sandbox.id}\n`);

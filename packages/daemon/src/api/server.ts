@@ -35,6 +35,8 @@ import { lifecycleRoutes } from "./routes/lifecycle.js";
 import { systemRoutes } from "./routes/system.js";
 import { warmPoolRoutes } from "./routes/warm-pools.js";
 import type { WarmPools } from "../sandboxes/warm-pool.js";
+import { snapshotRoutes } from "./routes/snapshots.js";
+import type { SnapshotService } from "../snapshots/snapshot-service.js";
 
 export interface ApiDeps {
   token: string;
@@ -48,6 +50,8 @@ export interface ApiDeps {
   keys: KeyStore;
   /** Warm pools; without it (unit tests) there are no warm-pool routes. */
   warmPools?: Pick<WarmPools, "list" | "set">;
+  /** Snapshots; without it (unit tests) there are no snapshot routes. */
+  snapshots?: SnapshotService;
   store: SandboxStore;
   log: Logger;
   /** The daemon's own directories (data dir, image store): no API key sees a path under them. */
@@ -88,6 +92,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(systemRoutes);
   await app.register(sandboxRoutes(deps.sandboxes));
   await app.register(lifecycleRoutes(deps.sandboxes));
+  if (deps.snapshots) await app.register(snapshotRoutes(deps.snapshots));
   await app.register(imageRoutes(deps.images, deps.hostDirs));
   if (deps.registries) await app.register(registryRoutes(deps.registries));
   await app.register(processRoutes(deps.sandboxes));

@@ -72,6 +72,14 @@ export async function unsealSocketDir(target: string): Promise<void> {
   await run("mount", ["-o", "remount,rw", target]);
 }
 
+/**
+ * Copies the tree `from` into the directory `to` as it is: owners, modes, times, links, devices
+ * (overlay whiteouts) and extended attributes (opaque dirs). Both are daemon-made paths.
+ */
+export async function copyTree(from: string, to: string): Promise<void> {
+  await run("cp", ["-a", "--reflink=auto", "--", `${from}/.`, to], { timeoutMs: 600_000 });
+}
+
 /** Unmounts everything at or below `dir`; after it, removing `dir` cannot reach another fs. */
 export async function unmountAll(dir: string): Promise<void> {
   for (const point of await mountsUnder(dir)) {

@@ -1,7 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import type { SandboxPaths } from "../layout.js";
 import { OciRuntime } from "./runtime.js";
-import { mountOverlay, unmountAll } from "./mounts.js";
+import { copyTree, mountOverlay, unmountAll } from "./mounts.js";
 import { mountDisk } from "./disk.js";
 import { addDockerStorage, type AdjustableSpec, type RuntimeProfile } from "./profile.js";
 import { runcSeccomp } from "./seccomp.js";
@@ -66,11 +66,18 @@ export class RuncRuntime extends OciRuntime {
     return ["--root", this.root];
   }
 
-  async prepareRootfs(paths: SandboxPaths, imageRootfs: string, diskMiB: number): Promise<string> {
+  async prepareRootfs(
+    paths: SandboxPaths,
+    imageRootfs: string,
+    diskMiB: number,
+    seed?: string,
+  ): Promise<string> {
     await mountDisk(paths, diskMiB);
     await Promise.all(
       [paths.rootfs, paths.upper, paths.work].map((d) => mkdir(d, { recursive: true })),
     );
+    // Whiteouts and opaque dirs come along (cp -a keeps devices and xattrs).
+    if (seed) await copyTree(seed, paths.upper);
     await mountOverlay(imageRootfs, paths.upper, paths.work, paths.rootfs);
     return paths.rootfs;
   }

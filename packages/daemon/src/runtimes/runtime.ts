@@ -45,12 +45,14 @@ export abstract class OciRuntime {
 
   /**
    * Makes the root filesystem the container starts from, its writes going to a disk of
-   * `diskMiB`; returns the path for the spec.
+   * `diskMiB`; returns the path for the spec. `seed`: a files snapshot (runc) whose files the
+   * writable layer starts with.
    */
   abstract prepareRootfs(
     paths: SandboxPaths,
     imageRootfs: string,
     diskMiB: number,
+    seed?: string,
   ): Promise<string>;
 
   /** Undoes prepareRootfs; safe to call when it never ran or already ran. */
@@ -127,10 +129,15 @@ export abstract class OciRuntime {
    * Saves the container's whole state (memory, processes, files) to `imageDir` and stops it
    * (runsc). It refuses a sandbox with a bound host socket (the agent's must be released first).
    */
-  async checkpoint(target: RuntimeTarget, imageDir: string): Promise<void> {
+  async checkpoint(
+    target: RuntimeTarget,
+    imageDir: string,
+    options: { leaveRunning?: boolean } = {},
+  ): Promise<void> {
     // Uncompressed: a restore then reads it at disk speed (resume is what users wait for).
-    const args = ["checkpoint", "--compression=none", "--image-path", imageDir, target.id];
-    await this.cli(target, args, 120_000);
+    const args = ["checkpoint", "--compression=none", "--image-path", imageDir];
+    if (options.leaveRunning) args.push("--leave-running");
+    await this.cli(target, [...args, target.id], 120_000);
   }
 
   /** Freezes every process of the container in memory. */

@@ -4,7 +4,7 @@ import { waitForAgent, type AgentClient } from "../agent/client.js";
 import { PaddockError, errorMessage } from "../errors.js";
 import type { Layout } from "../layout.js";
 import type { Logger } from "../logger.js";
-import { unsealSocketDir } from "../runtimes/mounts.js";
+import { copyTree, unsealSocketDir } from "../runtimes/mounts.js";
 import { runtimeTarget, type Runtimes } from "../runtimes/index.js";
 import { hasNetwork, type SandboxRecord, type SandboxStore } from "../state/sandbox-store.js";
 
@@ -127,6 +127,51 @@ export class Pauser {
       )
       .finally(() => this.removals.delete(record.id));
     this.removals.set(record.id, removal);
+  }
+
+  /**
+   * Saves a running sandbox into `dir`, which it keeps running: `memory` (runsc without a
+   * network) is a gVisor checkpoint (its agent lets go of its connections for that moment and
+   * listens again after); `files` (runc) is a copy of its writable layer, taken frozen.
+   */
+  async snapshot(record: SandboxRecord, dir: string): Promise<"memory" | "files"> {
+    const target = this.target(record);
+    const runtime = this.runtime(record);
+    if (record.runtime === "runc") {
+      await runtime.freeze(target);
+      try {
+        await copyTree(target.paths.upper, dir);
+      } finally {
+        await runtime.thaw(target);
+      }
+      return "files";
+    }
+    if (pauseMode(record) !== "checkpoint")
+      throw new PaddockError(
+        "conflict",
+        `sandbox ${record.id} has a network: gVisor cannot save a sandbox that uses host networking; snapshot a sandbox created without a network`,
+      );
+    await this.deps.client(record.id).release();
+    this.deps.disconnect(record.id);
+    try {
+      await runtime.checkpoint(target, dir, { leaveRunning: true });
+      await writeFile(path.join(dir, COMPLETE_MARK), "");
+    } finally {
+      await this.listenAgain(record);
+    }
+    return "memory";
+  }
+
+  /**
+   * Starts a new sandbox (made up to its container's spec) from a memory snapshot in `dir`, and
+   * waits for its agent, which binds its socket anew.
+   */
+  async startFrom(record: SandboxRecord, dir: string): Promise<void> {
+    if (!(await hasCheckpoint(dir)))
+      throw new PaddockError("runtime_error", `the snapshot's saved state is incomplete`);
+    await this.runtime(record).restore(this.target(record), dir);
+    await this.runtime(record).profile.afterStart(record);
+    await this.listenAgain(record);
   }
 
   /** Waits for the removal of the sandbox's checkpointed container, if one is under way. */

@@ -48,11 +48,46 @@ export interface SandboxServiceDeps {
   policy?: CreatePolicy;
   /** Sandbox networking; without it (unit tests) only egress "none" can be created. */
   network?: NetworkService;
+  /** Snapshots sandboxes can start from; without it (unit tests) none. */
+  snapshots?: SnapshotFinder;
   /** Answers the DNS queries of sandboxes with a network, over their agent's socket. */
   dns?: DnsAttachment;
   /** A ready warm-pool sandbox given to this create, if one matches (warm-pool.ts). */
   claim?: (request: CreateSandboxSpec, caller: Caller) => Promise<SandboxInfo | undefined>;
   log: Logger;
+}
+
+/** A snapshot a sandbox starts from: what it holds, where, and the sandbox it was taken of. */
+export interface SnapshotSource {
+  id: string;
+  kind: "memory" | "files";
+  dir: string;
+  sandbox: SandboxRecord;
+}
+
+/** Finds a caller's snapshot by id or name (snapshots/snapshot-service.ts). */
+export interface SnapshotFinder {
+  find(ref: string, caller: Caller): SnapshotSource;
+}
+
+/**
+ * A create request from `snapshot`: what the sandbox is made of is the snapshot's sandbox's; env
+ * (added to the snapshot's), labels, timeout and autoResume are the request's.
+ */
+function fromSnapshot(request: CreateSandboxSpec, sandbox: SandboxRecord): CreateSandboxSpec {
+  const { egress, allow, deny } = sandbox.network;
+  return {
+    ...request,
+    image: sandbox.image,
+    runtime: sandbox.runtime,
+    cpu: sandbox.cpu,
+    memoryMiB: sandbox.memoryMiB,
+    pidsLimit: sandbox.pidsLimit,
+    diskMiB: sandbox.diskMiB,
+    docker: sandbox.docker,
+    network: { egress, allow, deny },
+    env: { ...sandbox.env, ...request.env },
+  };
 }
 
 /** The DNS relay as the lifecycle sees it (network/dns-relay.ts). */
@@ -107,9 +142,14 @@ export class SandboxService {
     pool: string | null = null,
   ): Promise<SandboxInfo> {
     const { store, images, log } = this.deps;
+    // A snapshot decides what the sandbox is made of (see CreateSandboxRequestSchema.snapshot).
+    const from = request.snapshot
+      ? this.snapshotSource().find(request.snapshot, caller)
+      : undefined;
+    if (from) request = fromSnapshot(request, from.sandbox);
     // First of all: a refused sandbox makes nothing, not even its image.
     checkCreatePolicy(request, caller, this.deps.policy ?? DEFAULT_CREATE_POLICY);
-    const claimed = pool === null ? await this.deps.claim?.(request, caller) : undefined;
+    const claimed = pool === null && !from ? await this.deps.claim?.(request, caller) : undefined;
     if (claimed) return claimed;
     const owner = caller.name;
     const spec = {
@@ -141,7 +181,8 @@ export class SandboxService {
     const network = this.setUpNetwork(record);
     network.catch(() => {}); // launch or the cleanup below awaits it
     try {
-      const launched = await this.launch(record, imageRootfs, imageConfig, network);
+      if (from) store.setSnapshot(id, from.id);
+      const launched = await this.launch(record, imageRootfs, imageConfig, network, from);
       store.setRunning(id, launched.version);
       timings = launched.timings;
     } catch (err) {
@@ -194,6 +235,7 @@ export class SandboxService {
     imageRootfs: string,
     imageConfig: ImageConfig | undefined,
     network: Promise<number | undefined>,
+    from?: SnapshotSource,
   ): Promise<{
     version: string;
     timings: { rootfsMs: number; startMs: number; agentMs: number; networkMs?: number };
@@ -207,7 +249,8 @@ export class SandboxService {
     await mkdir(paths.runtime, { recursive: true, mode: 0o700 });
     await mountSocketDir(paths.socketDir);
     await mountReadOnlyBind(this.deps.agentRuntimeDir, paths.runtime);
-    const rootfs = await runtime.prepareRootfs(paths, imageRootfs, record.diskMiB);
+    const seed = from?.kind === "files" ? from.dir : undefined;
+    const rootfs = await runtime.prepareRootfs(paths, imageRootfs, record.diskMiB, seed);
     const spec = buildSpec({
       sandbox: record,
       rootfs,
@@ -222,20 +265,31 @@ export class SandboxService {
     const rootfsMs = Math.round(performance.now() - tr);
     const networkMs = await network;
     const t0 = performance.now();
-    await runtime.start(target);
-    await runtime.profile.afterStart(record);
-    const t1 = performance.now();
-    const health = await waitForAgent(
-      this.client(record.id),
-      runtime.profile.agentReadyTimeoutMs,
-      async () => {
-        const state = await runtime.state(target);
-        return state?.status === "running";
-      },
-    );
-    // The agent listens (paddock-init made its socket and keeps it): nothing else may ever be
-    // created there.
-    await sealSocketDir(paths.socketDir);
+    let t1: number;
+    let health: Health;
+    if (from?.kind === "memory") {
+      // Its processes go on from the snapshot; its agent binds its socket itself (the socket
+      // dir stays writable, as after a resume) and takes this sandbox's env.
+      await this.pauser.startFrom(record, from.dir);
+      t1 = performance.now();
+      health = await this.client(record.id).health();
+      await this.client(record.id).setEnv(record.env);
+    } else {
+      await runtime.start(target);
+      await runtime.profile.afterStart(record);
+      t1 = performance.now();
+      health = await waitForAgent(
+        this.client(record.id),
+        runtime.profile.agentReadyTimeoutMs,
+        async () => {
+          const state = await runtime.state(target);
+          return state?.status === "running";
+        },
+      );
+      // The agent listens (paddock-init made its socket and keeps it): nothing else may ever be
+      // created there.
+      await sealSocketDir(paths.socketDir);
+    }
     if (target.netns) this.deps.dns?.attach(record.id, this.client(record.id));
     const timings = {
       rootfsMs,
@@ -359,6 +413,20 @@ export class SandboxService {
     });
   }
 
+  /**
+   * Saves a running sandbox into `dir` for a snapshot, keeping it running (see Pauser.snapshot);
+   * says what the snapshot holds.
+   */
+  async snapshotInto(id: string, dir: string): Promise<"memory" | "files"> {
+    let kind: "memory" | "files" = "files";
+    await this.transition(id, async () => {
+      const record = this.get(id);
+      this.mustBeRunning(record);
+      kind = await this.pauser.snapshot(record, dir);
+    });
+    return kind;
+  }
+
   /** Runs `change` after the sandbox's earlier pause or resume has settled; answers its info. */
   private async transition(id: string, change: () => Promise<void>): Promise<SandboxInfo> {
     const before = this.transitions.get(id) ?? Promise.resolve();
@@ -370,6 +438,12 @@ export class SandboxService {
       if (this.transitions.get(id) === job) this.transitions.delete(id);
     }
     return toInfo(this.get(id));
+  }
+
+  private snapshotSource(): SnapshotFinder {
+    if (!this.deps.snapshots)
+      throw new PaddockError("invalid_request", "this daemon keeps no snapshots");
+    return this.deps.snapshots;
   }
 
   private mustBeRunning(record: SandboxRecord): void {

@@ -50,6 +50,20 @@ const MIGRATIONS: string[] = [
    ALTER TABLE sandboxes ADD COLUMN paused_at INTEGER`,
   // Warm pools: the profile key of a pool sandbox not yet claimed (NULL: an ordinary sandbox).
   `ALTER TABLE sandboxes ADD COLUMN pool TEXT`,
+  // Snapshots: `sandbox` is the JSON of the sandbox they were taken from (its spec as created),
+  // so that a sandbox started from one is made like it.
+  `CREATE TABLE snapshots (
+     id TEXT PRIMARY KEY,
+     name TEXT,
+     owner TEXT,
+     kind TEXT NOT NULL,
+     sandbox_id TEXT NOT NULL,
+     sandbox TEXT NOT NULL,
+     size_bytes INTEGER NOT NULL,
+     created_at INTEGER NOT NULL
+   );
+   CREATE UNIQUE INDEX snapshots_name ON snapshots(COALESCE(owner, ''), name);
+   ALTER TABLE sandboxes ADD COLUMN snapshot TEXT`,
 ];
 
 /** Opens the state database and brings its schema up to date (user_version counts migrations). */

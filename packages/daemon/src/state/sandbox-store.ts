@@ -64,6 +64,7 @@ interface Row {
   auto_resume: number;
   paused_at: number | null;
   pool: string | null;
+  snapshot: string | null;
 }
 
 /** A stored image config, checked: a row that does not parse shows none rather than failing. */
@@ -118,6 +119,7 @@ function fromRow(row: Row): SandboxRecord {
     owner: row.owner,
     autoResume: row.auto_resume === 1,
     pausedAt: iso(row.paused_at),
+    snapshot: row.snapshot,
   };
 }
 
@@ -248,6 +250,11 @@ export class SandboxStore {
     this.db
       .prepare(`UPDATE sandboxes SET timeout_seconds = ?, expires_at = ? WHERE id = ?`)
       .run(timeoutSeconds, expiresAtMs, id);
+  }
+
+  /** Records the snapshot the sandbox was started from. */
+  setSnapshot(id: string, snapshot: string): void {
+    this.db.prepare(`UPDATE sandboxes SET snapshot = ? WHERE id = ?`).run(snapshot, id);
   }
 
   /** Paused at `now`: its timeout clock stands still until it resumes. */

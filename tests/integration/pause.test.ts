@@ -63,9 +63,7 @@ describe.each(RUNTIMES)("pause and resume on %s", (runtime) => {
         last = seen.length;
       }
       for (let round = 1; round <= ROUNDS; round++)
-        expect(await sandbox.fs.readFile(`/root/round-${round}`)).toBe(
-          `round ${round}\n`,
-        );
+        expect(await sandbox.fs.readFile(`/root/round-${round}`)).toBe(`round ${round}\n`);
       const env = await sandbox.process.run("echo $GREETING");
       expect((await env.output()).stdout).toBe("hi\n");
       // The background process and its output history are still there.

@@ -15,6 +15,8 @@ const RELEASE_WAIT_MS = 2000;
  */
 export class Listener {
   private readonly connections = new Set<Socket>();
+  /** Whether paddock-init (the parent) holds a copy of the listening socket. */
+  private parentCopy = false;
 
   constructor(
     private readonly server: Server,
@@ -31,6 +33,7 @@ export class Listener {
   listen(fd: number | undefined): void {
     if (fd !== undefined) {
       this.server.listen({ fd });
+      this.parentCopy = true;
       return;
     }
     // A socket left by an earlier agent (or by this one before a checkpoint) would make listen fail.
@@ -46,7 +49,7 @@ export class Listener {
   readonly release: Handler = async (_req, res) => {
     if (!this.server.listening) throw new AgentError("conflict", "the agent is not listening");
     this.server.close();
-    await releaseParentCopy();
+    await this.releaseParentCopy();
     res.setHeader("connection", "close");
     sendJson(res, 200, { released: true });
     res.once("finish", () => {
@@ -54,22 +57,32 @@ export class Listener {
     });
   };
 
-  /** Listens again on a fresh socket at the path (after a restore); a no-op while listening. */
+  /**
+   * Listens again on a fresh socket at the path (after a restore). The daemon removes the old
+   * socket first, so an agent still listening (a pause cut short before its release) binds anew
+   * too, and paddock-init drops its copy.
+   */
   relisten(): void {
-    if (this.server.listening) return;
+    if (this.server.listening) {
+      this.server.close();
+      if (this.parentCopy) process.kill(process.ppid, "SIGUSR1");
+      this.parentCopy = false;
+    }
     this.listen(undefined);
   }
-}
 
-/** Asks paddock-init (the parent) to close its descriptor 3, and waits until it has. */
-async function releaseParentCopy(): Promise<void> {
-  const parent = process.ppid;
-  process.kill(parent, "SIGUSR1");
-  const deadline = Date.now() + RELEASE_WAIT_MS;
-  while (holdsSocket(parent)) {
-    if (Date.now() > deadline)
-      throw new AgentError("internal", "paddock-init did not let go of the agent's socket");
-    await sleep(5);
+  /** Asks paddock-init (the parent) to close its descriptor 3, and waits until it has. */
+  private async releaseParentCopy(): Promise<void> {
+    if (!this.parentCopy) return;
+    const parent = process.ppid;
+    process.kill(parent, "SIGUSR1");
+    const deadline = Date.now() + RELEASE_WAIT_MS;
+    while (holdsSocket(parent)) {
+      if (Date.now() > deadline)
+        throw new AgentError("internal", "paddock-init did not let go of the agent's socket");
+      await sleep(5);
+    }
+    this.parentCopy = false;
   }
 }
 

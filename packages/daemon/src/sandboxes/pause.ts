@@ -1,4 +1,4 @@
-import { access, mkdir, rm, writeFile } from "node:fs/promises";
+import { access, mkdir, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { waitForAgent, type AgentClient } from "../agent/client.js";
 import { PaddockError, errorMessage } from "../errors.js";
@@ -6,6 +6,7 @@ import type { Layout } from "../layout.js";
 import type { Logger } from "../logger.js";
 import { copyTree, unsealSocketDir } from "../runtimes/mounts.js";
 import { runtimeTarget, type Runtimes } from "../runtimes/index.js";
+import { waitForRuntimeCalls } from "../runtimes/runtime-calls.js";
 import { hasNetwork, type SandboxRecord, type SandboxStore } from "../state/sandbox-store.js";
 
 /**
@@ -238,6 +239,8 @@ export class Pauser {
     const { store } = this.deps;
     const target = this.target(record);
     const runtime = this.runtime(record);
+    // A checkpoint or restore the dead daemon started may still be under way: its end decides.
+    await waitForRuntimeCalls(record.id);
     const status = (await runtime.state(target))?.status;
     const running = () => {
       if (record.pausedAt === null) store.setState(record.id, "running");
@@ -250,8 +253,10 @@ export class Pauser {
       return "paused" as const;
     };
     if (pauseMode(record) === "freeze") {
-      if (status === "paused") return paused();
-      if (status !== "running") return "lost";
+      // Frozen for a snapshot (the record says running): thawed; frozen for a pause: paused.
+      if (status === "paused" && record.state !== "running") return paused();
+      if (status === "paused") await runtime.thaw(target);
+      else if (status !== "running") return "lost";
       this.deps.reconnect(record);
       return running();
     }
@@ -259,10 +264,20 @@ export class Pauser {
       // Its agent may have let go of its socket before the daemon died.
       const answers = await this.listenAgain(record).then(
         () => true,
-        () => false,
+        (err: unknown) => {
+          this.deps.log.warn(
+            { id: record.id, err: errorMessage(err) },
+            "agent did not listen again",
+          );
+          return false;
+        },
       );
       if (answers) return running();
     }
+    // gVisor stops a sandbox only once its checkpoint is saved whole (a failed one leaves it
+    // running): a stopped one whose daemon died before marking the checkpoint has one.
+    if (status === "stopped" && (await hasSavedState(target.paths.checkpoint)))
+      await writeFile(path.join(target.paths.checkpoint, COMPLETE_MARK), "");
     if (status !== undefined) await runtime.destroy(target);
     return (await hasCheckpoint(target.paths.checkpoint)) ? paused() : "lost";
   }
@@ -286,6 +301,19 @@ class Steps {
     this.ms[name] = Math.round(now - this.last);
     this.last = now;
   }
+}
+
+/** Whether `dir` holds gVisor's checkpoint files (whole or not). */
+async function hasSavedState(dir: string): Promise<boolean> {
+  const sizes = await Promise.all(
+    ["checkpoint.img", "pages.img"].map((f) =>
+      stat(path.join(dir, f)).then(
+        (s) => s.size,
+        () => 0,
+      ),
+    ),
+  );
+  return sizes.every((size) => size > 0);
 }
 
 /** Whether `dir` holds a checkpoint that was saved whole. */

@@ -85,6 +85,10 @@ export async function recover(deps: RecoveryDeps): Promise<void> {
       );
       probe.close();
     }
+    // A snapshot the daemon died taking leaves the agent without its socket (runsc) or the
+    // container frozen (runc): it is made to run again.
+    if (!healthy && (state?.status === "running" || state?.status === "paused"))
+      healthy = (await service.settlePause(record).catch(() => "lost")) === "running";
     if (!healthy) {
       log.warn(
         { id: record.id, container: state?.status ?? "missing" },

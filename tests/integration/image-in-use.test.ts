@@ -63,7 +63,7 @@ describe.each(RUNTIMES)("an image in use cannot be removed (%s)", (runtime) => {
       expect(err.code).toBe("image_in_use");
       expect(err.message).toContain(a.id);
       expect(err.message).toContain(b.id);
-      expect(err.message).toMatch(/terminate them first/);
+      expect(err.message).toMatch(/terminate the sandboxes/);
       expect(err.details?.sandboxes?.sort()).toEqual([a.id, b.id].sort());
       // The SDK maps the code to its class.
       await expect(new Images(daemon.client).remove(name)).rejects.toBeInstanceOf(ImageInUseError);

@@ -53,11 +53,19 @@ export async function startDaemon(
   const token = await loadOrCreateToken(layout.tokenFile);
   const db = openDatabase(layout.database);
   const store = new SandboxStore(db);
+  const snapshotStore = new SnapshotStore(db);
   const runtimes = createRuntimes(layout);
   const registries = new Registries(layout.registryAuthFile, config.insecureRegistries);
   const images = new ImageService(
-    new ImageStore(config.imagesDir, (name) => store.usingImage(name)),
-    new PulledImages(config.imagesDir, registries, () => store.inStates(LIVE_STATES)),
+    // Snapshots hold their image too: a sandbox started from one reads it.
+    new ImageStore(config.imagesDir, (name) => [
+      ...store.usingImage(name),
+      ...snapshotStore.usingImage(name),
+    ]),
+    new PulledImages(config.imagesDir, registries, () => [
+      ...store.inStates(LIVE_STATES),
+      ...snapshotStore.list().map((s) => s.sandbox),
+    ]),
   );
   const agentRuntimeDir = await ensureAgentRuntime(layout.agentRuntimesDir);
   const policy = { allowRuncDocker: config.allowRuncDocker };
@@ -79,7 +87,7 @@ export async function startDaemon(
     log,
   });
   const snapshots = new SnapshotService({
-    store: new SnapshotStore(db),
+    store: snapshotStore,
     sandboxes,
     layout,
     log,

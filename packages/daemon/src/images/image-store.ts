@@ -248,8 +248,8 @@ function imageInUse(name: string, users: string[]): PaddockError {
   const rebuilt = isBuiltin(name) ? " (a removed built-in image is built again on next use)" : "";
   return new PaddockError(
     "image_in_use",
-    `image "${name}" is in use by ${users.length} sandbox${users.length === 1 ? "" : "es"} (${shown}); ` +
-      `terminate them first (\`paddock rm <id>\`), then remove the image${rebuilt}`,
+    `image "${name}" is in use by ${users.length} sandbox${users.length === 1 ? "" : "es"} or snapshot${users.length === 1 ? "" : "s"} (${shown}); ` +
+      `terminate the sandboxes (\`paddock rm <id>\`) and delete the snapshots (\`paddock snapshot rm <id>\`), then remove the image${rebuilt}`,
     { sandboxes: users },
   );
 }

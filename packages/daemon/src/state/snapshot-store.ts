@@ -78,6 +78,13 @@ export class SnapshotStore {
     return rows.map(fromRow).filter((s) => owner === undefined || s.owner === owner);
   }
 
+  /** Ids of the snapshots taken of sandboxes of `image` (they start from it: it must stay). */
+  usingImage(image: string): string[] {
+    return this.list()
+      .filter((s) => s.image === image)
+      .map((s) => s.id);
+  }
+
   delete(id: string): void {
     this.db.prepare(`DELETE FROM snapshots WHERE id = ?`).run(id);
   }

@@ -8,7 +8,8 @@
  * network's fake internet (tests/helpers/net.ts). Needs root and a build; run with
  * `npm run bench -- network`. `PADDOCK_BENCH_NETWORK=create` measures only the creates (no
  * downloads, no debian image); `PADDOCK_BENCH_NETWORK_RUNTIMES=runc` (comma-separated) limits
- * the runtimes.
+ * the runtimes; `PADDOCK_BENCH_NETWORK_PAIRS=N` measures N create pairs instead of 15 (a busy
+ * machine needs more).
  */
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
@@ -30,7 +31,7 @@ const BIG_MIB = 256;
 const URL_BIG = `http://${FAKE_HOSTS.allowed}/big.bin`;
 const DOWNLOAD_RUNS = 5;
 const DOWNLOAD_WARMUP = 1;
-const CREATE_RUNS = 15;
+const CREATE_RUNS = Number(process.env.PADDOCK_BENCH_NETWORK_PAIRS ?? 15);
 const CREATE_WARMUP = 2;
 /** The issue's targets: sandbox / router throughput, and create's p50 with egress all over none. */
 const TARGET_RATIO: Record<Runtime, number> = { runc: 0.7, runsc: 0.3 };

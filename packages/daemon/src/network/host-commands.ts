@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { CommandError, run } from "../exec.js";
+import { NftSession } from "./nft-session.js";
 
 /**
  * How the daemon runs `ip`, `nft` and `sysctl`: as argument vectors, never through a shell.
@@ -13,6 +14,8 @@ export interface HostCommands {
   router(argv: readonly string[], input?: string): Promise<string>;
   /** Runs `argv` in the daemon's own namespace, with `input` on its stdin. */
   host(argv: readonly string[], input?: string): Promise<string>;
+  /** A long-lived nft in the router namespace for the scripts; without it, each is `nft -f -`. */
+  nft?: NftSession;
 }
 
 export function hostCommands(routerNetns: string | undefined): HostCommands {
@@ -20,10 +23,12 @@ export function hostCommands(routerNetns: string | undefined): HostCommands {
     input === undefined
       ? run(argv[0]!, argv.slice(1), { timeoutMs: 20_000 })
       : runWithInput(argv, input);
+  const inRouter = (argv: readonly string[]) =>
+    routerNetns ? ["nsenter", `--net=${routerNetns}`, ...argv] : [...argv];
   return {
     host,
-    router: (argv, input) =>
-      host(routerNetns ? ["nsenter", `--net=${routerNetns}`, ...argv] : argv, input),
+    router: (argv, input) => host(inRouter(argv), input),
+    nft: new NftSession(inRouter(["nft", "-i"])),
   };
 }
 

@@ -14,19 +14,17 @@ import { addressNetnsName, hostLink, LINK_PREFIX, netnsName } from "./names.js";
  * link-local one).
  *
  * `existingNetns`: the namespace is there under that name (a running sandbox whose link was
- * lost), only the pair is made. `background`: a spare made ahead of time, whose commands run
- * at the lowest CPU priority so that the creates under way keep the CPU.
+ * lost), only the pair is made.
  */
 export async function makeLinks(
   cmd: HostCommands,
   lease: Lease,
-  options: { existingNetns?: string; background?: boolean } = {},
+  options: { existingNetns?: string } = {},
 ): Promise<void> {
   const ns = options.existingNetns ?? addressNetnsName(lease.sandbox);
   const link = hostLink(lease.sandbox);
-  const nice = options.background ? ["nice", "-n", "19"] : [];
   await cmd.router(
-    [...nice, "ip", "-batch", "-"],
+    ["ip", "-batch", "-"],
     lines(
       ...(options.existingNetns ? [] : [`netns add ${ns}`]),
       `link add ${link} type veth peer name eth0 netns ${ns}`,
@@ -36,7 +34,7 @@ export async function makeLinks(
     ),
   );
   await cmd.host(
-    [...nice, "ip", "-n", ns, "-batch", "-"],
+    ["ip", "-n", ns, "-batch", "-"],
     lines(
       "link set dev lo up",
       "link set dev eth0 addrgenmode none",

@@ -92,7 +92,7 @@ export class NetworkService {
     this.spares = new Spares({
       size: options.spares ?? DEFAULT_SPARES,
       reserve: () => this.freeLease(),
-      make: (lease) => makeLinks(this.cmd, lease, { background: true }),
+      make: (lease) => makeLinks(this.cmd, lease),
       remove: (lease) => removeLinks(this.cmd, this.netnsDir, { address: lease.sandbox }),
       log: options.log,
     });
@@ -140,7 +140,6 @@ export class NetworkService {
         );
         throw failure("setting up the sandbox's network failed", err);
       }
-      this.spares.fill();
       return { netnsPath: netnsPath(id), address: lease.sandbox };
     });
   }
@@ -205,12 +204,22 @@ export class NetworkService {
   async teardown(id: string): Promise<void> {
     await this.serial(id, () => this.remove(id));
     // An address is free again: spares the full pool held off can be made.
+    this.replenish();
+  }
+
+  /**
+   * Makes spares again, in the background, up to their number. Called once a create with a
+   * network is over (it may have taken one): made any sooner, they would take the CPU and the
+   * kernel's network and mount locks from the rest of that create.
+   */
+  replenish(): void {
     if (this.router) this.spares.fill();
   }
 
   /** At daemon stop: removes the spares (running sandboxes keep their networks). */
   async close(): Promise<void> {
     await this.spares.close();
+    this.cmd.nft?.close();
   }
 
   /**
@@ -337,8 +346,10 @@ export class NetworkService {
     if (failed) throw failed.reason;
   }
 
-  private nft(script: string[]): Promise<string> {
-    return this.cmd.router(["nft", "-f", "-"], `${script.join("\n")}\n`);
+  /** Applies `script` in one transaction. */
+  private async nft(script: string[]): Promise<void> {
+    if (this.cmd.nft) await this.cmd.nft.apply(script);
+    else await this.cmd.router(["nft", "-f", "-"], `${script.join("\n")}\n`);
   }
 
   /** Runs `job` after every earlier job for the same sandbox. */

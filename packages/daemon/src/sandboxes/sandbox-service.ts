@@ -291,6 +291,8 @@ export class SandboxService {
       await sealSocketDir(paths.socketDir);
     }
     if (target.netns) this.deps.dns?.attach(record.id, this.client(record.id));
+    // The create is over: the spare network it took is made again now, off its path.
+    if (target.netns) this.deps.network?.replenish();
     const timings = {
       rootfsMs,
       networkMs,

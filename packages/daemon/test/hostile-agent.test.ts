@@ -169,6 +169,9 @@ describe("a hostile agent", () => {
         if (!client) throw new PaddockError("sandbox_not_found", `no sandbox ${id}`);
         return client;
       },
+      async ready(id: string): Promise<AgentClient> {
+        return this.agent(id);
+      },
       /** The process WebSocket route listens for sandboxes that end; none do here. */
       onEnd() {},
     };

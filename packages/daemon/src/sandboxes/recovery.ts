@@ -6,7 +6,7 @@ import type { Layout } from "../layout.js";
 import type { Logger } from "../logger.js";
 import type { NetworkService } from "../network/network-service.js";
 import { runtimeTarget, type Runtimes } from "../runtimes/index.js";
-import { hasNetwork, type SandboxStore } from "../state/sandbox-store.js";
+import { hasNetwork, type SandboxRecord, type SandboxStore } from "../state/sandbox-store.js";
 import type { DnsAttachment, SandboxService } from "./sandbox-service.js";
 import {
   createRefusal,
@@ -50,26 +50,19 @@ export async function recover(deps: RecoveryDeps): Promise<void> {
     store.delete(record.id);
   }
   for (const record of store.inStates(["terminating"])) {
-    await service
-      .end(record, "terminated", record.reason)
-      .catch((err: unknown) =>
-        log.error({ id: record.id, err: errorMessage(err) }, "cleanup failed"),
-      );
+    await endQuietly(deps, record, "terminated", record.reason);
   }
   await recoverPauses(deps);
   const policy = deps.policy ?? DEFAULT_CREATE_POLICY;
   for (const record of store.inStates(["running"])) {
     if (!createRefusal(record, ownerOf(record.owner), policy)) continue;
     log.warn({ id: record.id, owner: record.owner }, "ending a sandbox this daemon does not allow");
-    await service
-      .end(
-        record,
-        "terminated",
-        "ended at daemon start: Docker under runc gives the sandbox root on the host, and this daemon does not allow it for the sandbox's owner",
-      )
-      .catch((err: unknown) =>
-        log.error({ id: record.id, err: errorMessage(err) }, "cleanup failed"),
-      );
+    await endQuietly(
+      deps,
+      record,
+      "terminated",
+      "ended at daemon start: Docker under runc gives the sandbox root on the host, and this daemon does not allow it for the sandbox's owner",
+    );
   }
   for (const record of store.inStates(["running"])) {
     const paths = layout.sandbox(record.id);
@@ -94,11 +87,12 @@ export async function recover(deps: RecoveryDeps): Promise<void> {
         { id: record.id, container: state?.status ?? "missing" },
         "sandbox lost while the daemon was down",
       );
-      await service
-        .end(record, "failed", "the sandbox's container vanished while the daemon was down")
-        .catch((err: unknown) =>
-          log.error({ id: record.id, err: errorMessage(err) }, "cleanup failed"),
-        );
+      await endQuietly(
+        deps,
+        record,
+        "failed",
+        "the sandbox's container vanished while the daemon was down",
+      );
     }
   }
 
@@ -151,16 +145,27 @@ async function recoverPauses(deps: RecoveryDeps): Promise<void> {
       continue;
     }
     log.warn({ id: record.id, was: record.state }, "paused sandbox lost while the daemon was down");
-    await service
-      .end(
-        record,
-        "failed",
-        "the paused sandbox's saved state or container was lost while the daemon was down",
-      )
-      .catch((err: unknown) =>
-        log.error({ id: record.id, err: errorMessage(err) }, "cleanup failed"),
-      );
+    await endQuietly(
+      deps,
+      record,
+      "failed",
+      "the paused sandbox's saved state or container was lost while the daemon was down",
+    );
   }
+}
+
+/** Ends a sandbox at start; a failed cleanup is logged, and the next start tries again. */
+async function endQuietly(
+  deps: RecoveryDeps,
+  record: SandboxRecord,
+  state: "terminated" | "failed",
+  reason: string | null,
+): Promise<void> {
+  await deps.service
+    .end(record, state, reason)
+    .catch((err: unknown) =>
+      deps.log.error({ id: record.id, err: errorMessage(err) }, "cleanup failed"),
+    );
 }
 
 /** Rules and DNS again for the running sandboxes with a network; leftovers removed. */

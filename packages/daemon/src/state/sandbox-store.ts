@@ -1,5 +1,6 @@
 import type Database from "better-sqlite3";
 import {
+  SANDBOX_STATES,
   NetworkPolicySchema,
   SandboxImageConfigSchema,
   type CreateSandboxSpec,
@@ -21,14 +22,9 @@ export interface SandboxRecord extends SandboxInfo {
 }
 
 /** States of a sandbox that has not ended: it holds its image, its directory and its lease. */
-export const LIVE_STATES: SandboxState[] = [
-  "creating",
-  "running",
-  "pausing",
-  "paused",
-  "resuming",
-  "terminating",
-];
+export const LIVE_STATES: SandboxState[] = SANDBOX_STATES.filter(
+  (s) => s !== "terminated" && s !== "failed",
+);
 
 /**
  * Whether the sandbox was made with a network (a namespace, a link, rules): egress other than

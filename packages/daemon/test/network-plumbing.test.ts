@@ -328,11 +328,20 @@ describe("NetworkService", () => {
 
   it("takes the last address a spare is being made at rather than refusing a create", async () => {
     const cmd = recorder();
-    const net = service(cmd, "198.18.0.0/29", 2);
+    const slowIp: HostCommands = {
+      ...cmd,
+      router: async (argv, input) => {
+        if (argv[0] === "ip") await new Promise((r) => setTimeout(r, 50));
+        return cmd.router(argv, input);
+      },
+    };
+    const net = service(slowIp, "198.18.0.0/29", 2);
     await net.setup("sb_a", policy({ egress: "all" }));
     net.replenish();
+    await waitFor(() => cmd.calls.some((c) => c.includes("netns add paddock-198.18.0.6")));
     // The pool's second address goes to a spare, still being made: the create waits for it.
     expect((await net.setup("sb_b", policy({ egress: "all" }))).address).toBe("198.18.0.6");
+    expect(cmd.calls.filter((c) => c.includes("netns add paddock-198.18.0.6"))).toHaveLength(1);
   });
 
   it("reconciles: removes spares and names no running sandbox has, keeps the others", async () => {

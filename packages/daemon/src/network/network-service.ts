@@ -275,17 +275,18 @@ export class NetworkService {
       if (!links.includes(hostLink(sandbox.address))) {
         log.warn({ id: sandbox.id }, "making a running sandbox's link again");
         const existingNetns = await netnsOf(this.netnsDir, sandbox.id);
-        await (
-          existingNetns
-            ? makeLinks(this.cmd, lease, { existingNetns })
-            : Promise.reject(new Error("its network namespace is gone"))
-        ).catch((err: unknown) =>
-          log.error({ id: sandbox.id, err: errorMessage(err) }, "the sandbox has no network"),
-        );
+        if (!existingNetns)
+          log.error({ id: sandbox.id }, "the sandbox has no network: its namespace is gone");
+        else
+          await makeLinks(this.cmd, lease, { existingNetns }).catch((err: unknown) =>
+            log.error({ id: sandbox.id, err: errorMessage(err) }, "the sandbox has no network"),
+          );
       }
       script.push(...sandboxScript(sandbox.id, sandbox.address, sandbox.policy, { keepDns: true }));
     }
     await this.nft(script);
+    // A daemon that had sandboxes with a network will have them again.
+    this.replenish();
   }
 
   /** Makes the router side once: tools checked, forwarding on, the table and its base chains. */

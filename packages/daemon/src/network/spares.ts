@@ -62,6 +62,9 @@ export class Spares {
   }
 
   private async makeSpares(): Promise<void> {
+    // Not in the caller's turn of the event loop: a spawn holds the loop up for milliseconds,
+    // and what the caller finishes (a create's answer) goes out first.
+    await new Promise((resolve) => setImmediate(resolve));
     while (!this.closed && this.ready.length < this.options.size) {
       const lease = this.options.reserve();
       if (!lease) return; // the pool is full: sandboxes have every address

@@ -21,9 +21,9 @@ export interface SpareOptions {
  * Network namespaces made ahead of time, with their veth pair and addresses, each taken whole
  * by one sandbox's create (which then only writes its rules). A namespace is never used twice:
  * what a sandbox did in it goes with it. Spares are made one at a time, once the create that
- * took one is over (NetworkService.replenish); they reach nothing, since a host end without the
- * sandbox map's entry is dropped (firewall.ts). The daemon removes them when it stops, and reconcile
- * removes those a killed daemon left (they are named by an address of its pool).
+ * took one is over (NetworkService.replenish); they reach nothing, since a host end without an
+ * entry in the sandbox map is dropped (firewall.ts). The daemon removes them when it stops, and
+ * reconcile removes those a killed daemon left (they are named by an address of its pool).
  */
 export class Spares {
   private readonly ready: Lease[] = [];
@@ -49,7 +49,7 @@ export class Spares {
     this.filling = this.makeSpares().finally(() => (this.filling = undefined));
   }
 
-  /** Waits for the spare being made, if any; what it made is then ready or removed. */
+  /** Waits until no spare is being made: each is then ready or removed. */
   async settled(): Promise<void> {
     await this.filling;
   }

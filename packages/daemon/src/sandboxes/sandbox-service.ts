@@ -462,16 +462,27 @@ export class SandboxService {
     await this.transitions.get(id)?.catch(() => {});
     const record = this.get(id);
     if (record.state === "terminated" || record.state === "failed") return record;
-    let job = this.terminating.get(id);
+    return this.end(record, "terminated", reason);
+  }
+
+  /**
+   * Tears a sandbox down and records how it ended. One teardown per sandbox at a time: a
+   * terminate, the monitor, the reaper and recovery asking at once all wait for the first.
+   */
+  end(
+    record: SandboxRecord,
+    state: "terminated" | "failed",
+    reason: string | null,
+  ): Promise<SandboxRecord> {
+    let job = this.terminating.get(record.id);
     if (!job) {
-      job = this.end(record, "terminated", reason).finally(() => this.terminating.delete(id));
-      this.terminating.set(id, job);
+      job = this.endOnce(record, state, reason).finally(() => this.terminating.delete(record.id));
+      this.terminating.set(record.id, job);
     }
     return job;
   }
 
-  /** Tears a sandbox down and records how it ended. */
-  async end(
+  private async endOnce(
     record: SandboxRecord,
     state: "terminated" | "failed",
     reason: string | null,

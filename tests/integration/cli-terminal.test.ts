@@ -119,6 +119,14 @@ describe.each(RUNTIMES)("the CLI's terminal on %s, in tmux", (runtime) => {
 
     await tmux("send-keys", "-t", session, "-l", "sleep 100");
     await tmux("send-keys", "-t", session, "Enter");
+    // ^C goes to the foreground program: wait until that is sleep, not the shell still starting
+    // it (which would take the ^C, and under gVisor 20240729 a line typed ahead then keeps every
+    // later ^C from being processed until it is read; see spawner.c).
+    for (let i = 0; i < 100; i++) {
+      const ps = await (await sandbox.process.run("cat /proc/[0-9]*/comm")).output();
+      if (/^sleep$/m.test(ps.stdout)) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     const started = Date.now();
     // ^C also flushes typed-ahead input, so the probe is typed again after each one.
     let alive = false;

@@ -51,7 +51,12 @@ describe.each(RUNTIMES)("pause and resume on %s", (runtime) => {
           );
           const info = await paddock(daemon, ["info", sandbox.id]);
           expect(info.stdout).toMatch(/state\s+paused/);
-          if (runtime === "runsc") expect(hostProcessesOf(sandbox.id)).toEqual([]);
+          // The stopped container is removed in the background (runsc takes a few seconds).
+          if (runtime === "runsc") {
+            for (let i = 0; i < 150 && hostProcessesOf(sandbox.id).length > 0; i++)
+              await sleep(100);
+            expect(hostProcessesOf(sandbox.id)).toEqual([]);
+          }
         }
         const resumed = await sandbox.resume();
         expect(resumed).toMatchObject({ state: "running", pausedAt: null });

@@ -1,5 +1,6 @@
 import { mkdir, open, rm, writeFile } from "node:fs/promises";
 import {
+  AGENT_ENV,
   SANDBOX_DEFAULTS,
   type CreateSandboxSpec,
   type ImageConfig,
@@ -273,7 +274,8 @@ export class SandboxService {
       await this.pauser.startFrom(record, from.dir);
       t1 = performance.now();
       health = await this.client(record.id).health();
-      await this.client(record.id).setEnv(record.env);
+      // Its processes' PADDOCK_SANDBOX_ID too: the saved agent still has the source's.
+      await this.client(record.id).setEnv({ ...record.env, [AGENT_ENV.sandboxId]: record.id });
     } else {
       await runtime.start(target);
       await runtime.profile.afterStart(record);

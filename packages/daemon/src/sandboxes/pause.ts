@@ -1,5 +1,6 @@
 import { access, mkdir, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { waitForAgent, type AgentClient } from "../agent/client.js";
 import { PaddockError, errorMessage } from "../errors.js";
 import type { Layout } from "../layout.js";
@@ -241,7 +242,7 @@ export class Pauser {
     const runtime = this.runtime(record);
     // A checkpoint or restore the dead daemon started may still be under way: its end decides.
     await waitForRuntimeCalls(record.id);
-    const status = (await runtime.state(target))?.status;
+    let status = (await runtime.state(target))?.status;
     const running = () => {
       if (record.pausedAt === null) store.setState(record.id, "running");
       else store.setResumed(record.id, Date.now());
@@ -273,6 +274,13 @@ export class Pauser {
         },
       );
       if (answers) return running();
+      // A checkpoint that ended as the daemon died: its sandbox is on its way to stopped (its
+      // control server already refuses), which takes a moment.
+      const dir = target.paths.checkpoint;
+      for (let i = 0; i < 100 && status === "running" && (await hasSavedState(dir)); i++) {
+        await sleep(100);
+        status = (await runtime.state(target))?.status;
+      }
     }
     // gVisor stops a sandbox only once its checkpoint is saved whole (a failed one leaves it
     // running): a stopped one whose daemon died before marking the checkpoint has one.

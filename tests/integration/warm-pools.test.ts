@@ -141,9 +141,13 @@ describe.each(RUNTIMES)("warm pools on %s", (runtime) => {
     const ready = [...onDisk()].filter((id) => !mine.some((s) => s.id === id));
     expect(ready).toHaveLength(2);
     await new WarmPools(daemon.client).set([]);
-    await vi.waitFor(() => {
-      for (const id of ready) expect(leftovers(daemon.dataDir, runtime, id)).toEqual([]);
-    });
+    // A runsc teardown takes more than vi.waitFor's default second on a busy machine.
+    await vi.waitFor(
+      () => {
+        for (const id of ready) expect(leftovers(daemon.dataDir, runtime, id)).toEqual([]);
+      },
+      { timeout: 30_000, interval: 100 },
+    );
     expect(await new WarmPools(daemon.client).list()).toEqual([]);
   });
 });

@@ -1,6 +1,5 @@
 import { mkdir, open, rm, writeFile } from "node:fs/promises";
 import {
-  AGENT_ENV,
   SANDBOX_DEFAULTS,
   type CreateSandboxSpec,
   type ImageConfig,
@@ -274,8 +273,7 @@ export class SandboxService {
       await this.pauser.startFrom(record, from.dir);
       t1 = performance.now();
       health = await this.client(record.id).health();
-      // Its processes' PADDOCK_SANDBOX_ID too: the saved agent still has the source's.
-      await this.client(record.id).setEnv({ ...record.env, [AGENT_ENV.sandboxId]: record.id });
+      await this.client(record.id).setEnv(record.env);
     } else {
       await runtime.start(target);
       await runtime.profile.afterStart(record);

@@ -16,3 +16,5 @@ export * from "./code.js";
 export * from "./dns-frames.js";
 export * from "./warm-pools.js";
 export * from "./snapshots.js";
+export * from "./metrics.js";
+export * from "./events.js";

@@ -1,0 +1,97 @@
+"""Paddock's Python SDK: sandboxes (gVisor or runc) with files, processes and Docker inside.
+
+Synchronous::
+
+    from paddock import Sandbox
+
+    with Sandbox.create(runtime="runsc") as sb:
+        sb.fs.upload_file("./data.csv", "/work/data.csv")
+        print(sb.fs.stat_file("/work/data.csv").size)
+        print(sb.process.exec("cat", "/work/data.csv").output().stdout)
+
+Asynchronous, with the same methods::
+
+    from paddock import AsyncSandbox
+
+    async with await AsyncSandbox.create() as sb:
+        proc = await sb.process.exec("ls", "/")
+        async for line in proc.stdout.lines():
+            print(line)
+
+Connection settings: the ``url`` and ``token`` arguments, else PADDOCK_URL and PADDOCK_TOKEN,
+else the token file in PADDOCK_DATA_DIR (default /var/lib/paddock), as the TypeScript SDK.
+"""
+
+from ._async.admin import AsyncImages, AsyncKeys
+from ._async.docker import AsyncDocker
+from ._async.filesystem import AsyncFilesystem
+from ._async.process import AsyncOutputStream, AsyncProcess, AsyncProcesses
+from ._async.sandbox import AsyncSandbox
+from ._config import DEFAULT_URL
+from ._local import BatchUpload
+from ._sync.admin import Images, Keys
+from ._sync.docker import Docker
+from ._sync.filesystem import Filesystem
+from ._sync.process import OutputStream, Process, Processes
+from ._sync.sandbox import Sandbox
+from .errors import *  # noqa: F403
+from .errors import ERROR_CLASSES, ERROR_STATUS, PaddockError
+from .types import (
+    BatchResult,
+    CommandOutput,
+    ComposeResult,
+    CreatedKey,
+    DockerLoadRefResult,
+    ExposedPort,
+    FileEntry,
+    FindMatch,
+    ImageInfo,
+    KeyInfo,
+    ProcessExit,
+    ProcessInfo,
+    ProcessOutput,
+    SandboxInfo,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncDocker",
+    "AsyncFilesystem",
+    "AsyncImages",
+    "AsyncKeys",
+    "AsyncOutputStream",
+    "AsyncProcess",
+    "AsyncProcesses",
+    "AsyncSandbox",
+    "BatchResult",
+    "BatchUpload",
+    "CommandOutput",
+    "ComposeResult",
+    "CreatedKey",
+    "DEFAULT_URL",
+    "Docker",
+    "DockerLoadRefResult",
+    "ERROR_CLASSES",
+    "ERROR_STATUS",
+    "ExposedPort",
+    "FileEntry",
+    "Filesystem",
+    "FindMatch",
+    "ImageInfo",
+    "Images",
+    "KeyInfo",
+    "Keys",
+    "OutputStream",
+    "PaddockError",
+    "Process",
+    "ProcessExit",
+    "ProcessInfo",
+    "ProcessOutput",
+    "Processes",
+    "Sandbox",
+    "SandboxInfo",
+    *(cls.__name__ for cls in ERROR_CLASSES.values()),
+    "NetworkError",
+    "InvalidResponseError",
+]

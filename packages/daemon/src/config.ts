@@ -52,6 +52,11 @@ export interface DaemonConfig {
   network: NetworkConfig;
   /** Sandboxes kept ready per profile (`--warm`, sandboxes/warm-pool.ts); the API can replace them. */
   warmPools: WarmPoolSpec[];
+  /**
+   * The port of the E2B-compatible API (e2b/server.ts), on `host`; null: not served. Off unless
+   * asked for: it is a second listener that takes API keys, so it is opened only on purpose.
+   */
+  e2bPort: number | null;
 }
 
 /** Sandbox networking (see network/network-service.ts). */
@@ -118,6 +123,15 @@ function resolveWarmPools(input: WarmPoolSpec[] | undefined): WarmPoolSpec[] {
   return parsed.data;
 }
 
+/** `--e2b-port` or PADDOCK_E2B_PORT: a port (0 for any free one), or null when neither is set. */
+function resolveE2bPort(input: number | null | undefined, env: string | undefined): number | null {
+  const port = input !== undefined ? input : env?.trim() ? Number(env) : null;
+  if (port !== null && (!Number.isInteger(port) || port < 0 || port > 65535)) {
+    throw new Error(`the e2b port must be an integer from 0 to 65535, got ${port}`);
+  }
+  return port;
+}
+
 /** What a caller may set; anything left out comes from the environment or the defaults. */
 export type ConfigInput = Partial<Omit<DaemonConfig, "network">> & {
   network?: Partial<NetworkConfig>;
@@ -161,5 +175,6 @@ export function resolveConfig(input: ConfigInput = {}): DaemonConfig {
       dnsUpstream: resolveDnsUpstream(input.network?.dnsUpstream ?? env.PADDOCK_DNS_UPSTREAM),
     },
     warmPools: resolveWarmPools(input.warmPools),
+    e2bPort: resolveE2bPort(input.e2bPort, env.PADDOCK_E2B_PORT),
   };
 }

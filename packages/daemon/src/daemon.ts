@@ -27,11 +27,14 @@ import { KeyStore } from "./state/key-store.js";
 import { PortService } from "./ports/port-service.js";
 import { NetworkService } from "./network/network-service.js";
 import { DnsRelay } from "./network/dns-relay.js";
+import { startE2bServer, type RunningE2bServer } from "./e2b/server.js";
 
 export interface RunningDaemon {
   url: string;
   port: number;
   app: FastifyInstance;
+  /** The E2B-compatible API, when served (`e2bPort`). */
+  e2b?: { url: string; port: number };
   close(): Promise<void>;
 }
 
@@ -152,12 +155,25 @@ export async function startDaemon(
   const port = typeof address === "object" && address ? address.port : config.port;
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
   log.info({ url, dataDir: config.dataDir }, "paddock daemon listening");
+  // Served beside the API, and calling it: a wildcard bind is reached on loopback.
+  let e2b: RunningE2bServer | undefined;
+  if (config.e2bPort !== null) {
+    const wildcard = config.host === "0.0.0.0" || config.host === "::";
+    e2b = await startE2bServer({
+      host: config.host,
+      port: config.e2bPort,
+      daemonUrl: wildcard ? `http://127.0.0.1:${port}` : url,
+      log,
+    });
+  }
 
   return {
     url,
     port,
     app,
+    e2b: e2b && { url: e2b.url, port: e2b.port },
     async close() {
+      await e2b?.close();
       stopReaper();
       stopMonitor();
       stopMemoryGuard();

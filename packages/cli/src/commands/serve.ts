@@ -66,6 +66,11 @@ export function registerServe(program: Command): void {
       "--dns-upstream <ip[:port]>",
       "resolver for sandboxes' allowed names (env PADDOCK_DNS_UPSTREAM, default the first nameserver in /etc/resolv.conf)",
     )
+    .option(
+      "--e2b-port <port>",
+      "also serve the E2B-compatible API (for the `e2b` SDK: E2B_API_URL=http://HOST:PORT/e2b, E2B_SANDBOX_URL=http://HOST:PORT/e2b/envd) on this port, 0 for any free one (env PADDOCK_E2B_PORT; default off)",
+      (v) => Number(v),
+    )
     .action(
       async (opts: {
         dataDir?: string;
@@ -79,6 +84,7 @@ export function registerServe(program: Command): void {
         networkAllowPrivate?: string[];
         dnsUpstream?: string;
         warm?: WarmPoolSpec[];
+        e2bPort?: number;
       }) => {
         // Loaded here so client commands do not pay for the daemon's modules at startup.
         const { resolveConfig, startDaemon } = await import("@paddock/daemon");
@@ -104,7 +110,10 @@ export function registerServe(program: Command): void {
         });
         const daemon = await startDaemon(config);
         // One JSON line on stdout tells scripts and tests where the daemon listens.
-        process.stdout.write(`${JSON.stringify({ url: daemon.url, dataDir: config.dataDir })}\n`);
+        const e2b = daemon.e2b ? { e2bUrl: daemon.e2b.url } : {};
+        process.stdout.write(
+          `${JSON.stringify({ url: daemon.url, dataDir: config.dataDir, ...e2b })}\n`,
+        );
         let closing = false;
         const stop = () => {
           if (closing) return;

@@ -1,0 +1,138 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import busboy from "busboy";
+import { FileEntrySchema } from "@paddock/protocol";
+import { DaemonClient, type RequestBody } from "./daemon-client.js";
+import { resolvePath } from "./envd-call.js";
+import { RestError, toRestError } from "./errors.js";
+
+/** Who a /files request acts for. */
+export interface FilesCaller {
+  client: DaemonClient;
+  sandboxId: string;
+  /** From the Authorization header; `username` in the query wins, as in envd. */
+  user: string;
+}
+
+/** Parts of one multipart upload at most (the SDK sends one per written file). */
+const MAX_PARTS = 10_000;
+
+function sendError(res: ServerResponse, err: unknown): void {
+  const { status, body } = toRestError(err);
+  if (res.headersSent) return void res.destroy();
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+/**
+ * envd's `/files`: GET downloads `path` (streamed), POST uploads either the raw body
+ * (application/octet-stream) to `path` or each part of a multipart form to its filename (or to
+ * `path`). Every byte goes through Paddock's file API, streamed, never held whole.
+ */
+export async function filesRoute(
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  caller: FilesCaller,
+): Promise<void> {
+  const user = url.searchParams.get("username") || caller.user;
+  const target = url.searchParams.get("path");
+  const path = (p: string) => resolvePath(p, user);
+  const filesPath = DaemonClient.sandbox(caller.sandboxId, "/files");
+  const gone = new AbortController();
+  res.once("close", () => {
+    if (!res.writableFinished) gone.abort();
+  });
+  try {
+    if (req.method === "GET") {
+      if (!target) throw new RestError(400, "path is required");
+      const answer = await caller.client.send("GET", filesPath, {
+        query: { path: path(target) },
+        signal: gone.signal,
+      });
+      const headers: Record<string, string> = { "content-type": "application/octet-stream" };
+      const length = answer.headers.get("content-length");
+      if (length) headers["content-length"] = length;
+      res.writeHead(200, headers);
+      await pipeline(Readable.fromWeb(answer.body! as never), res);
+      return;
+    }
+    if (req.method !== "POST") throw new RestError(405, "/files takes GET and POST");
+    const upload = async (to: string, body: AsyncIterable<Uint8Array>, length?: number) => {
+      const entry = await caller.client.json("PUT", filesPath, FileEntrySchema, {
+        query: { path: path(to) },
+        body: body as unknown as RequestBody,
+        contentLength: length,
+        signal: gone.signal,
+      });
+      return { name: entry.name, type: "file", path: entry.path };
+    };
+    const type = String(req.headers["content-type"] ?? "");
+    if (!type.startsWith("multipart/form-data")) {
+      if (!target) throw new RestError(400, "path is required for an octet-stream upload");
+      const length = req.headers["content-length"]
+        ? Number(req.headers["content-length"])
+        : undefined;
+      const written = await upload(target, req, length);
+      const text = JSON.stringify([written]);
+      res.writeHead(200, { "content-type": "application/json" });
+      return void res.end(text);
+    }
+    const written = await multipart(req, (name, stream) => {
+      const to = target ?? name;
+      if (!to) throw new RestError(400, "a part without a filename and no path in the query");
+      return upload(to, stream);
+    });
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify(written));
+  } catch (err) {
+    sendError(res, err);
+  }
+}
+
+/** Each file part of a multipart body, in order, handed to `write` as it streams in. */
+function multipart<T>(
+  req: IncomingMessage,
+  write: (filename: string | undefined, stream: Readable) => Promise<T>,
+): Promise<T[]> {
+  return new Promise<T[]>((resolve, reject) => {
+    let parser: busboy.Busboy;
+    try {
+      parser = busboy({ headers: req.headers, limits: { files: MAX_PARTS } });
+    } catch (err) {
+      return reject(new RestError(400, `not a multipart form: ${(err as Error).message}`));
+    }
+    const results: Promise<T>[] = [];
+    let chain: Promise<unknown> = Promise.resolve();
+    let failed = false;
+    const fail = (err: unknown) => {
+      if (failed) return;
+      failed = true;
+      req.unpipe(parser);
+      req.resume();
+      reject(err);
+    };
+    parser.on("file", (_field, stream, info) => {
+      // One file at a time: each waits for the one before it, so they land in order.
+      const done = chain.then(() => write(info.filename, stream));
+      chain = done.catch(() => {});
+      done.catch((err: unknown) => {
+        stream.resume();
+        fail(err);
+      });
+      results.push(done);
+    });
+    parser.on("error", (err) =>
+      fail(new RestError(400, `a broken multipart form: ${(err as Error).message}`)),
+    );
+    parser.on("close", () => {
+      if (!failed) Promise.all(results).then(resolve, fail);
+    });
+    req.pipe(parser);
+  });
+}

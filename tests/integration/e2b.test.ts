@@ -1,0 +1,153 @@
+import { createServer } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AuthenticationError, CommandExitError, NotFoundError, Sandbox, TimeoutError } from "e2b";
+import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
+import { RUNTIMES } from "../helpers/paths.js";
+
+/**
+ * The official `e2b` SDK, unchanged, against a Paddock daemon's E2B API: configured only by the
+ * environment variables the README gives.
+ */
+
+/** A port nobody listens on now, for the daemon's E2B API (the test helper reads only its URL). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+let daemon: TestDaemon;
+let otherKey: string;
+beforeAll(async () => {
+  const port = await freePort();
+  daemon = await startDaemon(undefined, { PADDOCK_E2B_PORT: String(port) });
+  const key = async (name: string) => {
+    const res = await daemon.api("POST", "/v1/keys", { name });
+    return ((await res.json()) as { key: string }).key;
+  };
+  process.env.E2B_API_URL = `http://127.0.0.1:${port}/e2b`;
+  process.env.E2B_SANDBOX_URL = `http://127.0.0.1:${port}/e2b/envd`;
+  process.env.E2B_API_KEY = await key("e2b-a");
+  otherKey = await key("e2b-b");
+});
+afterAll(async () => {
+  await daemon?.stop();
+});
+
+describe.each(RUNTIMES)("the e2b SDK on %s", (runtime) => {
+  let sandbox: Sandbox;
+  beforeAll(async () => {
+    sandbox = await Sandbox.create({
+      metadata: { "paddock.runtime": runtime, suite: "e2b", runtime },
+      envs: { FROM_CREATE: "yes" },
+      timeoutMs: 300_000,
+    });
+  });
+  afterAll(async () => {
+    await sandbox?.kill().catch(() => {});
+  });
+
+  it("creates the base template: bash, python3 and the user `user` at /home/user", async () => {
+    const res = await sandbox.commands.run(
+      "whoami; pwd; python3 -c 'print(6*7)'; echo $FROM_CREATE",
+    );
+    expect(res).toMatchObject({ exitCode: 0, stdout: "user\n/home/user\n42\nyes\n", stderr: "" });
+    const info = await sandbox.getInfo();
+    expect(info).toMatchObject({
+      sandboxId: sandbox.sandboxId,
+      templateId: "base",
+      state: "running",
+      metadata: { suite: "e2b", runtime },
+    });
+    expect(info.endAt.getTime() - info.startedAt.getTime()).toBe(300_000);
+    expect(await sandbox.isRunning()).toBe(true);
+  });
+
+  it("lists by metadata, page by page, and connects by id", async () => {
+    const paginator = Sandbox.list({ query: { metadata: { runtime } }, limit: 1 });
+    const first = await paginator.nextItems();
+    expect(first.map((s) => s.sandboxId)).toEqual([sandbox.sandboxId]);
+    expect(paginator.hasNext).toBe(false);
+    const again = await Sandbox.connect(sandbox.sandboxId);
+    expect((await again.commands.run("echo $FROM_CREATE")).stdout).toBe("yes\n");
+    await sandbox.setTimeout(600_000);
+    const info = await Sandbox.getInfo(sandbox.sandboxId);
+    expect(info.endAt.getTime() - Date.now()).toBeGreaterThan(590_000);
+  });
+
+  it("runs commands in the foreground: exit codes, callbacks, envs, cwd, user, timeouts", async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const res = await sandbox.commands.run("echo one; echo two >&2; echo $A; pwd; whoami", {
+      envs: { A: "from-envs" },
+      cwd: "/tmp",
+      user: "root",
+      onStdout: (d) => void out.push(d),
+      onStderr: (d) => void err.push(d),
+    });
+    expect(res.stdout).toBe("one\nfrom-envs\n/tmp\nroot\n");
+    expect(out.join("")).toBe(res.stdout);
+    expect(err.join("")).toBe("two\n");
+    const failed = await sandbox.commands.run("echo bad >&2; exit 3").catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(CommandExitError);
+    expect(failed).toMatchObject({ exitCode: 3, stderr: "bad\n" });
+    await expect(sandbox.commands.run("sleep 30", { timeoutMs: 500 })).rejects.toBeInstanceOf(
+      TimeoutError,
+    );
+  });
+
+  it("streams 10 MiB of output in order", async () => {
+    let seen = 0;
+    const res = await sandbox.commands.run("head -c 10485760 /dev/zero | tr '\\0' a", {
+      onStdout: (d) => void (seen += d.length),
+    });
+    expect(res.stdout.length).toBe(10 * 1024 * 1024);
+    expect(seen).toBe(10 * 1024 * 1024);
+  });
+
+  it("runs commands in the background: stdin, list, connect, kill", async () => {
+    const cat = await sandbox.commands.run("cat", { background: true, stdin: true });
+    await sandbox.commands.sendStdin(cat.pid, "line one\n");
+    await sandbox.commands.sendStdin(cat.pid, "line two\n");
+    await sandbox.commands.closeStdin(cat.pid);
+    expect((await cat.wait()).stdout).toBe("line one\nline two\n");
+
+    const sleeper = await sandbox.commands.run("echo started; sleep 60", { background: true });
+    expect((await sandbox.commands.list()).map((p) => p.pid)).toContain(sleeper.pid);
+    await sleeper.disconnect();
+    const attached = await sandbox.commands.connect(sleeper.pid);
+    expect(await sandbox.commands.kill(sleeper.pid)).toBe(true);
+    await expect(attached.wait()).rejects.toBeInstanceOf(CommandExitError);
+    expect(attached.stdout).toBe("started\n");
+    expect(await sandbox.commands.kill(sleeper.pid)).toBe(false);
+  });
+
+  it("keeps keys apart: another key cannot see, reach or kill this sandbox", async () => {
+    const as = { apiKey: otherKey };
+    const listed = await Sandbox.list({ ...as, query: { metadata: { runtime } } }).nextItems();
+    expect(listed).toEqual([]);
+    await expect(Sandbox.getInfo(sandbox.sandboxId, as)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(Sandbox.connect(sandbox.sandboxId, as)).rejects.toBeInstanceOf(NotFoundError);
+    expect(await Sandbox.kill(sandbox.sandboxId, as)).toBe(false);
+    expect(await sandbox.isRunning()).toBe(true);
+  });
+});
+
+describe("the e2b SDK's errors", () => {
+  it("a wrong key is AuthenticationError; an unknown sandbox NotFoundError or false", async () => {
+    const wrong = { apiKey: "pdk_not-a-key" };
+    await expect(Sandbox.list(wrong).nextItems()).rejects.toBeInstanceOf(AuthenticationError);
+    await expect(Sandbox.create(wrong)).rejects.toBeInstanceOf(AuthenticationError);
+    await expect(Sandbox.getInfo("sb_0000000000000000")).rejects.toBeInstanceOf(NotFoundError);
+    await expect(Sandbox.connect("sb_0000000000000000")).rejects.toBeInstanceOf(NotFoundError);
+    expect(await Sandbox.kill("sb_0000000000000000")).toBe(false);
+  });
+
+  it("an unknown template is the API's 404 (the SDK's create reports it with statusCode 404)", async () => {
+    const err = await Sandbox.create("no-such-template").catch((e: unknown) => e);
+    expect(err).toMatchObject({ statusCode: 404 });
+    expect(String(err)).toMatch(/no-such-template/);
+  });
+});

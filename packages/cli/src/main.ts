@@ -14,6 +14,8 @@ import { registerSandboxCommands } from "./commands/sandboxes.js";
 import { registerServe } from "./commands/serve.js";
 import { registerShellCommand } from "./commands/shell.js";
 import { registerSnapshotCommands } from "./commands/snapshots.js";
+import { registerStatsCommands } from "./commands/stats.js";
+import { registerEventCommands } from "./commands/events.js";
 import { reportError } from "./output.js";
 
 // A reader that went away (`paddock exec ... | head`) ends the CLI as SIGPIPE ends a Unix tool:
@@ -47,6 +49,8 @@ registerDockerCommands(program);
 registerKeyCommands(program);
 registerPoolCommands(program);
 registerSnapshotCommands(program);
+registerStatsCommands(program);
+registerEventCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -40,6 +40,8 @@ export interface DaemonConfig {
   monitorIntervalMs: number;
   /** How often sandboxes' memory is looked at (gVisor's OOM killer acts on what it sees). */
   memoryGuardIntervalMs: number;
+  /** `GET /metrics`: open without a token, and with series per sandbox (metrics/prometheus.ts). */
+  metrics: { public: boolean; perSandbox: boolean };
   /** Caps each sandbox's agent enforces. */
   limits: SandboxLimits;
   /**
@@ -133,7 +135,8 @@ function resolveE2bPort(input: number | null | undefined, env: string | undefine
 }
 
 /** What a caller may set; anything left out comes from the environment or the defaults. */
-export type ConfigInput = Partial<Omit<DaemonConfig, "network">> & {
+export type ConfigInput = Partial<Omit<DaemonConfig, "network" | "metrics">> & {
+  metrics?: Partial<DaemonConfig["metrics"]>;
   network?: Partial<NetworkConfig>;
 };
 
@@ -155,6 +158,12 @@ export function resolveConfig(input: ConfigInput = {}): DaemonConfig {
     reapIntervalMs: input.reapIntervalMs ?? 1000,
     monitorIntervalMs: input.monitorIntervalMs ?? Number(env.PADDOCK_MONITOR_INTERVAL_MS ?? 5000),
     memoryGuardIntervalMs: input.memoryGuardIntervalMs ?? 100,
+    metrics: {
+      public: input.metrics?.public ?? envFlag("PADDOCK_METRICS_PUBLIC"),
+      perSandbox:
+        input.metrics?.perSandbox ??
+        (env.PADDOCK_SANDBOX_METRICS?.trim() ? envFlag("PADDOCK_SANDBOX_METRICS") : true),
+    },
     limits: {
       maxUploadBytes:
         input.limits?.maxUploadBytes ??

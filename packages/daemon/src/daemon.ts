@@ -27,6 +27,9 @@ import { KeyStore } from "./state/key-store.js";
 import { PortService } from "./ports/port-service.js";
 import { NetworkService } from "./network/network-service.js";
 import { DnsRelay } from "./network/dns-relay.js";
+import { EventBus } from "./events/event-bus.js";
+import { SandboxMetricsReader } from "./metrics/sandbox-metrics.js";
+import { DaemonMetrics } from "./metrics/prometheus.js";
 import { startE2bServer, type RunningE2bServer } from "./e2b/server.js";
 
 export interface RunningDaemon {
@@ -74,7 +77,9 @@ export async function startDaemon(
   const policy = { allowRuncDocker: config.allowRuncDocker };
   const network = new NetworkService({ ...config.network, log });
   const dns = new DnsRelay({ upstream: config.network.dnsUpstream, network, log });
+  const events = new EventBus();
   const sandboxes: SandboxService = new SandboxService({
+    events,
     network,
     dns,
     limits: config.limits,
@@ -130,7 +135,25 @@ export async function startDaemon(
   await images.start();
   const stopReaper = startReaper(store, sandboxes, config.reapIntervalMs, log);
   const stopMonitor = startMonitor(store, sandboxes, config.monitorIntervalMs, log);
-  const stopMemoryGuard = startMemoryGuard(store, sandboxes, config.memoryGuardIntervalMs, log);
+  const metricsReader = new SandboxMetricsReader(layout);
+  const prometheus = new DaemonMetrics({
+    store,
+    reader: metricsReader,
+    events,
+    perSandbox: config.metrics.perSandbox,
+  });
+  // What is kept per sandbox for CPU rates goes with the sandbox.
+  events.subscribe((e) => {
+    if (e.type !== "created" && e.type !== "paused" && e.type !== "resumed")
+      metricsReader.forget(e.sandboxId);
+  });
+  const stopMemoryGuard = startMemoryGuard(
+    store,
+    sandboxes,
+    config.memoryGuardIntervalMs,
+    log,
+    () => prometheus.countMemoryGuardKill(),
+  );
   warmPools.set(config.warmPools);
 
   const app = await buildApi({
@@ -149,6 +172,8 @@ export async function startDaemon(
     store,
     log,
     hostDirs: await hostDirsOf(config),
+    metrics: { prometheus, reader: metricsReader, public: config.metrics.public },
+    events,
   });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();

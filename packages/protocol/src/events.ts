@@ -36,6 +36,11 @@ export type SandboxEvent = z.infer<typeof SandboxEventSchema>;
 export const EventsQuerySchema = z.strictObject({
   /** Only this sandbox's events. */
   sandboxId: z.string().optional(),
+  /**
+   * First the kept events after this `seq` (as the SSE `Last-Event-ID` header does, for clients
+   * that cannot set headers), then new ones.
+   */
+  after: z.coerce.number().int().min(0).optional(),
 });
 export type EventsQuery = z.infer<typeof EventsQuerySchema>;
 

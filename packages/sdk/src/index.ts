@@ -5,6 +5,7 @@ export { SandboxNetworking } from "./network.js";
 export { Keys } from "./keys.js";
 export { WarmPools } from "./warm-pools.js";
 export { Snapshots } from "./snapshots.js";
+export { Events, type EventsOptions, type EventStreamOptions } from "./events.js";
 export { Processes, type ExecOptions, type CodeLanguage } from "./processes.js";
 export { SandboxProcess, type StdinData } from "./sandbox-process.js";
 export {
@@ -61,4 +62,7 @@ export type {
   SnapshotInfo,
   CreateSnapshotRequest,
   WarmPoolSpecInput,
+  SandboxMetrics,
+  SandboxEvent,
+  SandboxEventType,
 } from "@paddock/protocol";

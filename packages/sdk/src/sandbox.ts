@@ -15,7 +15,9 @@ import {
   type CreateSnapshotRequest,
   type ExposedPort,
   type Health,
+  type SandboxEvent,
   type SandboxInfo,
+  type SandboxMetrics,
   type SandboxState,
   type SnapshotInfo,
 } from "@paddock/protocol";
@@ -28,6 +30,8 @@ import { Pty } from "./terminal.js";
 import { Filesystem } from "./filesystem.js";
 import { Docker } from "./docker.js";
 import { SandboxNetworking } from "./network.js";
+import { getMetrics } from "./metrics.js";
+import { streamEvents, type EventStreamOptions } from "./events.js";
 
 /** Moves a sandbox's expiry (checked as the daemon would first); its new description. */
 function postTimeout(http: HttpClient, id: string, seconds: number): Promise<SandboxInfo> {
@@ -325,6 +329,48 @@ export class Sandbox {
   snapshot(options: CreateSnapshotRequest = {}): Promise<SnapshotInfo> {
     const json = checkArgument(CreateSnapshotRequestSchema, options, "snapshot options");
     return this.http.json("POST", `/v1/sandboxes/${this.id}/snapshots`, SnapshotSchema, { json });
+  }
+
+  /**
+   * The sandbox's resource use, read by the daemon on the host from its cgroup, disk and network
+   * namespace: CPU cores in use (over the time since the previous read, or the last second),
+   * memory working set, disk used, tasks, OOM kills and network bytes, each with its limit.
+   *
+   * @example
+   * ```ts
+   * const { cpu, memory } = await sandbox.metrics();
+   * console.log(cpu.usedCores, memory.workingSetBytes / memory.limitBytes);
+   * ```
+   */
+  metrics(): Promise<SandboxMetrics> {
+    return getMetrics(this.http, this.id);
+  }
+
+  /**
+   * `metrics` for a sandbox known by id, without connecting to it (connecting resumes it).
+   *
+   * @example
+   * ```ts
+   * const { disk } = await Sandbox.metrics("sb_0123456789abcdef");
+   * ```
+   */
+  static metrics(id: string, options: ClientOptions = {}): Promise<SandboxMetrics> {
+    return getMetrics(new HttpClient(options), id);
+  }
+
+  /**
+   * This sandbox's lifecycle events (paused, resumed, failed, terminated, expired) as they
+   * happen, until `signal` aborts or the loop stops. `Events.stream()` gives every sandbox's.
+   *
+   * @example
+   * ```ts
+   * for await (const event of sandbox.events()) {
+   *   if (event.type === "terminated" || event.type === "failed") break;
+   * }
+   * ```
+   */
+  events(options: EventStreamOptions = {}): AsyncGenerator<SandboxEvent> {
+    return streamEvents(this.http, { ...options, sandboxId: this.id });
   }
 
   /**

@@ -40,6 +40,14 @@ export function registerServe(program: Command): void {
       "let the admin token (never an API key) create Docker sandboxes under runc, which have root on the host: trusted users only (env PADDOCK_ALLOW_RUNC_DOCKER=1)",
     )
     .option(
+      "--metrics-public",
+      "serve GET /metrics (Prometheus) without a token; it names every sandbox (env PADDOCK_METRICS_PUBLIC=1; default: the admin token only)",
+    )
+    .option(
+      "--no-sandbox-metrics",
+      "leave the per-sandbox series (labelled by sandbox id) out of GET /metrics (env PADDOCK_SANDBOX_METRICS=0)",
+    )
+    .option(
       "--insecure-registry <host>",
       "allow pulls from this registry (host[:port]) over plain HTTP or unverified TLS; repeatable (env PADDOCK_INSECURE_REGISTRIES, comma-separated)",
       (v: string, all: string[] = []) => [...all, v],
@@ -78,6 +86,8 @@ export function registerServe(program: Command): void {
         host?: string;
         imagesDir?: string;
         allowRuncDocker?: boolean;
+        metricsPublic?: boolean;
+        sandboxMetrics: boolean;
         insecureRegistry?: string[];
         networkPool?: string;
         networkRouterNetns?: string;
@@ -94,6 +104,8 @@ export function registerServe(program: Command): void {
           networkRouterNetns,
           networkAllowPrivate,
           dnsUpstream,
+          metricsPublic,
+          sandboxMetrics,
           warm,
           ...rest
         } = opts;
@@ -101,6 +113,11 @@ export function registerServe(program: Command): void {
           ...rest,
           insecureRegistries: insecureRegistry,
           warmPools: warm,
+          // Given flags only: the environment decides otherwise.
+          metrics: {
+            public: metricsPublic || undefined,
+            perSandbox: sandboxMetrics ? undefined : false,
+          },
           network: {
             pool: networkPool,
             routerNetns: networkRouterNetns,

@@ -48,6 +48,8 @@ declare module "fastify" {
   interface FastifyContextConfig {
     /** Only the admin token may call this route. */
     adminOnly?: boolean;
+    /** Anyone may call this route without a token (an operator's choice, e.g. --metrics-public). */
+    public?: boolean;
   }
 }
 
@@ -63,6 +65,7 @@ export function registerAuth(app: FastifyInstance, token: string, keys: KeyStore
   app.decorateRequest("principal", null as unknown as Principal);
   app.addHook("onRequest", async (request) => {
     if (PUBLIC_ROUTES.has(request.routeOptions.url ?? "")) return;
+    if (request.routeOptions.config.public) return;
     const header = request.headers.authorization ?? "";
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match) {

@@ -37,6 +37,9 @@ import { warmPoolRoutes } from "./routes/warm-pools.js";
 import type { WarmPools } from "../sandboxes/warm-pool.js";
 import { snapshotRoutes } from "./routes/snapshots.js";
 import type { SnapshotService } from "../snapshots/snapshot-service.js";
+import { metricsRoutes, type MetricsRouteDeps } from "./routes/metrics.js";
+import { eventRoutes } from "./routes/events.js";
+import type { EventBus } from "../events/event-bus.js";
 
 export interface ApiDeps {
   token: string;
@@ -52,6 +55,9 @@ export interface ApiDeps {
   warmPools?: Pick<WarmPools, "list" | "set">;
   /** Snapshots; without it (unit tests) there are no snapshot routes. */
   snapshots?: SnapshotService;
+  /** Metrics and lifecycle events; without them (unit tests) no /metrics nor /v1/events. */
+  metrics?: Omit<MetricsRouteDeps, "sandboxes">;
+  events?: EventBus;
   store: SandboxStore;
   log: Logger;
   /** The daemon's own directories (data dir, image store): no API key sees a path under them. */
@@ -89,6 +95,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   app.addHook("onResponse", async (request) => {
     if ((request.raw as { upgrade?: boolean }).upgrade) request.raw.socket.destroy();
   });
+  deps.metrics?.prometheus.instrument(app);
   await app.register(systemRoutes);
   await app.register(sandboxRoutes(deps.sandboxes));
   await app.register(lifecycleRoutes(deps.sandboxes));
@@ -99,6 +106,9 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(codeRoutes(deps.sandboxes));
   await app.register(processStreamRoutes(deps.sandboxes, deps.hostDirs));
   await app.register(fileRoutes(deps.sandboxes));
+  if (deps.metrics)
+    await app.register(metricsRoutes({ ...deps.metrics, sandboxes: deps.sandboxes }));
+  if (deps.events) await app.register(eventRoutes(deps.events));
   await app.register(portRoutes(deps.ports, deps.sandboxes));
   if (deps.network) await app.register(networkRoutes(deps.network));
   const docker = new DockerService(deps.sandboxes, deps.images.pulled);

@@ -23,6 +23,8 @@ export function startMemoryGuard(
   service: SandboxService,
   intervalMs: number,
   log: Logger,
+  /** Called on each kill (the Prometheus counter). */
+  onKill: () => void = () => {},
 ): () => void {
   const quietUntil = new Map<string, number>();
   /** A kill waits on the agent; it must not hold up the other sandboxes' checks. */
@@ -31,6 +33,7 @@ export function startMemoryGuard(
     quietUntil.set(record.id, Date.now() + COOLDOWN_MS);
     if (!killed) return;
     store.addOomKill(record.id);
+    onKill();
     log.warn(
       { id: record.id, usedMiB: Math.round(used / MiB), limitMiB: record.memoryMiB, ...killed },
       "out of memory: killed the largest process in the sandbox",

@@ -171,9 +171,7 @@ export class Pauser {
   async startFrom(record: SandboxRecord, dir: string): Promise<void> {
     if (!(await hasCheckpoint(dir)))
       throw new PaddockError("runtime_error", `the snapshot's saved state is incomplete`);
-    await this.runtime(record).restore(this.target(record), dir);
-    await this.runtime(record).profile.afterStart(record);
-    await this.listenAgain(record);
+    await this.startSaved(record, dir);
   }
 
   /** Waits for the removal of the sandbox's checkpointed container, if one is under way. */
@@ -196,17 +194,23 @@ export class Pauser {
     // gVisor takes the directory's mount as it is at the restore: writable, for the new socket.
     await unsealSocketDir(target.paths.socketDir);
     try {
-      await runtime.restore(target, dir);
-      await runtime.profile.afterStart(record);
-      steps.mark("restoreMs");
-      await this.listenAgain(record);
-      steps.mark("agentMs");
+      await this.startSaved(record, dir, steps);
     } catch (err) {
       this.deps.disconnect(record.id);
       await runtime.destroy(target).catch(() => {});
       throw err;
     }
     await rm(dir, { recursive: true, force: true });
+  }
+
+  /** `runsc restore` of the saved state in `dir`, then the agent listens and answers. */
+  private async startSaved(record: SandboxRecord, dir: string, steps?: Steps): Promise<void> {
+    const runtime = this.runtime(record);
+    await runtime.restore(this.target(record), dir);
+    await runtime.profile.afterStart(record);
+    steps?.mark("restoreMs");
+    await this.listenAgain(record);
+    steps?.mark("agentMs");
   }
 
   /** Tells the restored (or still running) agent to listen, and waits until it answers. */

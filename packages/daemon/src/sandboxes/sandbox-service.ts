@@ -7,6 +7,7 @@ import {
   type ListSandboxesFilter,
   type NetworkPolicy,
   type SandboxInfo,
+  type SandboxEventType,
   type SandboxNetwork,
 } from "@paddock/protocol";
 import { AgentClient, waitForAgent } from "../agent/client.js";
@@ -24,6 +25,7 @@ import {
 import { runtimeTarget, type Runtimes } from "../runtimes/index.js";
 import { hasNetwork, type SandboxRecord, type SandboxStore } from "../state/sandbox-store.js";
 import type { NetworkService } from "../network/network-service.js";
+import type { EventBus } from "../events/event-bus.js";
 import { newSandboxId } from "./ids.js";
 import { Pauser } from "./pause.js";
 import { setSandboxTimeout } from "./timeouts.js";
@@ -54,6 +56,8 @@ export interface SandboxServiceDeps {
   dns?: DnsAttachment;
   /** A ready warm-pool sandbox given to this create, if one matches (warm-pool.ts). */
   claim?: (request: CreateSandboxSpec, caller: Caller) => Promise<SandboxInfo | undefined>;
+  /** Where lifecycle events go (events/event-bus.ts); without it (unit tests) nowhere. */
+  events?: EventBus;
   log: Logger;
 }
 
@@ -142,6 +146,7 @@ export class SandboxService {
     pool: string | null = null,
   ): Promise<SandboxInfo> {
     const { store, images, log } = this.deps;
+    const started = performance.now();
     // A snapshot decides what the sandbox is made of (see CreateSandboxRequestSchema.snapshot).
     const from = request.snapshot
       ? this.snapshotSource().find(request.snapshot, caller)
@@ -150,7 +155,10 @@ export class SandboxService {
     // First of all: a refused sandbox makes nothing, not even its image.
     checkCreatePolicy(request, caller, this.deps.policy ?? DEFAULT_CREATE_POLICY);
     const claimed = pool === null && !from ? await this.deps.claim?.(request, caller) : undefined;
-    if (claimed) return claimed;
+    if (claimed) {
+      this.emit("created", claimed, null, performance.now() - started);
+      return claimed;
+    }
     const owner = caller.name;
     const spec = {
       ...request,
@@ -198,6 +206,7 @@ export class SandboxService {
         agentLog: logTail,
       };
       log.warn({ id, err: errorMessage(err), ...hostDetails }, "sandbox create failed");
+      if (pool === null) this.emit("failed", record, errorMessage(err));
       // The sandbox's log holds host paths and the runtime's own errors: for the admin only.
       if (err instanceof PaddockError) {
         throw new PaddockError(err.code, err.message, err.details, { cause: err, hostDetails });
@@ -210,6 +219,7 @@ export class SandboxService {
       );
     }
     log.info({ id, runtime: spec.runtime, image: spec.image, ...timings }, "sandbox created");
+    if (pool === null) this.emit("created", record, null, performance.now() - started);
     return toInfo(pool === null ? this.get(id) : store.get(id, { pool })!);
   }
 
@@ -397,6 +407,7 @@ export class SandboxService {
       if (record.state === "paused") return;
       this.mustBeRunning(record);
       await this.pauser.pause(record);
+      this.emit("paused", record);
     });
   }
 
@@ -412,6 +423,7 @@ export class SandboxService {
       if (record.state === "running") return;
       if (record.state !== "paused") this.mustBeRunning(record);
       await this.pauser.resume(record);
+      this.emit("resumed", record);
     });
   }
 
@@ -497,7 +509,32 @@ export class SandboxService {
     await this.teardown(record);
     store.setState(record.id, state, reason);
     log.info({ id: record.id, state, reason }, "sandbox ended");
+    // A warm pool's sandbox (store.get does not see it) was never anyone's: no event.
+    const ended = store.get(record.id);
+    if (ended) {
+      const type = state === "failed" ? "failed" : reason === "timeout" ? "expired" : "terminated";
+      this.emit(type, ended, reason);
+    }
     return this.get(record.id);
+  }
+
+  /** Every lifecycle event goes out from here (see events/event-bus.ts). */
+  private emit(
+    type: SandboxEventType,
+    sandbox: Pick<SandboxRecord, "id" | "runtime"> & { owner?: string | null },
+    reason: string | null = null,
+    createMs?: number,
+  ): void {
+    // A claimed pool sandbox's info has no owner: it is the record's, set by the claim.
+    const owner = sandbox.owner ?? this.deps.store.get(sandbox.id)?.owner ?? null;
+    this.deps.events?.emit({
+      type,
+      sandboxId: sandbox.id,
+      runtime: sandbox.runtime,
+      owner,
+      reason,
+      ...(createMs === undefined ? {} : { createMs: Math.round(createMs) }),
+    });
   }
 
   /** Removes the container, its network, its mounts and its directory. Safe to repeat. */

@@ -35,8 +35,8 @@ need=()
 # tmux: the CLI's terminal tests drive the real CLI in a tmux window.
 # skopeo and umoci pull and unpack registry images; docker-registry and apache2-utils (htpasswd)
 # run the tests' own registry on loopback. nftables filters sandboxes' egress. python3 zips the
-# tests' wheels.
-for pkg in runc tini busybox-static debootstrap e2fsprogs iproute2 util-linux curl tar gcc libc6-dev tmux \
+# tests' wheels. chromium: Playwright drives it headless in the web console's test.
+for pkg in runc tini busybox-static debootstrap e2fsprogs iproute2 util-linux curl tar gcc libc6-dev tmux chromium \
   skopeo umoci docker-registry apache2-utils nftables python3; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -59,6 +59,8 @@ export interface DaemonConfig {
    * asked for: it is a second listener that takes API keys, so it is opened only on purpose.
    */
   e2bPort: number | null;
+  /** Serve the web console at /ui (`--no-ui`, PADDOCK_UI=0 turn it off). */
+  ui: boolean;
 }
 
 /** Sandbox networking (see network/network-service.ts). */
@@ -185,5 +187,6 @@ export function resolveConfig(input: ConfigInput = {}): DaemonConfig {
     },
     warmPools: resolveWarmPools(input.warmPools),
     e2bPort: resolveE2bPort(input.e2bPort, env.PADDOCK_E2B_PORT),
+    ui: input.ui ?? (env.PADDOCK_UI?.trim() ? envFlag("PADDOCK_UI") : true),
   };
 }

@@ -174,6 +174,7 @@ export async function startDaemon(
     hostDirs: await hostDirsOf(config),
     metrics: { prometheus, reader: metricsReader, public: config.metrics.public },
     events,
+    ui: config.ui,
   });
   await app.listen({ host: config.host, port: config.port });
   const address = app.server.address();

@@ -79,6 +79,7 @@ export function registerServe(program: Command): void {
       "also serve the E2B-compatible API (for the `e2b` SDK: E2B_API_URL=http://HOST:PORT/e2b, E2B_SANDBOX_URL=http://HOST:PORT/e2b/envd) on this port, 0 for any free one (env PADDOCK_E2B_PORT; default off)",
       (v) => Number(v),
     )
+    .option("--no-ui", "do not serve the web console at /ui (env PADDOCK_UI=0)")
     .action(
       async (opts: {
         dataDir?: string;
@@ -94,6 +95,7 @@ export function registerServe(program: Command): void {
         networkAllowPrivate?: string[];
         dnsUpstream?: string;
         warm?: WarmPoolSpec[];
+        ui: boolean;
         e2bPort?: number;
       }) => {
         // Loaded here so client commands do not pay for the daemon's modules at startup.
@@ -107,6 +109,7 @@ export function registerServe(program: Command): void {
           metricsPublic,
           sandboxMetrics,
           warm,
+          ui,
           ...rest
         } = opts;
         const config = resolveConfig({
@@ -118,6 +121,8 @@ export function registerServe(program: Command): void {
             public: metricsPublic || undefined,
             perSandbox: sandboxMetrics ? undefined : false,
           },
+          // commander's default for --no-ui is true; leave it to PADDOCK_UI unless the flag was given.
+          ui: ui ? undefined : false,
           network: {
             pool: networkPool,
             routerNetns: networkRouterNetns,

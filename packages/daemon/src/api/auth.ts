@@ -53,8 +53,8 @@ declare module "fastify" {
   }
 }
 
-/** Routes anyone may call without a token. */
-const PUBLIC_ROUTES = new Set(["/health"]);
+/** Routes anyone may call without a token (the web console's static files: routes/ui.ts). */
+const PUBLIC_ROUTES = new Set(["/health", "/ui", "/ui/*"]);
 
 /**
  * Every route but health needs `Authorization: Bearer <token>`: the admin token (compared in

@@ -40,6 +40,8 @@ import type { SnapshotService } from "../snapshots/snapshot-service.js";
 import { metricsRoutes, type MetricsRouteDeps } from "./routes/metrics.js";
 import { eventRoutes } from "./routes/events.js";
 import type { EventBus } from "../events/event-bus.js";
+import { uiRoutes } from "./routes/ui.js";
+import { registerTicketAuth, WsTickets, wsTicketRoutes } from "./routes/ws-tickets.js";
 
 export interface ApiDeps {
   token: string;
@@ -62,6 +64,8 @@ export interface ApiDeps {
   log: Logger;
   /** The daemon's own directories (data dir, image store): no API key sees a path under them. */
   hostDirs?: readonly string[];
+  /** Serve the web console at /ui (routes/ui.ts). */
+  ui?: boolean;
 }
 
 /** The HTTP API: routes parse and validate, services do the work. */
@@ -86,6 +90,9 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   registerErrorHandler(app, deps.log, deps.hostDirs);
   // Uploads are passed on as streams, never parsed or buffered.
   app.addContentTypeParser(RAW_BODY_TYPES, (_request, payload, done) => done(null, payload));
+  // Before the auth hook: a browser's WebSocket authenticates with a ticket (routes/ws-tickets.ts).
+  const tickets = new WsTickets();
+  registerTicketAuth(app, tickets);
   registerAuth(app, deps.token, deps.keys);
   const openRequests = new OpenRequestsByKey();
   openRequests.register(app);
@@ -121,5 +128,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   );
   await app.register(keyRoutes(deps.keys, { requests: openRequests, ports: deps.ports }));
   if (deps.warmPools) await app.register(warmPoolRoutes(deps.warmPools));
+  await app.register(wsTicketRoutes(tickets));
+  if (deps.ui) await app.register(uiRoutes());
   return app;
 }

@@ -14,11 +14,14 @@ afterAll(async () => {
   await daemon?.stop();
 });
 
-/** Writes 1, 2, 3, ... to /tmp/count, one every 20 ms, forever. */
-const COUNTER = "i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.02; done";
+/**
+ * Appends a line to /tmp/count every 20 ms, forever. Appended, not rewritten: a read between
+ * the truncate and the write of `echo > file` would see it empty (a failure of CI 11).
+ */
+const COUNTER = "while :; do echo >> /tmp/count; sleep 0.02; done";
 
 async function count(sandbox: Sandbox): Promise<number> {
-  return Number((await sandbox.fs.readFile("/tmp/count")).trim());
+  return (await sandbox.fs.readFile("/tmp/count")).length;
 }
 
 describe.each(RUNTIMES)("snapshots on %s", (runtime) => {

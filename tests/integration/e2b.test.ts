@@ -1,6 +1,13 @@
 import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AuthenticationError, CommandExitError, NotFoundError, Sandbox, TimeoutError } from "e2b";
+import {
+  AuthenticationError,
+  CommandExitError,
+  FileNotFoundError,
+  NotFoundError,
+  Sandbox,
+  TimeoutError,
+} from "e2b";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { RUNTIMES } from "../helpers/paths.js";
 
@@ -114,7 +121,13 @@ describe.each(RUNTIMES)("the e2b SDK on %s", (runtime) => {
     await sandbox.commands.closeStdin(cat.pid);
     expect((await cat.wait()).stdout).toBe("line one\nline two\n");
 
-    const sleeper = await sandbox.commands.run("echo started; sleep 60", { background: true });
+    let started!: () => void;
+    const output = new Promise<void>((resolve) => (started = resolve));
+    const sleeper = await sandbox.commands.run("echo started; sleep 60", {
+      background: true,
+      onStdout: () => started(),
+    });
+    await output;
     expect((await sandbox.commands.list()).map((p) => p.pid)).toContain(sleeper.pid);
     await sleeper.disconnect();
     const attached = await sandbox.commands.connect(sleeper.pid);
@@ -122,6 +135,79 @@ describe.each(RUNTIMES)("the e2b SDK on %s", (runtime) => {
     await expect(attached.wait()).rejects.toBeInstanceOf(CommandExitError);
     expect(attached.stdout).toBe("started\n");
     expect(await sandbox.commands.kill(sleeper.pid)).toBe(false);
+  });
+
+  it("writes and reads files: text, bytes, blob, stream, 0 B, 1 B, many at once, odd names", async () => {
+    const odd = "dir with space/ünï 'q' \"dq\" $x.txt";
+    const written = await sandbox.files.write(odd, "odd\n");
+    expect(written).toMatchObject({ name: "ünï 'q' \"dq\" $x.txt", path: `/home/user/${odd}` });
+    expect(await sandbox.files.read(odd)).toBe("odd\n");
+    await sandbox.files.write("/tmp/empty", "");
+    expect(await sandbox.files.read("/tmp/empty")).toBe("");
+    expect(await sandbox.files.read("/tmp/empty", { format: "bytes" })).toEqual(new Uint8Array(0));
+    await sandbox.files.write("/tmp/one", new Uint8Array([0xff]).buffer);
+    expect(await sandbox.files.read("/tmp/one", { format: "bytes" })).toEqual(
+      new Uint8Array([0xff]),
+    );
+    const blob = await sandbox.files.read("/tmp/one", { format: "blob" });
+    expect(blob.size).toBe(1);
+    const many = await sandbox.files.write([
+      { path: "/tmp/many/a", data: "A" },
+      { path: "/tmp/many/b/c", data: new Blob(["C"]) },
+    ]);
+    expect(many.map((e) => e.path)).toEqual(["/tmp/many/a", "/tmp/many/b/c"]);
+    expect((await sandbox.commands.run("cat /tmp/many/a /tmp/many/b/c")).stdout).toBe("AC");
+    await expect(sandbox.files.read("/tmp/missing")).rejects.toBeInstanceOf(FileNotFoundError);
+  });
+
+  // 100 MiB once, under runc; gVisor's slower file I/O gets 16 MiB, to keep the suite short.
+  it("streams 100 MiB up and down (16 MiB under runsc)", async () => {
+    const size = (runtime === "runc" ? 100 : 16) * 1024 * 1024;
+    const chunk = new Uint8Array(1024 * 1024).fill(7);
+    let sent = 0;
+    const source = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent >= size) return controller.close();
+        sent += chunk.length;
+        controller.enqueue(chunk);
+      },
+    });
+    const entry = await sandbox.files.write("/tmp/big", source);
+    expect(entry.path).toBe("/tmp/big");
+    expect((await sandbox.files.getInfo("/tmp/big")).size).toBe(size);
+    let received = 0;
+    let last = 0;
+    for await (const part of await sandbox.files.read("/tmp/big", { format: "stream" })) {
+      received += part.length;
+      last = part[part.length - 1] ?? last;
+    }
+    expect({ received, last }).toEqual({ received: size, last: 7 });
+    await sandbox.files.remove("/tmp/big");
+  });
+
+  it("lists, stats, makes, renames and removes", async () => {
+    expect(await sandbox.files.makeDir("tree/a/b")).toBe(true);
+    expect(await sandbox.files.makeDir("tree/a/b")).toBe(false);
+    await sandbox.files.write("tree/a/b/file", "x");
+    const shallow = await sandbox.files.list("tree");
+    expect(shallow.map((e) => [e.name, e.type])).toEqual([["a", "dir"]]);
+    const deep = await sandbox.files.list("tree", { depth: 3 });
+    expect(deep.map((e) => e.path).sort()).toEqual([
+      "/home/user/tree/a",
+      "/home/user/tree/a/b",
+      "/home/user/tree/a/b/file",
+    ]);
+    const info = await sandbox.files.getInfo("tree/a/b/file");
+    expect(info).toMatchObject({ name: "file", type: "file", size: 1, permissions: "-rw-r--r--" });
+    expect(info.modifiedTime).toBeInstanceOf(Date);
+    expect(await sandbox.files.exists("tree/a/b/file")).toBe(true);
+    expect(await sandbox.files.exists("tree/nope")).toBe(false);
+    const moved = await sandbox.files.rename("tree/a/b/file", "tree/moved");
+    expect(moved).toMatchObject({ name: "moved", path: "/home/user/tree/moved" });
+    await sandbox.files.remove("tree");
+    expect(await sandbox.files.exists("tree")).toBe(false);
+    await expect(sandbox.files.getInfo("tree")).rejects.toBeInstanceOf(FileNotFoundError);
+    await expect(sandbox.files.list("tree")).rejects.toBeInstanceOf(FileNotFoundError);
   });
 
   it("keeps keys apart: another key cannot see, reach or kill this sandbox", async () => {

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from "node:http";
 import { ProcessEventSchema, type ProcessEvent } from "@paddock/protocol";
 import { PaddockApiError } from "./daemon-client.js";
 
@@ -5,12 +6,10 @@ import { PaddockApiError } from "./daemon-client.js";
  * A Paddock process event stream (NDJSON), event by event, each checked against the protocol.
  * Ends at the exit event; a stream cut before it is an unavailable agent.
  */
-export async function* processEvents(res: Response): AsyncGenerator<ProcessEvent> {
-  if (!res.body)
-    throw new PaddockApiError(502, "agent_unavailable", "the process stream had no body");
+export async function* processEvents(res: IncomingMessage): AsyncGenerator<ProcessEvent> {
   const decoder = new TextDecoder();
   let pending = "";
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of res as AsyncIterable<Buffer>) {
     pending += decoder.decode(chunk, { stream: true });
     let newline: number;
     while ((newline = pending.indexOf("\n")) !== -1) {

@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import busboy from "busboy";
 import { FileEntrySchema } from "@paddock/protocol";
-import { DaemonClient, type RequestBody } from "./daemon-client.js";
+import { DaemonClient } from "./daemon-client.js";
 import { resolvePath } from "./envd-call.js";
 import { RestError, toRestError } from "./errors.js";
 
@@ -56,17 +56,17 @@ export async function filesRoute(
         signal: gone.signal,
       });
       const headers: Record<string, string> = { "content-type": "application/octet-stream" };
-      const length = answer.headers.get("content-length");
+      const length = answer.headers["content-length"];
       if (length) headers["content-length"] = length;
       res.writeHead(200, headers);
-      await pipeline(Readable.fromWeb(answer.body! as never), res);
+      await pipeline(answer, res);
       return;
     }
     if (req.method !== "POST") throw new RestError(405, "/files takes GET and POST");
-    const upload = async (to: string, body: AsyncIterable<Uint8Array>, length?: number) => {
+    const upload = async (to: string, body: Readable, length?: number) => {
       const entry = await caller.client.json("PUT", filesPath, FileEntrySchema, {
         query: { path: path(to) },
-        body: body as unknown as RequestBody,
+        body,
         contentLength: length,
         signal: gone.signal,
       });
@@ -103,7 +103,7 @@ function multipart<T>(
   return new Promise<T[]>((resolve, reject) => {
     let parser: busboy.Busboy;
     try {
-      parser = busboy({ headers: req.headers, limits: { files: MAX_PARTS } });
+      parser = busboy({ headers: req.headers, preservePath: true, limits: { files: MAX_PARTS } });
     } catch (err) {
       return reject(new RestError(400, `not a multipart form: ${(err as Error).message}`));
     }

@@ -88,7 +88,7 @@ async function move(message: unknown, call: EnvdCall) {
 
 async function remove(message: unknown, call: EnvdCall) {
   const path = resolvePath(parseMessage(PathRequest, message, "RemoveRequest").path, call.user);
-  await call.client.send("DELETE", files(call), { query: { path, recursive: true } });
+  await call.client.call("DELETE", files(call), { query: { path, recursive: true } });
   return {};
 }
 

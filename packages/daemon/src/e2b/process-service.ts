@@ -156,7 +156,7 @@ async function list(_message: unknown, call: EnvdCall) {
 async function sendInput(message: unknown, call: EnvdCall) {
   const { process, input } = parseMessage(SendInputRequest, message, "SendInputRequest");
   const data = Buffer.from("stdin" in input ? input.stdin : input.pty, "base64");
-  await call.client.send("POST", processPath(call, `/${process.pid}/stdin`), {
+  await call.client.call("POST", processPath(call, `/${process.pid}/stdin`), {
     body: data,
     contentLength: data.length,
     query: { close: "false" },
@@ -166,7 +166,7 @@ async function sendInput(message: unknown, call: EnvdCall) {
 
 async function closeStdin(message: unknown, call: EnvdCall) {
   const { process } = parseMessage(ConnectRequest, message, "CloseStdinRequest");
-  await call.client.send("POST", processPath(call, `/${process.pid}/stdin`), {
+  await call.client.call("POST", processPath(call, `/${process.pid}/stdin`), {
     body: Buffer.alloc(0),
     contentLength: 0,
     query: { close: "true" },
@@ -187,7 +187,7 @@ async function sendSignal(message: unknown, call: EnvdCall) {
   // envd answers not_found for a process that has ended; the SDK's kill then returns false.
   if (!info.running)
     throw new ConnectError("not_found", `process ${req.process.pid} is not running`);
-  await call.client.send("POST", processPath(call, `/${req.process.pid}/kill`), {
+  await call.client.call("POST", processPath(call, `/${req.process.pid}/kill`), {
     json: { signal },
   });
   return {};

@@ -117,7 +117,7 @@ async function create(req: RestRequest): Promise<RestAnswer> {
   try {
     await provision(req.client, info.id, body.templateID);
   } catch (err) {
-    await req.client.send("DELETE", DaemonClient.sandbox(info.id)).catch(() => {});
+    await req.client.call("DELETE", DaemonClient.sandbox(info.id)).catch(() => {});
     throw err;
   }
   return { status: 201, body: handle(info, req.key) };
@@ -185,7 +185,7 @@ export async function routeRest(req: RestRequest): Promise<RestAnswer> {
     if (method === "GET") return { status: 200, body: describe(await live(client, id)) };
     if (method === "DELETE") {
       await live(client, id);
-      await client.send("DELETE", DaemonClient.sandbox(id));
+      await client.call("DELETE", DaemonClient.sandbox(id));
       return { status: 204 };
     }
   } else if (method === "POST" && s.length === 3) {
@@ -194,10 +194,10 @@ export async function routeRest(req: RestRequest): Promise<RestAnswer> {
       const { timeout } = parse(TimeoutBodySchema, req.body, "timeout");
       await live(client, id);
       if (timeout === 0) {
-        await client.send("DELETE", DaemonClient.sandbox(id));
+        await client.call("DELETE", DaemonClient.sandbox(id));
         return { status: 204 };
       }
-      await client.send("POST", DaemonClient.sandbox(id, "/timeout"), {
+      await client.call("POST", DaemonClient.sandbox(id, "/timeout"), {
         json: { timeoutSeconds: timeout },
       });
       return { status: 204 };
@@ -206,7 +206,7 @@ export async function routeRest(req: RestRequest): Promise<RestAnswer> {
       if (stateOf(await live(client, id)) === "paused") {
         throw new RestError(409, `sandbox ${id} is already paused`);
       }
-      await client.send("POST", DaemonClient.sandbox(id, "/pause"));
+      await client.call("POST", DaemonClient.sandbox(id, "/pause"));
       return { status: 204 };
     }
   } else if (method === "GET" && action === "metrics" && s.length === 3) {

@@ -18,6 +18,9 @@ export const E2B_PREFIX = "/e2b";
 const ENVD = `${E2B_PREFIX}/envd`;
 const MAX_REST_BODY = 1024 * 1024;
 
+/** A client of Paddock's API acting with one key. */
+type ClientFor = (key: string) => DaemonClient;
+
 const SERVICES: Record<string, Record<string, EnvdMethod>> = {
   "process.Process": processMethods,
   "filesystem.Filesystem": filesystemMethods,
@@ -44,12 +47,15 @@ export interface RunningE2bServer {
  * does exactly what it may in Paddock's own API.
  */
 export async function startE2bServer(options: E2bServerOptions): Promise<RunningE2bServer> {
+  const pool = DaemonClient.pool();
   const server: Server = createServer((req, res) => {
-    handle(req, res, options.daemonUrl).catch((err: unknown) => {
-      options.log.warn({ err: String(err) }, "e2b request failed");
-      if (!res.headersSent) res.writeHead(500);
-      res.end();
-    });
+    handle(req, res, (key) => new DaemonClient(options.daemonUrl, key, pool)).catch(
+      (err: unknown) => {
+        options.log.warn({ err: String(err) }, "e2b request failed");
+        if (!res.headersSent) res.writeHead(500);
+        res.end();
+      },
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -67,6 +73,7 @@ export async function startE2bServer(options: E2bServerOptions): Promise<Running
       new Promise<void>((resolve) => {
         server.closeAllConnections();
         server.close(() => resolve());
+        pool.destroy();
       }),
   };
 }
@@ -76,12 +83,16 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, daemonUrl: string): Promise<void> {
+async function handle(
+  req: IncomingMessage,
+  res: ServerResponse,
+  clientFor: ClientFor,
+): Promise<void> {
   const url = new URL(req.url ?? "/", "http://e2b");
   if (url.pathname === ENVD || url.pathname.startsWith(`${ENVD}/`)) {
-    return envd(req, res, url, daemonUrl);
+    return envd(req, res, url, clientFor);
   }
-  if (url.pathname.startsWith(`${E2B_PREFIX}/`)) return rest(req, res, url, daemonUrl);
+  if (url.pathname.startsWith(`${E2B_PREFIX}/`)) return rest(req, res, url, clientFor);
   sendJson(res, 404, { code: 404, message: `not found; E2B's API is under ${E2B_PREFIX}` });
 }
 
@@ -120,7 +131,7 @@ async function rest(
   req: IncomingMessage,
   res: ServerResponse,
   url: URL,
-  daemonUrl: string,
+  clientFor: ClientFor,
 ): Promise<void> {
   try {
     const key = header(req, "x-api-key");
@@ -135,7 +146,7 @@ async function rest(
       segments,
       query: url.searchParams,
       body: await readJson(req),
-      client: new DaemonClient(daemonUrl, key),
+      client: clientFor(key),
       key,
     });
     sendJson(res, answer.status, answer.body, answer.headers);
@@ -149,7 +160,7 @@ async function envd(
   req: IncomingMessage,
   res: ServerResponse,
   url: URL,
-  daemonUrl: string,
+  clientFor: ClientFor,
 ): Promise<void> {
   const path = url.pathname.slice(ENVD.length);
   const key = header(req, "x-access-token");
@@ -172,7 +183,7 @@ async function envd(
       "invalid_argument",
       "missing E2b-Sandbox-Id: set E2B_SANDBOX_URL as the README says",
     );
-  const client = new DaemonClient(daemonUrl, key);
+  const client = clientFor(key);
   const user = userOf(header(req, "authorization"));
   if (path === "/health") return health(res, client, sandboxId);
   if (path === "/files") return filesRoute(req, res, url, { client, sandboxId, user });

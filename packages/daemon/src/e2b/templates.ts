@@ -1,5 +1,5 @@
 import { ProcessEventSchema, type SandboxInfo } from "@paddock/protocol";
-import { DaemonClient } from "./daemon-client.js";
+import { DaemonClient, readText } from "./daemon-client.js";
 import { RestError } from "./errors.js";
 
 /** The SDK's default template. */
@@ -57,7 +57,7 @@ export async function provision(client: DaemonClient, id: string, template: stri
   });
   let exit: number | null = null;
   let stderr = "";
-  for (const line of (await res.text()).split("\n")) {
+  for (const line of (await readText(res)).split("\n")) {
     if (!line) continue;
     const event = ProcessEventSchema.safeParse(JSON.parse(line));
     if (!event.success) continue;

@@ -36,8 +36,12 @@ need=()
 # skopeo and umoci pull and unpack registry images; docker-registry and apache2-utils (htpasswd)
 # run the tests' own registry on loopback. nftables filters sandboxes' egress. python3 zips the
 # tests' wheels. chromium: Playwright drives it headless in the web console's test.
+# python3-httpx, python3-pytest and mypy: the Python SDK's one dependency, its tests and its type
+# check (no PyPI here); python3-pip and python3-setuptools make `pip install ./sdk-python` work
+# (offline: add --no-build-isolation, and --break-system-packages outside a venv).
 for pkg in runc tini busybox-static debootstrap e2fsprogs iproute2 util-linux curl tar gcc libc6-dev tmux chromium \
-  skopeo umoci docker-registry apache2-utils nftables python3; do
+  skopeo umoci docker-registry apache2-utils nftables python3 \
+  python3-httpx python3-pytest mypy python3-pip python3-setuptools; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 runsc_ok=0

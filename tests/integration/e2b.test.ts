@@ -1,5 +1,5 @@
 import { createServer } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   AuthenticationError,
   CommandExitError,
@@ -210,6 +210,28 @@ describe.each(RUNTIMES)("the e2b SDK on %s", (runtime) => {
     await expect(sandbox.files.list("tree")).rejects.toBeInstanceOf(FileNotFoundError);
   });
 
+  it("runs a terminal: input, resize, kill", async () => {
+    let screen = "";
+    const decoder = new TextDecoder();
+    const terminal = await sandbox.pty.create({
+      cols: 80,
+      rows: 24,
+      onData: (data) => void (screen += decoder.decode(data, { stream: true })),
+    });
+    const seen = (text: string) =>
+      vi.waitFor(() => expect(screen).toContain(text), { timeout: 15_000 });
+    await sandbox.pty.sendInput(
+      terminal.pid,
+      new TextEncoder().encode("echo $((6*7))-$(whoami)\n"),
+    );
+    await seen("42-user");
+    await sandbox.pty.resize(terminal.pid, { cols: 100, rows: 30 });
+    await sandbox.pty.sendInput(terminal.pid, new TextEncoder().encode("stty size\n"));
+    await seen("30 100");
+    expect(await sandbox.pty.kill(terminal.pid)).toBe(true);
+    await expect(terminal.wait()).rejects.toBeInstanceOf(CommandExitError);
+  });
+
   it("keeps keys apart: another key cannot see, reach or kill this sandbox", async () => {
     const as = { apiKey: otherKey };
     const listed = await Sandbox.list({ ...as, query: { metadata: { runtime } } }).nextItems();
@@ -218,6 +240,24 @@ describe.each(RUNTIMES)("the e2b SDK on %s", (runtime) => {
     await expect(Sandbox.connect(sandbox.sandboxId, as)).rejects.toBeInstanceOf(NotFoundError);
     expect(await Sandbox.kill(sandbox.sandboxId, as)).toBe(false);
     expect(await sandbox.isRunning()).toBe(true);
+  });
+});
+
+describe("the e2b SDK's pause and resume, on runc", () => {
+  it("pauses, reports paused, and resumes on connect; metrics are refused clearly", async () => {
+    const sandbox = await Sandbox.create({ metadata: { "paddock.runtime": "runc" } });
+    try {
+      await sandbox.files.write("/tmp/kept", "kept");
+      expect(await sandbox.pause()).toBe(true);
+      expect(await Sandbox.pause(sandbox.sandboxId)).toBe(false);
+      expect((await sandbox.getInfo()).state).toBe("paused");
+      const resumed = await Sandbox.connect(sandbox.sandboxId);
+      expect((await resumed.getInfo()).state).toBe("running");
+      expect(await resumed.files.read("/tmp/kept")).toBe("kept");
+      await expect(sandbox.getMetrics()).rejects.toThrow(/metrics are not offered/);
+    } finally {
+      await sandbox.kill();
+    }
   });
 });
 

@@ -1,4 +1,7 @@
+import { execFile } from "node:child_process";
 import { createServer } from "node:net";
+import path from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   AuthenticationError,
@@ -9,7 +12,9 @@ import {
   TimeoutError,
 } from "e2b";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
-import { RUNTIMES } from "../helpers/paths.js";
+import { REPO, RUNTIMES } from "../helpers/paths.js";
+
+const execFileAsync = promisify(execFile);
 
 /**
  * The official `e2b` SDK, unchanged, against a Paddock daemon's E2B API: configured only by the
@@ -258,6 +263,23 @@ describe("the e2b SDK's pause and resume, on runc", () => {
     } finally {
       await sandbox.kill();
     }
+  });
+});
+
+describe("examples/e2b-agent", () => {
+  it("runs unchanged, configured by the environment only", async () => {
+    const { stdout } = await execFileAsync(
+      process.execPath,
+      [path.join(REPO, "examples/e2b-agent/agent.mjs")],
+      {
+        env: process.env,
+        timeout: 60_000,
+      },
+    );
+    expect(stdout).toMatch(/step 1 failed \(exit 1\): NameError/);
+    expect(stdout).toMatch(/step 2 worked: 3\.875 3\.5/);
+    expect(stdout).toMatch(/files in the home directory: .*stats\.py/);
+    expect(stdout).toMatch(/sandbox sb_\w+ killed/);
   });
 });
 

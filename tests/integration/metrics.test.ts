@@ -4,15 +4,20 @@ import { SandboxMetricsSchema, type SandboxMetrics } from "@paddock/protocol";
 import { startDaemon, type TestDaemon } from "../helpers/daemon.js";
 import { paddock } from "../helpers/cli.js";
 import { RUNTIMES } from "../helpers/paths.js";
+import { FAKE_HOSTS, startFakeInternet, type FakeInternet } from "../helpers/net.js";
 
 const MiB = 2 ** 20;
 
+let net: FakeInternet;
 let daemon: TestDaemon;
 beforeAll(async () => {
-  daemon = await startDaemon();
+  // A fake internet for the network counters (tests/helpers/net.ts): no packet leaves the machine.
+  net = await startFakeInternet({ bigFileMiB: 4 });
+  daemon = await startDaemon(undefined, net.daemonEnv);
 });
 afterAll(async () => {
   await daemon?.stop();
+  await net?.stop();
 });
 
 describe.each(RUNTIMES)("sandbox metrics on %s, read on the host", (runtime) => {
@@ -82,6 +87,30 @@ describe.each(RUNTIMES)("sandbox metrics on %s, read on the host", (runtime) => 
     expect(top.code).toBe(0);
     expect(top.stdout).toContain(sandbox.id);
     expect(top.stdout).toMatch(/CPU\s+MEM/);
+  });
+});
+
+describe.each(RUNTIMES)("network bytes on %s", (runtime) => {
+  it("a sandbox with a network shows what it received and sent, read from its namespace", async () => {
+    const sandbox = await Sandbox.create({
+      ...daemon.client,
+      runtime,
+      memoryMiB: 128,
+      network: { egress: "all" },
+    });
+    try {
+      const before = (await sandbox.metrics()).network!;
+      expect(before).toBeDefined();
+      const fetched = await sandbox.process.run(
+        `wget -q -O /dev/null http://${FAKE_HOSTS.allowed}/big.bin`,
+      );
+      expect((await fetched.wait()).exitCode).toBe(0);
+      const after = (await sandbox.metrics()).network!;
+      expect(after.rxBytes - before.rxBytes).toBeGreaterThanOrEqual(net.bigFileBytes);
+      expect(after.txBytes).toBeGreaterThan(before.txBytes);
+    } finally {
+      await sandbox.terminate();
+    }
   });
 });
 

@@ -22,7 +22,9 @@ function fromBase64(data: string): Uint8Array {
 export function terminalView({ api, notify }: Context, id: string): View {
   const el = h("div", { class: "console-terminal", "data-state": "connecting" });
   const term = new Terminal({
-    cursorBlink: true,
+    // A blinking cursor restarts its animation on every key, which held the page's main thread
+    // and so the echo's message: about 10 ms more per keystroke in bench/console.ts.
+    cursorBlink: false,
     fontFamily: "ui-monospace, 'DejaVu Sans Mono', monospace",
     fontSize: 14,
     scrollback: 5000,

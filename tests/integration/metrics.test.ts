@@ -138,7 +138,7 @@ describe("Prometheus metrics", () => {
       );
       expect(text).toContain(`paddock_sandbox_cpu_seconds_total{sandbox_id="${sandbox.id}"`);
       expect(text).toContain(`paddock_sandbox_disk_used_bytes{sandbox_id="${sandbox.id}"`);
-      expect(text).toContain("paddock_daemon_process_cpu_seconds_total");
+      expect(text).toContain("paddock_daemon_cpu_seconds_total");
 
       expect((await fetch(`${daemon.url}/metrics`)).status).toBe(401);
       const { key } = await new Keys(daemon.client).create("metrics-reader");

@@ -64,7 +64,7 @@ export class NetCounters {
 
   private async findPid(id: string, ino: number): Promise<number | undefined> {
     this.pids.delete(id);
-    for (const pid of await cgroupPids(id)) {
+    for (const pid of cgroupPids(id)) {
       if (await inNamespace(pid, ino)) {
         this.pids.set(id, pid);
         return pid;

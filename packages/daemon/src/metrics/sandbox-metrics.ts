@@ -3,9 +3,9 @@ import { PaddockError } from "../errors.js";
 import type { Layout } from "../layout.js";
 import { hostPidsLimit } from "../runtimes/oci-spec.js";
 import { runtimeTarget, RUNTIME_PROFILES } from "../runtimes/index.js";
-import { kernelOomKills, workingSetBytes } from "../sandboxes/cgroup-memory.js";
+import { kernelOomKills } from "../sandboxes/cgroup-memory.js";
 import type { SandboxRecord } from "../state/sandbox-store.js";
-import { cpuUsageNs, pidCounts } from "./cgroup-stats.js";
+import { cpuUsageNs, pidCounts, workingSetNow } from "./cgroup-stats.js";
 import { diskUsedBytes } from "./disk-usage.js";
 import { NetCounters } from "./net-counters.js";
 
@@ -55,16 +55,17 @@ export class SandboxMetricsReader {
       );
     }
     const target = runtimeTarget(this.layout, record);
-    const [cpu, memory, disk, pids, kernelKills, network] = await Promise.all([
+    const [cpu, kernelKills, network] = await Promise.all([
       this.cpuRate(record.id),
-      workingSetBytes(record.id),
-      diskUsedBytes(target.paths.disk),
-      pidCounts(record.id),
       RUNTIME_PROFILES[record.runtime].memoryPolicy === "kernel"
         ? kernelOomKills(record.id)
         : Promise.resolve(0),
       target.netns ? this.net.read(record.id, target.netns) : Promise.resolve(undefined),
     ]);
+    // After the CPU rate, which may wait a second: these are as of the end of its interval.
+    const memory = workingSetNow(record.id);
+    const disk = diskUsedBytes(target.paths.disk);
+    const pids = pidCounts(record.id);
     const pidsLimit = pids && Number.isFinite(pids.max) ? pids.max : hostPidsLimit(record);
     return {
       sandboxId: record.id,
@@ -82,13 +83,12 @@ export class SandboxMetricsReader {
   }
 
   /** CPU seconds, working set and disk use, with no waiting (for Prometheus). */
-  async usage(record: SandboxRecord): Promise<SandboxUsage> {
-    const [ns, memory, disk] = await Promise.all([
-      cpuUsageNs(record.id),
-      workingSetBytes(record.id),
-      diskUsedBytes(this.layout.sandbox(record.id).disk),
-    ]);
-    return { cpuSeconds: (ns ?? 0) / 1e9, workingSetBytes: memory ?? 0, diskUsedBytes: disk ?? 0 };
+  usage(record: SandboxRecord): SandboxUsage {
+    return {
+      cpuSeconds: (cpuUsageNs(record.id) ?? 0) / 1e9,
+      workingSetBytes: workingSetNow(record.id) ?? 0,
+      diskUsedBytes: diskUsedBytes(this.layout.sandbox(record.id).disk) ?? 0,
+    };
   }
 
   /** Drops what is kept of an ended sandbox. */
@@ -97,20 +97,20 @@ export class SandboxMetricsReader {
     this.net.forget(id);
   }
 
-  private async sample(id: string): Promise<CpuSample> {
-    return { atMs: performance.now(), ns: (await cpuUsageNs(id)) ?? 0 };
+  private sample(id: string): CpuSample {
+    return { atMs: performance.now(), ns: cpuUsageNs(id) ?? 0 };
   }
 
   private async cpuRate(
     id: string,
   ): Promise<{ usedCores: number; intervalMs: number; totalSeconds: number }> {
-    let now = await this.sample(id);
+    let now = this.sample(id);
     const kept = this.cpu.get(id);
     let base = kept && now.atMs - kept.last.atMs >= MIN_INTERVAL_MS ? kept.last : kept?.before;
     if (!base || now.atMs - base.atMs > MAX_INTERVAL_MS || now.ns < base.ns) {
       base = now;
       await this.sleep(FRESH_INTERVAL_MS);
-      now = await this.sample(id);
+      now = this.sample(id);
     }
     // Reads closer together than MIN_INTERVAL_MS are not kept: the pair stays far enough
     // apart to be a base however often it is read.

@@ -26,13 +26,23 @@ function fields(text: string): Map<string, number> {
  */
 export async function workingSetBytes(id: string): Promise<number | undefined> {
   try {
-    const stat = fields(await readFile(file(id, "memory.stat", "memory.stat"), "utf8"));
-    return V2
-      ? (stat.get("anon") ?? 0) + (stat.get("shmem") ?? 0)
-      : (stat.get("total_rss") ?? 0) + (stat.get("total_shmem") ?? 0);
+    return workingSetOf(await readFile(memoryStatFile(id), "utf8"));
   } catch {
     return undefined;
   }
+}
+
+/** The sandbox's memory.stat, for readers that read it their own way (metrics/). */
+export function memoryStatFile(id: string): string {
+  return file(id, "memory.stat", "memory.stat");
+}
+
+/** The working set (see workingSetBytes) in a memory.stat text. */
+export function workingSetOf(memoryStat: string): number {
+  const stat = fields(memoryStat);
+  return V2
+    ? (stat.get("anon") ?? 0) + (stat.get("shmem") ?? 0)
+    : (stat.get("total_rss") ?? 0) + (stat.get("total_shmem") ?? 0);
 }
 
 /** Processes the kernel's OOM killer killed in the sandbox's cgroup; 0 when unknown. */

@@ -122,6 +122,7 @@ it("runs a terminal: echo hi comes back, and its size follows the window", async
 it("uploads a file and lists it, then shows the terminal's shell among the processes", async () => {
   screenshotOnFailure("files");
   await page.click(".tabs button:text-is('Files')");
+  await page.locator('.files[data-dir="/"]').waitFor({ timeout: 10_000 });
   await page.fill("input[name=path]", "/tmp");
   await page.click(".files button[type=submit]");
   await page.locator('.files[data-dir="/tmp"]').waitFor({ timeout: 10_000 });
@@ -170,6 +171,34 @@ it("lets a WebSocket in with a ticket once (the console's way: never the key in 
   expect(await open([WS_PROTOCOL, `${WS_TICKET_PROTOCOL_PREFIX}made-up`])).toEqual({
     status: 401,
   });
+});
+
+it("lets the admin create and revoke API keys; a key's own session has no keys page", async () => {
+  screenshotOnFailure("keys");
+  await page.goto(`${daemon.url}/ui/#/keys`);
+  await page.fill(".keys input[name=name]", "console-test");
+  await page.click(".keys button[type=submit]");
+  const key = await page.locator(".keys .secret code").innerText({ timeout: 10_000 });
+  expect(key).toMatch(/\S{20,}/);
+
+  const other = await browser.newPage();
+  try {
+    await other.goto(`${daemon.url}/ui/`);
+    await other.fill("#token", key);
+    await other.click("button[type=submit]");
+    await other.locator("#sign-out").waitFor({ timeout: 10_000 });
+    expect(await other.locator("nav a", { hasText: "API keys" }).count()).toBe(0);
+  } finally {
+    await other.close();
+  }
+
+  page.once("dialog", (dialog) => void dialog.accept());
+  await page.click('.keys tr[data-name="console-test"] button');
+  await expect
+    .poll(() => page.locator('.keys tr[data-name="console-test"]').innerText(), { timeout: 10_000 })
+    .toContain("revoked");
+  await page.goto(`${daemon.url}/ui/#/sandboxes/${sandboxId}`);
+  await page.locator(".console-terminal").waitFor({ timeout: 10_000 });
 });
 
 it("terminates the sandbox", async () => {

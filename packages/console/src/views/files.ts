@@ -29,7 +29,8 @@ export function filesView({ api, notify }: Context, id: string): View {
     );
     if (mine !== asked) return;
     dir = path;
-    where.value = path;
+    // Not while someone types another path into it.
+    if (document.activeElement !== where) where.value = path;
     el.dataset.dir = path;
     entries.sort(
       (a, b) => Number(b.type === "dir") - Number(a.type === "dir") || a.name.localeCompare(b.name),

@@ -25,14 +25,16 @@ else the token file in PADDOCK_DATA_DIR (default /var/lib/paddock), as the TypeS
 from ._async.admin import AsyncImages, AsyncKeys
 from ._async.docker import AsyncDocker
 from ._async.filesystem import AsyncFilesystem
-from ._async.process import AsyncOutputStream, AsyncProcess, AsyncProcesses
+from ._async.output import AsyncOutputStream
+from ._async.process import AsyncProcess, AsyncProcesses
 from ._async.sandbox import AsyncSandbox
 from ._config import DEFAULT_URL
 from ._local import BatchUpload
 from ._sync.admin import Images, Keys
 from ._sync.docker import Docker
 from ._sync.filesystem import Filesystem
-from ._sync.process import OutputStream, Process, Processes
+from ._sync.output import OutputStream
+from ._sync.process import Process, Processes
 from ._sync.sandbox import Sandbox
 from .errors import *  # noqa: F403
 from .errors import ERROR_CLASSES, ERROR_STATUS, PaddockError

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import collections
 import re
 from typing import IO, Any, AsyncIterator, Iterable, Mapping, Union
 
@@ -20,10 +19,8 @@ from ..errors import (
 from ..types import ProcessExit, ProcessInfo, ProcessOutput, parse
 from .concurrency import Background
 from .http import AsyncHttp, ndjson
+from .output import AsyncOutputStream
 
-#: Bytes an unread stream keeps (its most recent output) before dropping the oldest, as the
-#: TypeScript SDK keeps: an unread stderr never grows without bound while stdout is read.
-UNREAD_LIMIT_BYTES = 4 * 1024 * 1024
 #: Stdin up to this size is written before exec returns; more, or a stream, is fed beside the
 #: reading of the output, so a process that echoes its input cannot stall on a full pipe.
 INLINE_STDIN_BYTES = 64 * 1024
@@ -44,67 +41,6 @@ def process_ref(ref: str | int) -> str:
     if not _REF.match(text):
         raise local_error("invalid_request", f"invalid request: ref: a process is named by its pid or its tag, got {text!r}")
     return text
-
-
-class AsyncOutputStream:
-    """One output stream (stdout or stderr) of a process, iterated as byte chunks.
-
-    Output is read from the daemon as it is iterated: while one stream is read, the other
-    keeps its most recent 4 MiB (``dropped_bytes`` counts what went), so memory stays bounded
-    whatever the process prints.
-
-    Example::
-
-        async for chunk in proc.stdout:
-            sys.stdout.buffer.write(chunk)
-        async for line in proc.stderr.lines():
-            print("err:", line)
-    """
-
-    def __init__(self, process: AsyncProcess) -> None:
-        self._process = process
-        self._chunks: collections.deque[bytes] = collections.deque()
-        self._bytes = 0
-        self._keep_all = False
-        #: Bytes dropped while the other stream was read and this one was not.
-        self.dropped_bytes = 0
-
-    def _push(self, chunk: bytes) -> None:
-        self._chunks.append(chunk)
-        self._bytes += len(chunk)
-        while not self._keep_all and self._bytes > UNREAD_LIMIT_BYTES and len(self._chunks) > 1:
-            old = self._chunks.popleft()
-            self._bytes -= len(old)
-            self.dropped_bytes += len(old)
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        while True:
-            if self._chunks:
-                chunk = self._chunks.popleft()
-                self._bytes -= len(chunk)
-                yield chunk
-            elif not await self._process._pump():
-                return
-
-    async def lines(self) -> AsyncIterator[str]:
-        """The output as lines of text (UTF-8), without their newline."""
-        pending = b""
-        async for chunk in self:
-            pending += chunk
-            if b"\n" in chunk:
-                *complete, pending = pending.split(b"\n")
-                for line in complete:
-                    yield line.decode("utf-8", "replace")
-        if pending:
-            yield pending.decode("utf-8", "replace")
-
-    async def read(self) -> bytes:
-        """All remaining output as bytes."""
-        return b"".join([chunk async for chunk in self])
-
-    async def text(self) -> str:
-        """All remaining output as text (UTF-8)."""
-        return (await self.read()).decode("utf-8", "replace")
 
 
 class AsyncProcess:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import base64
-import collections
 import re
 from typing import IO, Any, Iterator, Iterable, Mapping, Union
 
@@ -21,10 +20,8 @@ from ..errors import (
 from ..types import ProcessExit, ProcessInfo, ProcessOutput, parse
 from .concurrency import Background
 from .http import Http, ndjson
+from .output import OutputStream
 
-#: Bytes an unread stream keeps (its most recent output) before dropping the oldest, as the
-#: TypeScript SDK keeps: an unread stderr never grows without bound while stdout is read.
-UNREAD_LIMIT_BYTES = 4 * 1024 * 1024
 #: Stdin up to this size is written before exec returns; more, or a stream, is fed beside the
 #: reading of the output, so a process that echoes its input cannot stall on a full pipe.
 INLINE_STDIN_BYTES = 64 * 1024
@@ -45,67 +42,6 @@ def process_ref(ref: str | int) -> str:
     if not _REF.match(text):
         raise local_error("invalid_request", f"invalid request: ref: a process is named by its pid or its tag, got {text!r}")
     return text
-
-
-class OutputStream:
-    """One output stream (stdout or stderr) of a process, iterated as byte chunks.
-
-    Output is read from the daemon as it is iterated: while one stream is read, the other
-    keeps its most recent 4 MiB (``dropped_bytes`` counts what went), so memory stays bounded
-    whatever the process prints.
-
-    Example::
-
-        for chunk in proc.stdout:
-            sys.stdout.buffer.write(chunk)
-        for line in proc.stderr.lines():
-            print("err:", line)
-    """
-
-    def __init__(self, process: Process) -> None:
-        self._process = process
-        self._chunks: collections.deque[bytes] = collections.deque()
-        self._bytes = 0
-        self._keep_all = False
-        #: Bytes dropped while the other stream was read and this one was not.
-        self.dropped_bytes = 0
-
-    def _push(self, chunk: bytes) -> None:
-        self._chunks.append(chunk)
-        self._bytes += len(chunk)
-        while not self._keep_all and self._bytes > UNREAD_LIMIT_BYTES and len(self._chunks) > 1:
-            old = self._chunks.popleft()
-            self._bytes -= len(old)
-            self.dropped_bytes += len(old)
-
-    def __iter__(self) -> Iterator[bytes]:
-        while True:
-            if self._chunks:
-                chunk = self._chunks.popleft()
-                self._bytes -= len(chunk)
-                yield chunk
-            elif not self._process._pump():
-                return
-
-    def lines(self) -> Iterator[str]:
-        """The output as lines of text (UTF-8), without their newline."""
-        pending = b""
-        for chunk in self:
-            pending += chunk
-            if b"\n" in chunk:
-                *complete, pending = pending.split(b"\n")
-                for line in complete:
-                    yield line.decode("utf-8", "replace")
-        if pending:
-            yield pending.decode("utf-8", "replace")
-
-    def read(self) -> bytes:
-        """All remaining output as bytes."""
-        return b"".join([chunk for chunk in self])
-
-    def text(self) -> str:
-        """All remaining output as text (UTF-8)."""
-        return (self.read()).decode("utf-8", "replace")
 
 
 class Process:

@@ -122,3 +122,23 @@ def test_a_cut_archive_is_an_invalid_response(tmp_path: Path) -> None:
     with pytest.raises(paddock.InvalidResponseError, match="cut short"):
         extractor.finish()
     assert os.listdir(tmp_path) == []
+
+
+def test_protocol_constants_match() -> None:
+    """The literals the SDK shares with the protocol package (the agent's node command line,
+    the download size header) are the protocol's."""
+    from paddock._async.filesystem import SIZE_HINT_HEADER
+    from paddock._async.process import INTERPRETERS
+
+    constants = (REPO / "packages/protocol/src/constants.ts").read_text()
+    mount = re.search(r'AGENT_MOUNT = "([^"]+)"', constants)
+    loader = re.search(r'AGENT_LOADER_NAME = "([^"]+)"', constants)
+    assert mount and loader and "AGENT_RUNTIME_DIR = `${AGENT_MOUNT}/runtime`" in constants
+    argv = constants[constants.index("AGENT_NODE_ARGV = [") : constants.index("] as const", constants.index("AGENT_NODE_ARGV"))]
+    assert re.findall(r"^\s+(\S+),$", argv, re.M) == [
+        "`${AGENT_RUNTIME_DIR}/${AGENT_LOADER_NAME}`", '"--library-path"', "`${AGENT_RUNTIME_DIR}/lib`", "`${AGENT_RUNTIME_DIR}/node`"
+    ]
+    runtime = f"{mount[1]}/runtime"
+    assert INTERPRETERS["node"] == [f"{runtime}/{loader[1]}", "--library-path", f"{runtime}/lib", f"{runtime}/node", "-"]
+    files = (REPO / "packages/protocol/src/files.ts").read_text()
+    assert f'SIZE_HINT_HEADER = "{SIZE_HINT_HEADER}"' in files

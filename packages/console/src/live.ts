@@ -28,6 +28,32 @@ export function every(tick: () => Promise<void>, ms = REFRESH_MS): () => void {
 }
 
 /**
+ * `fn` one run at a time: a call while it runs asks for one more run once it is done instead of
+ * a second one alongside (whose older answer could land last).
+ */
+export function oneAtATime(fn: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  let again = false;
+  return () => {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      try {
+        do {
+          again = false;
+          await fn();
+        } while (again);
+      } finally {
+        running = undefined;
+      }
+    })();
+    return running;
+  };
+}
+
+/**
  * A sandbox's metrics, or undefined when it has none to give (not running). A daemon without
  * the metrics route (route_not_found) is remembered, and not asked again.
  */

@@ -11,7 +11,7 @@ import { sandboxPath } from "../api.js";
 import type { Context } from "../context.js";
 import { h, replace, type View } from "../dom.js";
 import { age, bytes, cores } from "../format.js";
-import { every, followEvents, Metrics } from "../live.js";
+import { every, followEvents, Metrics, oneAtATime } from "../live.js";
 
 /** The list of the key's sandboxes with live CPU and memory, and the create form. */
 export function sandboxesView(context: Context): View {
@@ -69,7 +69,8 @@ export function sandboxesView(context: Context): View {
     );
   };
 
-  const refresh = async () => {
+  // The poll and lifecycle events both ask for it.
+  const refresh = oneAtATime(async () => {
     const list = await api.json("GET", "/v1/sandboxes", SandboxListSchema);
     // Newest first; ended sandboxes after the live ones.
     sandboxes = list.sandboxes.sort(
@@ -77,12 +78,14 @@ export function sandboxesView(context: Context): View {
         Number(a.terminatedAt !== null) - Number(b.terminatedAt !== null) ||
         b.createdAt.localeCompare(a.createdAt),
     );
+    // Shown at once: a first metrics read of a sandbox can take a second (a CPU rate needs two).
+    render();
     const running = sandboxes.filter((s) => s.state === "running");
     const answers = await Promise.all(running.map((s) => metrics.of(s.id)));
     latest.clear();
     for (const m of answers) if (m) latest.set(m.sandboxId, m);
     render();
-  };
+  });
 
   const stopPolling = every(() => refresh().catch(notify));
   // Lifecycle events show a change at once instead of at the next poll.

@@ -213,6 +213,8 @@ describe.each(RUNTIMES)("the e2b SDK on %s", (runtime) => {
     expect(await sandbox.files.exists("tree")).toBe(false);
     await expect(sandbox.files.getInfo("tree")).rejects.toBeInstanceOf(FileNotFoundError);
     await expect(sandbox.files.list("tree")).rejects.toBeInstanceOf(FileNotFoundError);
+    // Not offered yet (README): refused clearly, not hung.
+    await expect(sandbox.files.watchDir("/tmp", () => {})).rejects.toThrow(/not supported/);
   });
 
   it("runs a terminal: input, resize, kill", async () => {

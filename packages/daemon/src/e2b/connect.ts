@@ -233,3 +233,42 @@ export async function serveStream(
   if (!res.headersSent) res.writeHead(200, { "content-type": contentType });
   res.end(envelope(END_STREAM, failure === undefined ? {} : { error: errorBody(failure) }));
 }
+
+/**
+ * The seconds between keepalive messages a client asks for (`Keepalive-Ping-Interval`, which
+ * the e2b SDK sends on its streams); undefined when it asks for none.
+ */
+export function keepaliveMs(headers: CallContext["headers"]): number | undefined {
+  const seconds = Number(headers["keepalive-ping-interval"]);
+  return Number.isFinite(seconds) && seconds > 0 ? Math.max(1, seconds) * 1000 : undefined;
+}
+
+/**
+ * `source`, with `ping` yielded whenever it has been silent for `everyMs`: a command that prints
+ * nothing for minutes must not look like a dead connection to the client's body timeout.
+ */
+export async function* withKeepalive<T, P>(
+  source: AsyncIterable<T>,
+  everyMs: number | undefined,
+  ping: P,
+): AsyncGenerator<T | P> {
+  if (everyMs === undefined) return yield* source;
+  const iterator = source[Symbol.asyncIterator]();
+  let next = iterator.next();
+  try {
+    for (;;) {
+      let timer: NodeJS.Timeout | undefined;
+      const tick = new Promise<"tick">((resolve) => (timer = setTimeout(resolve, everyMs, "tick")));
+      const result = await Promise.race([next, tick]).finally(() => clearTimeout(timer));
+      if (result === "tick") {
+        yield ping;
+        continue;
+      }
+      if (result.done) return;
+      yield result.value;
+      next = iterator.next();
+    }
+  } finally {
+    await iterator.return?.();
+  }
+}

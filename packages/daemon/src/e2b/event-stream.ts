@@ -1,4 +1,4 @@
-import type { IncomingMessage } from "node:http";
+import type { Readable } from "node:stream";
 import { ProcessEventSchema, type ProcessEvent } from "@paddock/protocol";
 import { PaddockApiError } from "./daemon-client.js";
 
@@ -6,7 +6,7 @@ import { PaddockApiError } from "./daemon-client.js";
  * A Paddock process event stream (NDJSON), event by event, each checked against the protocol.
  * Ends at the exit event; a stream cut before it is an unavailable agent.
  */
-export async function* processEvents(res: IncomingMessage): AsyncGenerator<ProcessEvent> {
+export async function* processEvents(res: Readable): AsyncGenerator<ProcessEvent> {
   const decoder = new TextDecoder();
   let pending = "";
   for await (const chunk of res as AsyncIterable<Buffer>) {

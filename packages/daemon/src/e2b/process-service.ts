@@ -6,7 +6,9 @@ import {
   ProcessListSchema,
   type ProcessEvent,
 } from "@paddock/protocol";
-import { ConnectError } from "./connect.js";
+import type { IncomingMessage } from "node:http";
+import { PassThrough } from "node:stream";
+import { ConnectError, keepaliveMs, withKeepalive } from "./connect.js";
 import { DaemonClient } from "./daemon-client.js";
 import { homeOf, resolvePath, type EnvdCall, type EnvdMethod } from "./envd-call.js";
 import { processEvents } from "./event-stream.js";
@@ -71,14 +73,37 @@ function statusText(event: Extract<ProcessEvent, { type: "exit" }>): string {
   return `exit status ${event.exitCode ?? -1}`;
 }
 
-/** Paddock's events of one process as envd's ProcessEvent messages, wrapped by `wrap`. */
-async function* translate(call: EnvdCall, pid: number, pty: boolean): AsyncGenerator<unknown> {
-  const res = await call.client.send("GET", processPath(call, `/${pid}/events`), {
-    signal: call.signal,
+/**
+ * A process's event stream from the daemon, read for as long as the E2B client reads it. If the
+ * client goes first, the rest is read and dropped: the daemon then never sees its request end,
+ * so the process runs on (as envd's do) and can be attached to again (Connect replays it).
+ */
+function detachable(res: IncomingMessage): PassThrough {
+  const events = new PassThrough();
+  res.pipe(events);
+  events.once("close", () => {
+    res.unpipe(events);
+    res.resume();
   });
-  for await (const event of processEvents(res)) {
+  return events;
+}
+
+/** Paddock's events of one process (`res`) as envd's ProcessEvent messages. */
+async function* translate(
+  call: EnvdCall,
+  res: IncomingMessage,
+  pty: boolean,
+): AsyncGenerator<unknown> {
+  let pid = 0;
+  const keepalive = { type: "keepalive" } as const;
+  for await (const event of withKeepalive(
+    processEvents(detachable(res)),
+    keepaliveMs(call.headers),
+    keepalive,
+  )) {
     switch (event.type) {
       case "start":
+        pid = event.pid;
         yield { event: { start: { pid: event.pid } } };
         break;
       case "stdout":
@@ -104,6 +129,9 @@ async function* translate(call: EnvdCall, pid: number, pty: boolean): AsyncGener
           },
         };
         break;
+      case "keepalive":
+        yield { event: { keepalive: {} } };
+        break;
       case "truncated":
         break;
     }
@@ -113,21 +141,22 @@ async function* translate(call: EnvdCall, pid: number, pty: boolean): AsyncGener
 async function* start(message: unknown, call: EnvdCall): AsyncGenerator<unknown> {
   const req = parseMessage(StartRequest, message, "StartRequest");
   const timeout = Number(call.headers["connect-timeout-ms"]);
-  const info = await call.client.json("POST", processPath(call), ProcessInfoSchema, {
+  // In the foreground: its output comes on this very request, none lost before an attach; the
+  // request is never cut by the E2B client leaving (see detachable), so it outlives that.
+  const res = await call.client.send("POST", processPath(call), {
     json: {
       argv: [req.process.cmd, ...req.process.args],
       env: req.process.envs,
       cwd: resolvePath(req.process.cwd ?? homeOf(call.user), call.user),
       user: call.user,
       stdin: req.stdin === true || req.pty !== undefined,
-      background: true,
+      background: false,
       // envd ends a process with its call's deadline; Paddock's timeout does that in the agent.
       ...(timeout > 0 ? { timeoutMs: Math.min(timeout, PROCESS_LIMITS.maxTimeoutMs) } : {}),
       ...(req.pty ? { pty: req.pty.size } : {}),
     },
-    signal: call.signal,
   });
-  yield* translate(call, info.pid, req.pty !== undefined);
+  yield* translate(call, res, req.pty !== undefined);
 }
 
 async function* connect(message: unknown, call: EnvdCall): AsyncGenerator<unknown> {
@@ -137,7 +166,10 @@ async function* connect(message: unknown, call: EnvdCall): AsyncGenerator<unknow
     processPath(call, `/${process.pid}`),
     ProcessInfoSchema,
   );
-  yield* translate(call, process.pid, info.pty !== null);
+  const res = await call.client.send("GET", processPath(call, `/${process.pid}/events`), {
+    signal: call.signal,
+  });
+  yield* translate(call, res, info.pty !== null);
 }
 
 async function list(_message: unknown, call: EnvdCall) {

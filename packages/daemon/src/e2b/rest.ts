@@ -61,7 +61,9 @@ function stateOf(info: SandboxInfo): "running" | "paused" {
   return info.state === "paused" || info.state === "pausing" ? "paused" : "running";
 }
 
-const ended = (info: SandboxInfo) => info.state === "terminated" || info.state === "failed";
+/** Gone for E2B: ended, or on its way (a kill of one being torn down has nothing left to do). */
+const ended = (info: SandboxInfo) =>
+  info.state === "terminated" || info.state === "failed" || info.state === "terminating";
 
 /** The sandbox's description in E2B's shape (ListedSandbox / SandboxDetail). */
 function describe(info: SandboxInfo) {

@@ -169,7 +169,11 @@ async function envd(
   const method = rpc ? SERVICES[rpc[1]!]?.[rpc[2]!] : undefined;
   const refuse = (code: keyof typeof CONNECT_STATUS, message: string) => {
     const err = new ConnectError(code, message);
-    if (method?.kind === "stream") return serveStream(req, res, () => failing(err));
+    // A method not served is answered in the framing the client asked for.
+    const streaming = String(req.headers["content-type"] ?? "").startsWith("application/connect+");
+    if (method?.kind === "stream" || (!method && streaming)) {
+      return serveStream(req, res, () => failing(err));
+    }
     if (rpc) return serveUnary(req, res, async () => Promise.reject(err));
     sendJson(res, CONNECT_STATUS[code], { code: CONNECT_STATUS[code], message });
   };

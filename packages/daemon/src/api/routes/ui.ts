@@ -1,8 +1,7 @@
-import { createReadStream } from "node:fs";
-import { readdir, stat } from "node:fs/promises";
+import { open, readdir } from "node:fs/promises";
 import { createRequire } from "node:module";
 import path from "node:path";
-import type { FastifyPluginAsync, FastifyReply } from "fastify";
+import type { FastifyPluginAsync } from "fastify";
 import { PaddockError } from "../../errors.js";
 
 /** Where the console is served; PUBLIC_ROUTES in auth.ts lists these routes. */
@@ -40,8 +39,10 @@ const CSP = [
 interface StaticFile {
   file: string;
   type: string;
-  size: number;
 }
+
+/** A rebuild while the daemon runs renames the assets; a miss looks again, at most this often. */
+const RESCAN_MS = 1000;
 
 /** The console's built files (packages/console/dist), by URL path under UI_PREFIX. */
 async function findFiles(): Promise<Map<string, StaticFile> | undefined> {
@@ -53,38 +54,42 @@ async function findFiles(): Promise<Map<string, StaticFile> | undefined> {
     return undefined;
   }
   const files = new Map<string, StaticFile>();
-  let names: string[];
+  let entries;
   try {
-    names = await readdir(root, { recursive: true });
+    entries = await readdir(root, { recursive: true, withFileTypes: true });
   } catch {
     return undefined;
   }
-  for (const name of names) {
-    const file = path.join(root, name);
-    const info = await stat(file);
-    if (!info.isFile()) continue;
-    const type = CONTENT_TYPES[path.extname(name)] ?? "application/octet-stream";
-    files.set(`/${name.split(path.sep).join("/")}`, { file, type, size: info.size });
+  for (const entry of entries) {
+    if (!entry.isFile()) continue;
+    const file = path.join(entry.parentPath, entry.name);
+    const type = CONTENT_TYPES[path.extname(entry.name)] ?? "application/octet-stream";
+    files.set(`/${path.relative(root, file).split(path.sep).join("/")}`, { file, type });
   }
   return files.has("/index.html") ? files : undefined;
 }
 
-function send(reply: FastifyReply, found: StaticFile, immutable: boolean): FastifyReply {
-  return reply
-    .header("content-type", found.type)
-    .header("content-length", found.size)
-    .header("cache-control", immutable ? "public, max-age=31536000, immutable" : "no-cache")
-    .send(createReadStream(found.file));
+/** Opens a file the build made; undefined if it is gone (a rebuild) or was never there. */
+async function openFile(files: Map<string, StaticFile> | undefined, wanted: string) {
+  const found = files?.get(wanted);
+  if (!found) return undefined;
+  try {
+    return { ...found, handle: await open(found.file, "r") };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
 }
 
 /**
- * The web console (packages/console): static files read once at start, so only files the build
- * made can be served (no path from the URL ever reaches the filesystem). They need no token; the
- * page sends the key it is given as a bearer token on every API call.
+ * The web console (packages/console): only files the build made are served, looked up by name in
+ * the build's own listing (no path from the URL ever reaches the filesystem). They need no
+ * token; the page sends the key it is given as a bearer token on every API call.
  */
 export function uiRoutes(): FastifyPluginAsync {
   return async (app) => {
-    const files = await findFiles();
+    let files = await findFiles();
+    let scannedAt = Date.now();
     // This plugin's own routes only (Fastify scopes a plugin's hooks to it).
     app.addHook("onSend", async (_request, reply) => {
       reply.header("content-security-policy", CSP);
@@ -96,23 +101,41 @@ export function uiRoutes(): FastifyPluginAsync {
       reply.redirect(`${UI_PREFIX}/`),
     );
     app.get(`${UI_PREFIX}/*`, { schema: { hide: true } }, async (request, reply) => {
+      const rest = (request.params as { "*": string })["*"];
+      const wanted = rest === "" ? "/index.html" : `/${rest}`;
+      let opened = await openFile(files, wanted);
+      if (!opened && Date.now() - scannedAt >= RESCAN_MS) {
+        files = await findFiles();
+        scannedAt = Date.now();
+        opened = await openFile(files, wanted);
+      }
       if (!files) {
         throw new PaddockError(
           "not_found",
           "the web console is not built: run `npm run build` (it builds packages/console)",
         );
       }
-      const rest = (request.params as { "*": string })["*"];
-      const wanted = rest === "" ? "/index.html" : `/${rest}`;
-      const found = files.get(wanted);
-      if (!found) {
+      if (!opened) {
         throw new PaddockError(
           "not_found",
           `no console file ${UI_PREFIX}${wanted}; open ${UI_PREFIX}/`,
         );
       }
+      const { handle, type } = opened;
+      // The size of what is read: the open file, even if a rebuild replaces it meanwhile.
+      const size = (
+        await handle.stat().catch(async (err: unknown) => {
+          await handle.close();
+          throw err;
+        })
+      ).size;
       // Vite names every asset by its content hash; only index.html changes under one name.
-      return send(reply, found, wanted.startsWith("/assets/"));
+      const immutable = wanted.startsWith("/assets/");
+      return reply
+        .header("content-type", type)
+        .header("content-length", size)
+        .header("cache-control", immutable ? "public, max-age=31536000, immutable" : "no-cache")
+        .send(handle.createReadStream());
     });
   };
 }

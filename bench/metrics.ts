@@ -1,8 +1,8 @@
 /**
  * Metrics: what `GET /metrics` costs the daemon. 20 idle runc busybox sandboxes (64 MiB each,
  * to keep the machine light; runc because the scrape reads the same cgroup and disk files for
- * either runtime), then windows of METRICS_WINDOW_SECONDS (default 20) alternating between no
- * scraping and a scrape every second, METRICS_ROUNDS (default 3) of each, in the same run. The
+ * either runtime), then windows of METRICS_WINDOW_SECONDS (default 10) alternating between no
+ * scraping and a scrape every second, METRICS_ROUNDS (default 6) of each, in the same run. The
  * daemon's CPU comes from /proc/<pid>/stat (utime + stime) over each window, its RSS at each
  * window's end. Target: the scraped windows use under 2% of a core more than the idle ones.
  * Needs root and a build; run with `npm run bench -- metrics`.
@@ -14,8 +14,8 @@ import { percentile, ratio, round1 } from "./lib/stats.js";
 
 const SANDBOXES = 20;
 const MEMORY_MIB = 64;
-const WINDOW_SECONDS = Number(process.env.METRICS_WINDOW_SECONDS ?? 20);
-const ROUNDS = Number(process.env.METRICS_ROUNDS ?? 3);
+const WINDOW_SECONDS = Number(process.env.METRICS_WINDOW_SECONDS ?? 10);
+const ROUNDS = Number(process.env.METRICS_ROUNDS ?? 6);
 const SCRAPE_INTERVAL_MS = 1000;
 /** Sandboxes just made are still settling (agent start, page cache): not measured. */
 const SETTLE_MS = 5000;

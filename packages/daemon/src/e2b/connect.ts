@@ -224,10 +224,12 @@ export async function serveStream(
       if (res.destroyed) return;
     }
   } catch (err) {
-    failure = ctx.deadlineExceeded() ? ctx.signal.reason : err;
+    failure = err;
   } finally {
     ctx.done();
   }
+  // Past the deadline the call failed, however the handler ended.
+  if (ctx.deadlineExceeded()) failure = ctx.signal.reason;
   if (res.destroyed) return;
   // Errors before the first message still go in the end-of-stream message: that is the protocol.
   if (!res.headersSent) res.writeHead(200, { "content-type": contentType });

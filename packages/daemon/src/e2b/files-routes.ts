@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import busboy from "busboy";
 import { FileEntrySchema } from "@paddock/protocol";
@@ -15,6 +15,8 @@ export interface FilesCaller {
   user: string;
 }
 
+/** A multipart part up to this size is read whole before it goes on (see smallWhole). */
+const SMALL_PART_BYTES = 256 * 1024;
 /** Parts of one multipart upload at most (the SDK sends one per written file). */
 const MAX_PARTS = 10_000;
 
@@ -63,7 +65,7 @@ export async function filesRoute(
       return;
     }
     if (req.method !== "POST") throw new RestError(405, "/files takes GET and POST");
-    const upload = async (to: string, body: Readable, length?: number) => {
+    const upload = async (to: string, body: Readable | Buffer, length?: number) => {
       const entry = await caller.client.json("PUT", filesPath, FileEntrySchema, {
         query: { path: path(to) },
         body,
@@ -86,12 +88,38 @@ export async function filesRoute(
     const written = await multipart(req, (name, stream) => {
       const to = target ?? name;
       if (!to) throw new RestError(400, "a part without a filename and no path in the query");
-      return upload(to, stream);
+      return smallWhole(stream).then((body) => upload(to, body));
     });
     res.writeHead(200, { "content-type": "application/json" });
     res.end(JSON.stringify(written));
   } catch (err) {
     sendError(res, err);
+  }
+}
+
+/**
+ * A part whole when it is small (the SDK sends most files in parts of a few KiB), so it goes on
+ * with its length; a larger one streams on from where it was, never held whole.
+ */
+async function smallWhole(stream: Readable): Promise<Buffer | Readable> {
+  const iterator = (stream as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for (;;) {
+    const next = await iterator.next();
+    if (next.done) return Buffer.concat(chunks);
+    chunks.push(next.value);
+    size += next.value.length;
+    if (size > SMALL_PART_BYTES) {
+      return Readable.from(
+        (async function* () {
+          yield* chunks;
+          for (let more = await iterator.next(); !more.done; more = await iterator.next()) {
+            yield more.value;
+          }
+        })(),
+      );
+    }
   }
 }
 

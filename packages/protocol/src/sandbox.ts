@@ -25,6 +25,11 @@ export const SANDBOX_STATES = [
 export const SandboxStateSchema = z.enum(SANDBOX_STATES);
 export type SandboxState = z.infer<typeof SandboxStateSchema>;
 
+/** The states of a pause and its way there and back: its agent does not answer. */
+export const PAUSE_STATES = ["pausing", "paused", "resuming"] as const satisfies SandboxState[];
+export const isPauseState = (state: SandboxState): boolean =>
+  (PAUSE_STATES as readonly SandboxState[]).includes(state);
+
 /** Limits on labels keep list filters cheap and rows small. */
 export const LABEL_LIMITS = { count: 32, keyLength: 63, valueLength: 256 } as const;
 const LABEL_KEY = /^[A-Za-z0-9]([A-Za-z0-9._/-]*[A-Za-z0-9])?$/;

@@ -5,13 +5,11 @@ import { RUNTIMES, SANDBOX_STATES } from "@paddock/protocol";
 import { PaddockError } from "../errors.js";
 import type { EventBus } from "../events/event-bus.js";
 import { LIVE_STATES, type SandboxRecord, type SandboxStore } from "../state/sandbox-store.js";
-import type { SandboxMetricsReader, SandboxUsage } from "./sandbox-metrics.js";
+import { MEASURABLE, type SandboxMetricsReader, type SandboxUsage } from "./sandbox-metrics.js";
 
 const MiB = 2 ** 20;
 /** Collectors of one scrape share one read of the sandboxes (they run at once). */
 const SCRAPE_SHARE_MS = 250;
-/** States whose sandboxes have a cgroup and a disk to read. */
-const MEASURABLE = new Set(["running", "pausing", "paused", "resuming"]);
 
 export interface DaemonMetricsDeps {
   store: SandboxStore;

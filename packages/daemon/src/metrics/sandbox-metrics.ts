@@ -1,4 +1,4 @@
-import type { SandboxMetrics } from "@paddock/protocol";
+import { PAUSE_STATES, type SandboxMetrics, type SandboxState } from "@paddock/protocol";
 import { PaddockError } from "../errors.js";
 import type { Layout } from "../layout.js";
 import { hostPidsLimit } from "../runtimes/oci-spec.js";
@@ -18,7 +18,7 @@ const MAX_INTERVAL_MS = 10_000;
 const FRESH_INTERVAL_MS = 1000;
 
 /** States in which a sandbox has a cgroup or a disk to read. */
-const MEASURABLE = new Set(["running", "pausing", "paused", "resuming"]);
+export const MEASURABLE = new Set<SandboxState>(["running", ...PAUSE_STATES]);
 
 interface CpuSample {
   atMs: number;

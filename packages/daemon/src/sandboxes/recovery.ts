@@ -1,5 +1,5 @@
 import { readdir } from "node:fs/promises";
-import { RUNTIMES, type RuntimeName } from "@paddock/protocol";
+import { PAUSE_STATES, RUNTIMES, type RuntimeName } from "@paddock/protocol";
 import { AgentClient } from "../agent/client.js";
 import { errorMessage } from "../errors.js";
 import type { Layout } from "../layout.js";
@@ -131,7 +131,7 @@ export async function recover(deps: RecoveryDeps): Promise<void> {
  */
 async function recoverPauses(deps: RecoveryDeps): Promise<void> {
   const { store, service, log } = deps;
-  for (const record of store.inStates(["pausing", "resuming", "paused"])) {
+  for (const record of store.inStates([...PAUSE_STATES])) {
     const outcome = await service.settlePause(record).catch((err: unknown) => {
       log.error({ id: record.id, err: errorMessage(err) }, "settling a pause failed");
       return "lost" as const;

@@ -9,6 +9,7 @@ import {
   type SandboxInfo,
   type SandboxEventType,
   type SandboxNetwork,
+  isPauseState,
 } from "@paddock/protocol";
 import { AgentClient, waitForAgent } from "../agent/client.js";
 import { PaddockError, errorMessage } from "../errors.js";
@@ -340,7 +341,7 @@ export class SandboxService {
   /** A running sandbox's agent client; 409 if the sandbox is not running. */
   agent(id: string): AgentClient {
     const record = this.get(id);
-    if (record.state === "paused" || record.state === "pausing" || record.state === "resuming") {
+    if (isPauseState(record.state)) {
       throw new PaddockError(
         "sandbox_paused",
         `sandbox ${id} is ${record.state}; resume it (\`paddock resume ${id}\`, sandbox.resume()) or create it with autoResume`,
@@ -392,8 +393,7 @@ export class SandboxService {
    */
   async ready(id: string): Promise<AgentClient> {
     const { state, autoResume } = this.get(id);
-    if (autoResume && (state === "paused" || state === "pausing" || state === "resuming"))
-      await this.resume(id);
+    if (autoResume && isPauseState(state)) await this.resume(id);
     return this.agent(id);
   }
 

@@ -18,4 +18,4 @@ export * from "./warm-pools.js";
 export * from "./snapshots.js";
 export * from "./metrics.js";
 export * from "./events.js";
-export * from "./ws-tickets.js";
+export * from "./tickets.js";

@@ -41,7 +41,7 @@ import { metricsRoutes, type MetricsRouteDeps } from "./routes/metrics.js";
 import { eventRoutes } from "./routes/events.js";
 import type { EventBus } from "../events/event-bus.js";
 import { uiRoutes } from "./routes/ui.js";
-import { registerTicketAuth, WsTickets, wsTicketRoutes } from "./routes/ws-tickets.js";
+import { registerTicketAuth, WsTickets, wsTicketRoutes } from "./routes/tickets.js";
 
 export interface ApiDeps {
   token: string;
@@ -90,7 +90,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   registerErrorHandler(app, deps.log, deps.hostDirs);
   // Uploads are passed on as streams, never parsed or buffered.
   app.addContentTypeParser(RAW_BODY_TYPES, (_request, payload, done) => done(null, payload));
-  // Before the auth hook: a browser's WebSocket authenticates with a ticket (routes/ws-tickets.ts).
+  // Before the auth hook: a browser's WebSocket authenticates with a ticket (routes/tickets.ts).
   const tickets = new WsTickets();
   registerTicketAuth(app, tickets);
   registerAuth(app, deps.token, deps.keys);

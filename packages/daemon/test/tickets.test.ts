@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WS_PROTOCOL, WS_TICKET_PROTOCOL_PREFIX, WsTicketSchema } from "@paddock/protocol";
 import { registerAuth } from "../src/api/auth.js";
 import { registerErrorHandler } from "../src/api/error-handler.js";
-import { registerTicketAuth, WsTickets, wsTicketRoutes } from "../src/api/routes/ws-tickets.js";
+import { registerTicketAuth, WsTickets, wsTicketRoutes } from "../src/api/routes/tickets.js";
 import { silentLogger } from "../src/logger.js";
 import type { KeyStore } from "../src/state/key-store.js";
 

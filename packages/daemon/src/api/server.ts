@@ -41,7 +41,7 @@ import { metricsRoutes, type MetricsRouteDeps } from "./routes/metrics.js";
 import { eventRoutes } from "./routes/events.js";
 import type { EventBus } from "../events/event-bus.js";
 import { uiRoutes } from "./routes/ui.js";
-import { registerTicketAuth, WsTickets, wsTicketRoutes } from "./routes/tickets.js";
+import { registerTicketAuth, Tickets, ticketRoutes } from "./routes/tickets.js";
 
 export interface ApiDeps {
   token: string;
@@ -90,8 +90,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   registerErrorHandler(app, deps.log, deps.hostDirs);
   // Uploads are passed on as streams, never parsed or buffered.
   app.addContentTypeParser(RAW_BODY_TYPES, (_request, payload, done) => done(null, payload));
-  // Before the auth hook: a browser's WebSocket authenticates with a ticket (routes/tickets.ts).
-  const tickets = new WsTickets();
+  // Before the auth hook: browsers' WebSockets and downloads use tickets (routes/tickets.ts).
+  const tickets = new Tickets();
   registerTicketAuth(app, tickets);
   registerAuth(app, deps.token, deps.keys);
   const openRequests = new OpenRequestsByKey();
@@ -128,7 +128,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   );
   await app.register(keyRoutes(deps.keys, { requests: openRequests, ports: deps.ports }));
   if (deps.warmPools) await app.register(warmPoolRoutes(deps.warmPools));
-  await app.register(wsTicketRoutes(tickets));
+  await app.register(ticketRoutes(tickets));
   if (deps.ui) await app.register(uiRoutes());
   return app;
 }

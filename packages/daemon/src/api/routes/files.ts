@@ -4,6 +4,7 @@ import {
   BatchResultsSchema,
   ChmodRequestSchema,
   DeleteFileQuerySchema,
+  DownloadQuerySchema,
   FileEntrySchema,
   FileListSchema,
   FindRequestSchema,
@@ -23,7 +24,7 @@ import {
   type AgentRoute,
 } from "./agent-route.js";
 
-const FILES = "/v1/sandboxes/:id/files";
+export const FILES = "/v1/sandboxes/:id/files";
 
 /**
  * File routes: validated here, carried out by the agent inside the sandbox. Uploads and
@@ -44,10 +45,11 @@ const routes: AgentRoute[] = [
   {
     method: "GET",
     url: FILES,
-    summary: "Download a regular file (streamed)",
-    querystring: PathQuerySchema,
+    summary:
+      "Download a regular file (streamed); with a download ticket in place of a token, as an attachment",
+    querystring: DownloadQuerySchema,
     stream: "bytes",
-    agentPath: (_p, query) => `/files/read?${q(query)}`,
+    agentPath: (_p, query) => `/files/read?${q({ path: query.path })}`,
   },
   {
     method: "DELETE",
@@ -113,10 +115,11 @@ const routes: AgentRoute[] = [
   {
     method: "GET",
     url: `${FILES}/archive`,
-    summary: "Download a directory as a tar stream",
-    querystring: PathQuerySchema,
+    summary:
+      "Download a directory as a tar stream; with a download ticket in place of a token, as an attachment",
+    querystring: DownloadQuerySchema,
     stream: "bytes",
-    agentPath: (_p, query) => `/files/archive?${q(query)}`,
+    agentPath: (_p, query) => `/files/archive?${q({ path: query.path })}`,
   },
   {
     method: "POST",

@@ -28,12 +28,14 @@ await build({
 });
 
 // The agent's native helpers (see packages/agent/native): paddock-spawner starts processes
-// with vfork, paddock-copy moves large uploads into files, paddock-init keeps the agent alive.
+// with vfork, paddock-copy moves large uploads into files, paddock-init keeps the agent alive,
+// paddock-watch reports a directory's changes (inotify).
 // Static, so they run in any image.
 for (const [source, name] of [
   ["spawner.c", "paddock-spawner"],
   ["copy.c", "paddock-copy"],
   ["init.c", "paddock-init"],
+  ["watch.c", "paddock-watch"],
 ]) {
   execFileSync("gcc", [
     "-O2",

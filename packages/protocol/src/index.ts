@@ -8,6 +8,7 @@ export * from "./image-reference.js";
 export * from "./health.js";
 export * from "./processes.js";
 export * from "./files.js";
+export * from "./watch.js";
 export * from "./ports.js";
 export * from "./docker.js";
 export * from "./keys.js";

@@ -7,6 +7,7 @@ import {
   PathQuerySchema,
   RenameRequestSchema,
   ReplaceRequestSchema,
+  WatchQuerySchema,
   WriteFileQuerySchema,
 } from "@paddock/protocol";
 import { readJson, readQuery } from "../http-body.js";
@@ -21,6 +22,7 @@ import { realSandboxPath } from "./paths.js";
 const follow = { followFinal: true };
 import { openRegularFile, sendFile } from "./read.js";
 import { findInFiles, replaceInFiles } from "./search.js";
+import { streamWatch } from "./watch.js";
 
 /**
  * File routes. Every one runs here, inside the sandbox, so what is written is what the
@@ -78,6 +80,10 @@ export function registerFileRoutes(router: Router, limits: { maxUploadBytes: num
       await requireDirectory(dir);
       res.writeHead(200, { "content-type": "application/x-tar" });
       await packDirectory(dir, res).catch(() => res.destroy());
+    })
+    .on("GET", "/files/watch", async (_req, res, url) => {
+      const q = readQuery(url, WatchQuerySchema);
+      await streamWatch(realSandboxPath(q.path, follow), q.recursive, res);
     })
     .on("POST", "/files/find", async (req, res) => {
       const body = await readJson(req, FindRequestSchema);

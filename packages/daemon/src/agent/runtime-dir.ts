@@ -17,7 +17,12 @@ import { run } from "../exec.js";
 
 const TINI = "/usr/bin/tini-static";
 /** The agent's static native helpers, built into its bundle. */
-const NATIVE_HELPERS = new Set(["paddock-spawner", "paddock-copy", "paddock-init"]);
+const NATIVE_HELPERS = new Set([
+  "paddock-spawner",
+  "paddock-copy",
+  "paddock-init",
+  "paddock-watch",
+]);
 /**
  * Part of the dir's name: dirs made by an older daemon (which hard-linked the host's node and
  * libraries, so a write slipping through the runtime reached the host's own files) are not reused.

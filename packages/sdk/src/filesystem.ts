@@ -29,6 +29,7 @@ import {
   type PackEntry,
 } from "./local-files.js";
 import { localFileError, openSource, withProgress, type UploadSource } from "./sources.js";
+import { openWatch, type DirectoryWatch, type WatchOptions } from "./watch.js";
 
 export interface TransferOptions {
   /** Called as bytes go by, with the running total (and the size when known). */
@@ -406,6 +407,24 @@ export class Filesystem {
     checkArgument(ReplaceRequestSchema, json, "replace");
     return (await this.http.json("POST", `${this.base}/replace`, ReplaceResultSchema, { json }))
       .changed;
+  }
+
+  /**
+   * Watches a directory (`recursive`: and every directory below it) for changes: create,
+   * write, remove, rename (on the old name; the new name comes as a create) and chmod. Resolves
+   * once the watch is in place; a path that is not a directory fails here.
+   *
+   * @example
+   * ```ts
+   * const watch = await sandbox.fs.watch("/app", { recursive: true });
+   * for await (const event of watch) {
+   *   console.log(event.type, event.name); // "create src/main.py"
+   *   if (event.type === "remove") break; // leaving the loop stops the watch
+   * }
+   * ```
+   */
+  watch(path: string, options: WatchOptions = {}): Promise<DirectoryWatch> {
+    return openWatch(this.http, `${this.base}/watch`, sandboxPath(path), options);
   }
 
   private async putArchive(

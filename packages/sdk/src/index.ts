@@ -27,6 +27,7 @@ export {
   type TransferOptions,
   type BatchUpload,
 } from "./filesystem.js";
+export { DirectoryWatch, type WatchOptions, type WatchedEvent } from "./watch.js";
 export type { UploadSource } from "./sources.js";
 export { Docker, ComposeStack, parseJsonLines, type ComposeUpOptions } from "./docker.js";
 export {

@@ -4,8 +4,10 @@ import {
   AGENT_ANSWER_LIMITS,
   CodeRunEventSchema,
   ProcessEventSchema,
+  WatchEventSchema,
   type CodeRunEvent,
   type ProcessEvent,
+  type WatchEvent,
 } from "@paddock/protocol";
 import { malformed } from "./answers.js";
 
@@ -32,6 +34,13 @@ export const CODE_RUN_EVENTS: EventProtocol<CodeRunEvent> = {
   schema: CodeRunEventSchema,
   first: "start",
   last: ["result", "error"],
+};
+
+/** A directory watch's events: ready, changes, then its end or error. */
+export const WATCH_EVENTS: EventProtocol<WatchEvent> = {
+  schema: WatchEventSchema,
+  first: "ready",
+  last: ["end", "error"],
 };
 
 /**

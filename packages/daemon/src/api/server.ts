@@ -25,6 +25,7 @@ import { registryRoutes } from "./routes/registries.js";
 import { DockerService } from "../docker/docker-service.js";
 import { dockerRoutes } from "./routes/docker.js";
 import { fileRoutes } from "./routes/files.js";
+import { watchRoutes } from "./routes/watch.js";
 import { networkRoutes, type NetworkPolicies } from "./routes/network.js";
 import { portRoutes } from "./routes/ports.js";
 import { processRoutes } from "./routes/processes.js";
@@ -113,6 +114,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(codeRoutes(deps.sandboxes));
   await app.register(processStreamRoutes(deps.sandboxes, deps.hostDirs));
   await app.register(fileRoutes(deps.sandboxes));
+  await app.register(watchRoutes(deps.sandboxes));
   if (deps.metrics)
     await app.register(metricsRoutes({ ...deps.metrics, sandboxes: deps.sandboxes }));
   if (deps.events) await app.register(eventRoutes(deps.events));

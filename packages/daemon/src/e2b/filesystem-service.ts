@@ -4,6 +4,7 @@ import { ConnectError } from "./connect.js";
 import { DaemonClient, PaddockApiError } from "./daemon-client.js";
 import { resolvePath, type EnvdCall, type EnvdMethod } from "./envd-call.js";
 import { parseMessage } from "./process-service.js";
+import { watchDir } from "./watch-service.js";
 
 /*
  * envd's filesystem.Filesystem service (E2B's envd/spec/filesystem/filesystem.proto) in its
@@ -134,4 +135,5 @@ export const filesystemMethods: Record<string, EnvdMethod> = {
   Move: { kind: "unary", handler: move },
   Remove: { kind: "unary", handler: remove },
   ListDir: { kind: "unary", handler: listDir },
+  WatchDir: { kind: "stream", handler: watchDir },
 };

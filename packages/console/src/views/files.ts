@@ -1,4 +1,9 @@
-import { FileEntrySchema, FileListSchema, type FileEntry } from "@paddock/protocol";
+import {
+  DownloadTicketSchema,
+  FileEntrySchema,
+  FileListSchema,
+  type FileEntry,
+} from "@paddock/protocol";
 import { sandboxPath } from "../api.js";
 import type { Context } from "../context.js";
 import { h, replace, type View } from "../dom.js";
@@ -10,7 +15,8 @@ const query = (path: string) => `?${new URLSearchParams({ path })}`;
 
 /**
  * A sandbox's files through the files routes: browse directories, upload (the browser streams
- * the file as the request body) and download.
+ * the file as the request body) and download a file, or a directory as a tar (streamed by the
+ * browser's download manager: never held whole in the page).
  */
 export function filesView({ api, notify }: Context, id: string): View {
   let dir = "/";
@@ -71,17 +77,25 @@ export function filesView({ api, notify }: Context, id: string): View {
       h(
         "td",
         {},
-        entry.type === "file" &&
-          h("button", { type: "button", onclick: () => download(entry).catch(notify) }, "Download"),
+        (entry.type === "file" || entry.type === "dir") &&
+          h(
+            "button",
+            { type: "button", class: "download", onclick: () => download(entry).catch(notify) },
+            entry.type === "dir" ? "Download .tar" : "Download",
+          ),
       ),
     );
   const download = async (entry: FileEntry) => {
-    const response = await api.request("GET", sandboxPath(id, `/files${query(entry.path)}`));
-    // The bearer token rules out a plain link; the browser keeps a large blob on disk.
-    const url = URL.createObjectURL(await response.blob());
-    const link = h("a", { href: url, download: entry.name });
-    link.click();
-    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    const archive = entry.type === "dir";
+    // A link cannot carry the bearer token: it carries a single-use ticket for this one path,
+    // and the browser's download manager streams the answer to disk.
+    const { url } = await api.json(
+      "POST",
+      sandboxPath(id, "/files/download-tickets"),
+      DownloadTicketSchema,
+      { json: { path: entry.path, archive } },
+    );
+    h("a", { href: url, download: archive ? `${entry.name}.tar` : entry.name }).click();
   };
   const send = async () => {
     for (const file of upload.files ?? []) {

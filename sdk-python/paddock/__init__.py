@@ -23,23 +23,32 @@ else the token file in PADDOCK_DATA_DIR (default /var/lib/paddock), as the TypeS
 """
 
 from ._async.admin import AsyncImages, AsyncKeys
+from ._async.code import AsyncCodeInterpreter
 from ._async.docker import AsyncDocker
 from ._async.filesystem import AsyncFilesystem
 from ._async.output import AsyncOutputStream
 from ._async.process import AsyncProcess, AsyncProcesses
 from ._async.sandbox import AsyncSandbox
+from ._async.snapshots import AsyncSandboxNetworking, AsyncSnapshots
+from ._async.terminal import AsyncPty, AsyncTerminal
 from ._config import DEFAULT_URL
 from ._local import BatchUpload
 from ._sync.admin import Images, Keys
+from ._sync.code import CodeInterpreter
 from ._sync.docker import Docker
 from ._sync.filesystem import Filesystem
 from ._sync.output import OutputStream
 from ._sync.process import Process, Processes
 from ._sync.sandbox import Sandbox
+from ._sync.snapshots import SandboxNetworking, Snapshots
+from ._sync.terminal import Pty, Terminal
 from .errors import *  # noqa: F403
 from .errors import ERROR_CLASSES, ERROR_STATUS, PaddockError
 from .types import (
     BatchResult,
+    CodeContext,
+    CodeError,
+    CodeRunResult,
     CommandOutput,
     ComposeResult,
     CreatedKey,
@@ -53,11 +62,14 @@ from .types import (
     ProcessInfo,
     ProcessOutput,
     SandboxInfo,
+    SandboxNetwork,
+    SnapshotInfo,
 )
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncCodeInterpreter",
     "AsyncDocker",
     "AsyncFilesystem",
     "AsyncImages",
@@ -65,9 +77,17 @@ __all__ = [
     "AsyncOutputStream",
     "AsyncProcess",
     "AsyncProcesses",
+    "AsyncPty",
     "AsyncSandbox",
+    "AsyncSandboxNetworking",
+    "AsyncSnapshots",
+    "AsyncTerminal",
     "BatchResult",
     "BatchUpload",
+    "CodeContext",
+    "CodeError",
+    "CodeInterpreter",
+    "CodeRunResult",
     "CommandOutput",
     "ComposeResult",
     "CreatedKey",
@@ -91,8 +111,14 @@ __all__ = [
     "ProcessInfo",
     "ProcessOutput",
     "Processes",
+    "Pty",
     "Sandbox",
     "SandboxInfo",
+    "SandboxNetwork",
+    "SandboxNetworking",
+    "SnapshotInfo",
+    "Snapshots",
+    "Terminal",
     *(cls.__name__ for cls in ERROR_CLASSES.values()),
     "NetworkError",
     "InvalidResponseError",

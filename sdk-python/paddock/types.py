@@ -98,6 +98,67 @@ class ProcessInfo:
 
 
 @dataclass(frozen=True)
+class CodeContext:
+    """A long-lived interpreter (python or node) that keeps its state between runs:
+    ``sb.code.create_context()``. ``running`` is False once it has died (restart or close it)."""
+
+    id: str
+    language: str
+    cwd: str
+    pid: int
+    running: bool
+    exit: ProcessExit | None
+    created_at: str
+
+
+@dataclass(frozen=True)
+class CodeError:
+    """What a run's code raised: Python's exception type name or Node's error.name
+    (``TimeoutError`` after a timeout), its message and traceback (or stack)."""
+
+    name: str
+    message: str
+    traceback: str
+
+
+@dataclass(frozen=True)
+class CodeRunResult:
+    """A run of ``sb.code.run``: its output, the REPL text of the last expression's value (None
+    when there is none) and what it raised (a result, not an exception)."""
+
+    context: str
+    stdout: str
+    stderr: str
+    value: str | None
+    error: CodeError | None
+    timed_out: bool
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """A snapshot taken with ``sb.snapshot()``: ``Snapshots().list()``."""
+
+    id: str
+    name: str | None
+    kind: str
+    sandbox_id: str
+    runtime: str
+    image: str
+    size_bytes: int
+    created_at: str
+
+
+@dataclass(frozen=True)
+class SandboxNetwork:
+    """A sandbox's egress policy and its address (None with no network): ``sb.network.get()``."""
+
+    egress: str
+    allow: list[str]
+    deny: list[str]
+    address: str | None
+
+
+@dataclass(frozen=True)
 class BatchResult:
     """How one file of ``upload_files`` or ``upload_directory`` went."""
 

@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent / "paddock"
-#: Hand-written in both flavours: a task in one, a thread in the other.
-HAND_WRITTEN = {"concurrency.py", "__init__.py"}
+#: Hand-written in both flavours: a task in one, a thread in the other; an asyncio connection
+#: in one, a blocking socket in the other.
+HAND_WRITTEN = {"concurrency.py", "websocket.py", "__init__.py"}
 
 #: Applied in order, on whole words.
 REPLACEMENTS = [

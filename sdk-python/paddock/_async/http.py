@@ -18,6 +18,7 @@ from ..errors import (
     error_from_body,
 )
 from ..types import parse
+from .websocket import send_one_message
 
 T = TypeVar("T")
 Query = Mapping[str, "str | list[str] | None"]
@@ -106,6 +107,12 @@ class AsyncHttp:
                 "invalid_response", f"unexpected answer from {method} {path}: not JSON: {text[:200]!r}", response.status_code
             )
         return value if cls is None else parse(cls, value, f"{method} {path}")
+
+    async def websocket_message(self, path: str, message: object, *, query: dict[str, str] | None = None) -> None:
+        """Sends one JSON text message on a WebSocket route, then closes it normally; returns
+        once the daemon has closed too (so the message was handled). Refusals before the
+        switch are the daemon's ordinary errors."""
+        await send_one_message(self.config.url, self.config.token, path, query or {}, message)
 
     async def parsed_list(self, method: str, path: str, key: str, cls: type[T], **kwargs: Any) -> list[T]:
         """A JSON answer ``{key: [...]}``, each item checked against ``cls``."""

@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any, Mapping
 from urllib.parse import quote
 
-from ..types import ExposedPort, SandboxInfo
+from ..types import ExposedPort, SandboxInfo, SnapshotInfo
+from .code import AsyncCodeInterpreter
 from .docker import AsyncDocker
 from .filesystem import AsyncFilesystem
 from .http import AsyncHttp
 from .process import AsyncProcesses
+from .snapshots import AsyncSandboxNetworking, snapshot_name
+from .terminal import AsyncPty
 
 
 def _id(sandbox_id: str) -> str:
@@ -39,6 +42,12 @@ class AsyncSandbox:
         self.fs = AsyncFilesystem(http, f"{base}/files")
         #: Docker and Compose, in a sandbox created with ``docker=True``.
         self.docker = AsyncDocker(http, f"{base}/docker")
+        #: Terminals: create (a program on a pseudo-terminal), connect.
+        self.pty = AsyncPty(http, f"{base}/processes")
+        #: Code contexts that keep their state: run, create_context, list_contexts, restart, close.
+        self.code = AsyncCodeInterpreter(http, f"{base}/code")
+        #: The egress policy: get, update.
+        self.network = AsyncSandboxNetworking(http, f"{base}/network")
 
     @classmethod
     async def create(
@@ -164,6 +173,21 @@ class AsyncSandbox:
     async def resume(self) -> SandboxInfo:
         """Resumes a paused sandbox; returns once its agent answers."""
         info: SandboxInfo = await self._http.json("POST", f"{self._base}/resume", SandboxInfo)
+        return info
+
+    async def snapshot(self, name: str | None = None) -> SnapshotInfo:
+        """Snapshots the sandbox (it pauses for that moment); start copies with
+        ``AsyncSandbox.create(snapshot=name_or_id)``. Under runsc without a network the snapshot
+        holds memory and files, under runc the files only; a runsc sandbox with a network cannot
+        be snapshotted.
+
+        Example::
+
+            await sb.snapshot("numpy-ready")
+            copy = await AsyncSandbox.create(snapshot="numpy-ready")
+        """
+        json = {} if name is None else {"name": snapshot_name(name)}
+        info: SnapshotInfo = await self._http.json("POST", f"{self._base}/snapshots", SnapshotInfo, json=json)
         return info
 
     async def expose_port(self, port: int, *, host_port: int | None = None, auth: bool | None = None) -> ExposedPort:

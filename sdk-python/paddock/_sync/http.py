@@ -19,6 +19,7 @@ from ..errors import (
     error_from_body,
 )
 from ..types import parse
+from .websocket import send_one_message
 
 T = TypeVar("T")
 Query = Mapping[str, "str | list[str] | None"]
@@ -107,6 +108,12 @@ class Http:
                 "invalid_response", f"unexpected answer from {method} {path}: not JSON: {text[:200]!r}", response.status_code
             )
         return value if cls is None else parse(cls, value, f"{method} {path}")
+
+    def websocket_message(self, path: str, message: object, *, query: dict[str, str] | None = None) -> None:
+        """Sends one JSON text message on a WebSocket route, then closes it normally; returns
+        once the daemon has closed too (so the message was handled). Refusals before the
+        switch are the daemon's ordinary errors."""
+        send_one_message(self.config.url, self.config.token, path, query or {}, message)
 
     def parsed_list(self, method: str, path: str, key: str, cls: type[T], **kwargs: Any) -> list[T]:
         """A JSON answer ``{key: [...]}``, each item checked against ``cls``."""

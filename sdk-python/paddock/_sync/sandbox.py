@@ -6,11 +6,14 @@ from __future__ import annotations
 from typing import Any, Mapping
 from urllib.parse import quote
 
-from ..types import ExposedPort, SandboxInfo
+from ..types import ExposedPort, SandboxInfo, SnapshotInfo
+from .code import CodeInterpreter
 from .docker import Docker
 from .filesystem import Filesystem
 from .http import Http
 from .process import Processes
+from .snapshots import SandboxNetworking, snapshot_name
+from .terminal import Pty
 
 
 def _id(sandbox_id: str) -> str:
@@ -40,6 +43,12 @@ class Sandbox:
         self.fs = Filesystem(http, f"{base}/files")
         #: Docker and Compose, in a sandbox created with ``docker=True``.
         self.docker = Docker(http, f"{base}/docker")
+        #: Terminals: create (a program on a pseudo-terminal), connect.
+        self.pty = Pty(http, f"{base}/processes")
+        #: Code contexts that keep their state: run, create_context, list_contexts, restart, close.
+        self.code = CodeInterpreter(http, f"{base}/code")
+        #: The egress policy: get, update.
+        self.network = SandboxNetworking(http, f"{base}/network")
 
     @classmethod
     def create(
@@ -165,6 +174,21 @@ class Sandbox:
     def resume(self) -> SandboxInfo:
         """Resumes a paused sandbox; returns once its agent answers."""
         info: SandboxInfo = self._http.json("POST", f"{self._base}/resume", SandboxInfo)
+        return info
+
+    def snapshot(self, name: str | None = None) -> SnapshotInfo:
+        """Snapshots the sandbox (it pauses for that moment); start copies with
+        ``Sandbox.create(snapshot=name_or_id)``. Under runsc without a network the snapshot
+        holds memory and files, under runc the files only; a runsc sandbox with a network cannot
+        be snapshotted.
+
+        Example::
+
+            sb.snapshot("numpy-ready")
+            copy = Sandbox.create(snapshot="numpy-ready")
+        """
+        json = {} if name is None else {"name": snapshot_name(name)}
+        info: SnapshotInfo = self._http.json("POST", f"{self._base}/snapshots", SnapshotInfo, json=json)
         return info
 
     def expose_port(self, port: int, *, host_port: int | None = None, auth: bool | None = None) -> ExposedPort:

@@ -1,0 +1,163 @@
+"""Terminals: ``sb.pty``, processes on a pseudo-terminal, as the TypeScript SDK's
+``sandbox.pty``. Output, input, kill and wait use the plain HTTP process routes (an NDJSON event
+stream, a streamed stdin body); only a resize goes on the process's WebSocket, which is the one
+route that takes it (one message on a short-lived connection, see paddock/_websocket.py)."""
+
+from __future__ import annotations
+
+from typing import Any, AsyncIterator, Mapping
+
+from ..errors import local_error
+from ..types import ProcessExit, ProcessInfo
+from .http import AsyncHttp
+from .process import AsyncProcess, process_ref
+
+#: Columns or rows of a terminal (PROCESS_LIMITS.terminalCells).
+MAX_CELLS = 1000
+
+
+def _size(cols: int, rows: int) -> dict[str, int]:
+    for name, value in (("cols", cols), ("rows", rows)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_CELLS:
+            raise local_error("invalid_request", f"invalid request: {name}: a whole number from 1 to {MAX_CELLS}, got {value!r}")
+    return {"cols": cols, "rows": rows}
+
+
+class AsyncTerminal:
+    """A process on a pseudo-terminal: ``await sb.pty.create()``. Its output is one byte stream,
+    ``output`` (also iterated as the terminal itself); it runs in the background, so it
+    outlives this handle: ``aclose()`` only disconnects, ``sb.pty.connect(pid)`` reattaches.
+    Ctrl-C is ``send_input("\\x03")``, end of input ``send_input("\\x04")``.
+
+    Example::
+
+        term = await sb.pty.create(cols=120, rows=40)
+        await term.send_input("ls -la\\nexit\\n")
+        async for chunk in term:
+            sys.stdout.buffer.write(chunk)
+        print((await term.wait()).exit_code)
+    """
+
+    def __init__(self, process: AsyncProcess) -> None:
+        self._process = process
+        # A terminal has one stream; stderr only comes from a process that is not on one.
+        process.stderr = process.stdout
+        #: The process's pid inside the sandbox.
+        self.pid = process.pid
+        #: Everything the terminal shows, as it comes (its last 4 MiB are kept while unread).
+        self.output = process.stdout
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self.output.__aiter__()
+
+    async def wait(self) -> ProcessExit:
+        """Waits for the terminal's process to exit; output not read meanwhile keeps its last
+        4 MiB in ``output``.
+
+        Example::
+
+            exit = await term.wait()
+        """
+        return await self._process.wait()
+
+    async def kill(self, signal: str = "SIGKILL") -> ProcessInfo:
+        """Sends a signal (default SIGKILL) to the terminal's process group.
+
+        Example::
+
+            await term.kill("SIGHUP")
+        """
+        return await self._process.kill(signal)
+
+    async def aclose(self) -> None:
+        """Disconnects; the process runs on (reattach with ``sb.pty.connect(pid)``)."""
+        await self._process.aclose()
+
+    async def __aenter__(self) -> AsyncTerminal:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def send_input(self, data: str | bytes) -> None:
+        """Types into the terminal (text as UTF-8, or raw bytes).
+
+        Example::
+
+            await term.send_input("echo hi\\n")
+        """
+        await self._process.write_stdin(data)
+
+    async def resize(self, cols: int, rows: int) -> None:
+        """Changes the terminal's size; its foreground program gets SIGWINCH.
+
+        Example::
+
+            await term.resize(132, 43)
+        """
+        message: dict[str, object] = {"type": "resize", **_size(cols, rows)}
+        process = self._process
+        await process._http.websocket_message(f"{process._base}/{self.pid}/stream", message, query={"output": "false"})
+
+
+class AsyncPty:
+    """Terminals in one sandbox: ``sb.pty``.
+
+    Example::
+
+        term = await sb.pty.create(command=["python3"], cols=100, rows=30)
+        await term.send_input("print(6 * 7)\\n")
+    """
+
+    def __init__(self, http: AsyncHttp, base: str) -> None:
+        self._http = http
+        self._base = base
+
+    async def create(
+        self,
+        *,
+        cols: int = 80,
+        rows: int = 24,
+        command: list[str] | None = None,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        user: str | int | None = None,
+        timeout: float | None = None,
+        tag: str | None = None,
+    ) -> AsyncTerminal:
+        """Starts a program (default: the user's login shell) on a new terminal and attaches to
+        it. TERM is xterm-256color unless ``env`` says otherwise. ``timeout`` (seconds) as for
+        ``sb.process.exec``.
+
+        Example::
+
+            term = await sb.pty.create(command=["sh"], cols=100, rows=30, env={"PS1": "$ "})
+        """
+        if command is not None and (not isinstance(command, list) or not all(isinstance(a, str) for a in command)):
+            raise local_error("invalid_request", "invalid request: pty.command: give the program and its arguments as a list of strings")
+        body: dict[str, Any] = {"argv": list(command or []), "pty": _size(cols, rows), "background": True, "stdin": True}
+        if cwd is not None:
+            body["cwd"] = cwd
+        if env is not None:
+            body["env"] = dict(env)
+        if user is not None:
+            body["user"] = user
+        if timeout is not None:
+            if timeout <= 0:
+                raise local_error("invalid_request", "invalid request: pty.timeout: must be more than 0 seconds")
+            body["timeoutMs"] = max(1, round(timeout * 1000))
+        if tag is not None:
+            body["tag"] = tag
+        info: ProcessInfo = await self._http.json("POST", self._base, ProcessInfo, json=body)
+        return await self.connect(info.pid)
+
+    async def connect(self, ref: str | int) -> AsyncTerminal:
+        """Reattaches to a terminal's process by pid (or tag): its kept recent output first,
+        then live.
+
+        Example::
+
+            term = await sb.pty.connect(pid)
+        """
+        response = await self._http.send("GET", f"{self._base}/{process_ref(ref)}/events")
+        return AsyncTerminal(await AsyncProcess._start(self._http, self._base, response))

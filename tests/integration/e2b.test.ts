@@ -213,8 +213,37 @@ describe.each(RUNTIMES)("the e2b SDK on %s", (runtime) => {
     expect(await sandbox.files.exists("tree")).toBe(false);
     await expect(sandbox.files.getInfo("tree")).rejects.toBeInstanceOf(FileNotFoundError);
     await expect(sandbox.files.list("tree")).rejects.toBeInstanceOf(FileNotFoundError);
-    // Not offered yet (README): refused clearly, not hung.
-    await expect(sandbox.files.watchDir("/tmp", () => {})).rejects.toThrow(/not supported/);
+  });
+
+  it("watches a directory: files.watchDir, flat and recursive; a missing one is FileNotFoundError", async () => {
+    await sandbox.files.makeDir("watched/sub");
+    const flat: string[] = [];
+    const deep: string[] = [];
+    const flatWatch = await sandbox.files.watchDir(
+      "watched",
+      (e) => void flat.push(`${e.type} ${e.name}`),
+    );
+    const deepWatch = await sandbox.files.watchDir(
+      "/home/user/watched",
+      (e) => void deep.push(`${e.type} ${e.name}`),
+      { recursive: true },
+    );
+    await sandbox.commands.run(
+      "cd watched && echo 1 > a && echo 2 >> a && chmod 600 a && mv a b && rm b && echo 3 > sub/c",
+    );
+    await vi.waitFor(() => expect(deep).toContain("create sub/c"), { timeout: 10_000 });
+    await vi.waitFor(() => expect(flat).toContain("remove b"), { timeout: 10_000 });
+    for (const e of ["create a", "write a", "chmod a", "rename a", "create b", "remove b"]) {
+      expect(flat).toContain(e);
+      expect(deep).toContain(e);
+    }
+    expect(flat.filter((e) => e.includes("sub/"))).toEqual([]);
+    await flatWatch.stop();
+    await deepWatch.stop();
+    await expect(sandbox.files.watchDir("no-such-dir", () => {})).rejects.toBeInstanceOf(
+      FileNotFoundError,
+    );
+    await sandbox.files.remove("watched");
   });
 
   it("runs a terminal: input, resize, kill", async () => {

@@ -187,6 +187,25 @@ export function registerFileCommands(program: Command): void {
       ).fs.deleteFile(p, { recursive: Boolean(opts.recursive) });
     });
 
+  fs.command("watch")
+    .description("print a directory's changes as they happen, until Ctrl-C or it is removed")
+    .argument("<target>", "ID:/path of a directory")
+    .option("-r, --recursive", "also every directory below it")
+    .option("--json", "print one JSON line per event")
+    .action(async (target: string, opts: { recursive?: boolean; json?: boolean }) => {
+      const { id, path: p } = requireRemote(target);
+      const sandbox = await Sandbox.connect(id, cliClientOptions());
+      const watch = await sandbox.fs.watch(p, { recursive: Boolean(opts.recursive) });
+      process.stderr.write(`watching ${watch.path} (Ctrl-C to stop)\n`);
+      for await (const event of watch) {
+        if (opts.json) process.stdout.write(`${JSON.stringify(event)}\n`);
+        else if (event.type === "overflow")
+          process.stderr.write("some changes were lost (the sandbox's queue overflowed)\n");
+        else
+          process.stdout.write(`${event.type.padEnd(6)} ${event.name}${event.isDir ? "/" : ""}\n`);
+      }
+    });
+
   fs.command("mkdir")
     .description("create a directory (and its parents)")
     .argument("<target>", "ID:/path")

@@ -11,17 +11,18 @@ from paddock import Sandbox, Snapshots
 
 
 def test_snapshot_list_get_create_from_and_delete(sb: Sandbox, runtime: str) -> None:
-    sb.fs.write_file("/tmp/snapped.txt", runtime)
+    sb.fs.write_file("/root/snapped.txt", runtime)
     name = f"py-{runtime}-{uuid.uuid4().hex[:8]}"
     taken = sb.snapshot(name)
     assert (taken.name, taken.sandbox_id, taken.runtime) == (name, sb.id, runtime)
+    assert taken.kind == ("memory" if runtime == "runsc" else "files") and taken.size_bytes > 0
     with Snapshots() as snapshots:
         try:
             assert snapshots.get(name).id == snapshots.get(taken.id).id == taken.id
             assert taken.id in [s.id for s in snapshots.list()]
             with Sandbox.create(snapshot=name, timeout_seconds=120, labels={"suite": "python-sdk"}) as copy:
                 assert copy.info().snapshot == taken.id
-                assert copy.fs.read_file("/tmp/snapped.txt") == runtime.encode()
+                assert copy.fs.read_file("/root/snapped.txt") == runtime.encode()
         finally:
             assert snapshots.delete(taken.id).id == taken.id
         with pytest.raises(paddock.SnapshotNotFoundError):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import codecs
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from ..errors import ERROR_STATUS, InvalidResponseError, local_error
 from ..types import CodeContext, CodeError, CodeRunResult, parse
@@ -76,7 +76,7 @@ class AsyncCodeInterpreter:
         *,
         language: str = "python",
         cwd: str | None = None,
-        env: dict[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
         user: str | int | None = None,
     ) -> CodeContext:
         """Starts an interpreter and returns its context.

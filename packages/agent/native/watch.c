@@ -46,15 +46,14 @@ static char **paths;
 static int npaths;
 static int root_wd = -1;
 
-static void record(char kind, int is_dir, const char *path) {
-  if (kind == 'R' || kind == 'O' || kind == 'G') {
-    putchar(kind);
-  } else {
-    putchar(kind);
-    putchar(is_dir ? '1' : '0');
-    fputs(path, stdout);
-  }
+/* A record of one byte ("R", "O", "G"). */
+static void mark(char kind) {
+  putchar(kind);
   putchar('\0');
+}
+
+static void record(char kind, int is_dir, const char *path) {
+  printf("%c%c%s%c", kind, is_dir ? '1' : '0', path, '\0');
 }
 
 static void failed(int err, const char *path) {
@@ -128,7 +127,7 @@ static void forget(const char *dir) {
 
 static void handle(const struct inotify_event *ev) {
   if (ev->mask & IN_Q_OVERFLOW) {
-    record('O', 0, "");
+    mark('O');
     return;
   }
   if (ev->wd < 0 || ev->wd >= npaths || !paths[ev->wd]) return;
@@ -139,7 +138,7 @@ static void handle(const struct inotify_event *ev) {
   }
   if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
     if (ev->wd == root_wd) {
-      record('G', 0, "");
+      mark('G');
       fflush(stdout);
       exit(0);
     }
@@ -190,7 +189,7 @@ int main(int argc, char **argv) {
     fflush(stdout);
     return 1;
   }
-  record('R', 0, "");
+  mark('R');
   fflush(stdout);
 
   static char buf[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));

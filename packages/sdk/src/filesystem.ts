@@ -423,7 +423,7 @@ export class Filesystem {
    * }
    * ```
    */
-  watch(path: string, options: WatchOptions = {}): Promise<DirectoryWatch> {
+  async watch(path: string, options: WatchOptions = {}): Promise<DirectoryWatch> {
     return openWatch(this.http, `${this.base}/watch`, sandboxPath(path), options);
   }
 

@@ -1,6 +1,6 @@
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type Download, type Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it, onTestFailed } from "vitest";
 import WebSocket from "ws";
 import { WS_PROTOCOL, WS_TICKET_PROTOCOL_PREFIX } from "@paddock/protocol";
@@ -142,6 +142,43 @@ it("uploads a file and lists it, then shows the terminal's shell among the proce
   await expect
     .poll(() => page.locator(".processes td.argv").allInnerTexts(), { timeout: 10_000 })
     .toContain("/bin/sh");
+});
+
+it("downloads a file and a directory's tar through the browser's download manager; a ticket link works once", async () => {
+  screenshotOnFailure("downloads");
+  /** Clicks a row's download button and waits for the download to finish. */
+  const download = async (name: string): Promise<{ download: Download; bytes: Buffer }> => {
+    const [started] = await Promise.all([
+      page.waitForEvent("download", { timeout: 10_000 }),
+      page.click(`.files tr[data-name="${name}"] button.download`),
+    ]);
+    expect(await started.failure()).toBeNull();
+    return { download: started, bytes: await readFile((await started.path())!) };
+  };
+  const openDir = async (dir: string) => {
+    await page.fill("input[name=path]", dir);
+    await page.click(".files button[type=submit]");
+    await page.locator(`.files[data-dir="${dir}"]`).waitFor({ timeout: 10_000 });
+  };
+  await page.click(".tabs button:text-is('Files')");
+  await openDir("/");
+  const tar = await download("tmp");
+  expect(tar.download.suggestedFilename()).toBe("tmp.tar");
+  // A tar keeps names and contents as they are, in 512-byte blocks.
+  expect(tar.bytes.length % 512).toBe(0);
+  expect(tar.bytes.toString("latin1")).toContain("from-browser.txt");
+  expect(tar.bytes.toString("latin1")).toContain("uploaded through the console\n");
+
+  await openDir("/tmp");
+  const file = await download("from-browser.txt");
+  expect(file.download.suggestedFilename()).toBe("from-browser.txt");
+  expect(file.bytes.toString()).toBe("uploaded through the console\n");
+  // A link to the daemon itself (no blob built in the page), with a ticket and never the key.
+  const url = new URL(file.download.url(), daemon.url);
+  expect(url.origin).toBe(new URL(daemon.url).origin);
+  expect(url.searchParams.get("ticket")).toBeTruthy();
+  expect(url.href).not.toContain(daemon.token);
+  expect((await fetch(url)).status).toBe(401);
 });
 
 it("lets a WebSocket in with a ticket once (the console's way: never the key in a URL)", async () => {

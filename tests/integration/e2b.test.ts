@@ -216,7 +216,8 @@ describe.each(RUNTIMES)("the e2b SDK on %s", (runtime) => {
   });
 
   it("watches a directory: files.watchDir, flat and recursive; a missing one is FileNotFoundError", async () => {
-    await sandbox.files.makeDir("watched/sub");
+    // Made by the user the command runs as, so that it can write there.
+    await sandbox.commands.run("mkdir -p watched/sub");
     const flat: string[] = [];
     const deep: string[] = [];
     const flatWatch = await sandbox.files.watchDir(

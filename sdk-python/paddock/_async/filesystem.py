@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import httpx
-from typing import IO, Any, AsyncIterator, Callable, Iterable, Mapping, Union
+from typing import IO, Any, Callable, Iterable, Mapping, Union
 
 from .._local import (
     AtomicFile,
@@ -22,7 +22,7 @@ from .._local import (
     walk_local,
 )
 from ..errors import InvalidResponseError, cut_error, local_error
-from ..types import BatchResult, FileEntry, FindMatch, parse
+from ..types import BatchResult, FileEntry, FindMatch
 from .http import AsyncHttp
 
 READ_FILE_LIMIT = 64 * 1024 * 1024

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import httpx
-from typing import IO, Any, Iterator, Callable, Iterable, Mapping, Union
+from typing import IO, Any, Callable, Iterable, Mapping, Union
 
 from .._local import (
     AtomicFile,
@@ -23,7 +23,7 @@ from .._local import (
     walk_local,
 )
 from ..errors import InvalidResponseError, cut_error, local_error
-from ..types import BatchResult, FileEntry, FindMatch, parse
+from ..types import BatchResult, FileEntry, FindMatch
 from .http import Http
 
 READ_FILE_LIMIT = 64 * 1024 * 1024

@@ -281,7 +281,7 @@ describe.each(RUNTIMES)("the e2b SDK on %s", (runtime) => {
 });
 
 describe("the e2b SDK's pause and resume, on runc", () => {
-  it("pauses, reports paused, and resumes on connect; metrics are refused clearly", async () => {
+  it("pauses, reports paused, and resumes on connect; metrics come from the cgroup", async () => {
     const sandbox = await Sandbox.create({ metadata: { "paddock.runtime": "runc" } });
     try {
       await sandbox.files.write("/tmp/kept", "kept");
@@ -291,7 +291,13 @@ describe("the e2b SDK's pause and resume, on runc", () => {
       const resumed = await Sandbox.connect(sandbox.sandboxId);
       expect((await resumed.getInfo()).state).toBe("running");
       expect(await resumed.files.read("/tmp/kept")).toBe("kept");
-      await expect(sandbox.getMetrics()).rejects.toThrow(/metrics are not offered/);
+      const [metric] = await resumed.getMetrics();
+      expect(metric!.memTotal).toBeGreaterThan(0);
+      expect(metric!.memUsed).toBeGreaterThan(0);
+      expect(metric!.memUsed).toBeLessThanOrEqual(metric!.memTotal);
+      expect(metric!.diskTotal).toBeGreaterThan(metric!.diskUsed);
+      expect(metric!.cpuCount).toBeGreaterThan(0);
+      expect(metric!.timestamp).toBeInstanceOf(Date);
     } finally {
       await sandbox.kill();
     }

@@ -1,5 +1,11 @@
 import { z } from "zod";
-import { SandboxListSchema, SandboxSchema, type SandboxInfo } from "@paddock/protocol";
+import {
+  SandboxListSchema,
+  SandboxMetricsSchema,
+  SandboxSchema,
+  type SandboxInfo,
+  type SandboxMetrics,
+} from "@paddock/protocol";
 import { DaemonClient } from "./daemon-client.js";
 import { RestError } from "./errors.js";
 import {
@@ -97,6 +103,22 @@ function handle(info: SandboxInfo, key: string) {
 }
 
 /** A live sandbox of the caller, or E2B's 404 (ended ones included, as E2B forgets them). */
+/**
+ * Paddock's reading now, in E2B's shape. E2B keeps a history between `start` and `end`; Paddock
+ * reads the cgroup when asked, so the answer is one sample, whatever the range.
+ */
+function e2bMetric(m: SandboxMetrics) {
+  return {
+    timestamp: m.timestamp,
+    cpuCount: m.cpu.limitCores,
+    cpuUsedPct: m.cpu.limitCores > 0 ? (100 * m.cpu.usedCores) / m.cpu.limitCores : 0,
+    memUsed: m.memory.workingSetBytes,
+    memTotal: m.memory.limitBytes,
+    diskUsed: m.disk.usedBytes,
+    diskTotal: m.disk.limitBytes,
+  };
+}
+
 async function live(client: DaemonClient, id: string): Promise<SandboxInfo> {
   const info = await client.json("GET", DaemonClient.sandbox(id), SandboxSchema);
   if (ended(info)) throw new RestError(404, `sandbox ${id} not found (it has ended)`);
@@ -213,7 +235,12 @@ export async function routeRest(req: RestRequest): Promise<RestAnswer> {
     }
   } else if (method === "GET" && action === "metrics" && s.length === 3) {
     await live(client, id);
-    throw new RestError(501, "sandbox metrics are not offered through the E2B API of Paddock");
+    const now = await client.json(
+      "GET",
+      DaemonClient.sandbox(id, "/metrics"),
+      SandboxMetricsSchema,
+    );
+    return { status: 200, body: [e2bMetric(now)] };
   }
   throw new RestError(
     501,

@@ -8,6 +8,7 @@ import codecs
 import re
 from typing import Any, Callable, Mapping
 
+from .._options import run_options
 from ..errors import ERROR_STATUS, InvalidResponseError, local_error
 from ..types import CodeContext, CodeError, CodeRunResult, parse
 from .http import AsyncHttp, ndjson
@@ -86,13 +87,7 @@ class AsyncCodeInterpreter:
             ctx = await sb.code.create_context(language="node", cwd="/tmp")
             await sb.code.run("const fs = require('fs')", context=ctx)
         """
-        body: dict[str, Any] = {"language": _language(language)}
-        if cwd is not None:
-            body["cwd"] = cwd
-        if env is not None:
-            body["env"] = dict(env)
-        if user is not None:
-            body["user"] = user
+        body: dict[str, Any] = {"language": _language(language), **run_options("code", cwd=cwd, env=env, user=user)}
         context: CodeContext = await self._http.json("POST", f"{self._base}/contexts", CodeContext, json=body)
         return context
 

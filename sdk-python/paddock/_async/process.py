@@ -7,6 +7,7 @@ import re
 from typing import IO, Any, AsyncIterator, Iterable, Mapping, Union
 
 from .._local import source_chunks
+from .._options import run_options
 from ..errors import (
     AgentUnavailableError,
     ConflictError,
@@ -252,19 +253,12 @@ class AsyncProcesses:
         if not argv or not all(isinstance(a, str) for a in argv) or argv[0] == "":
             raise local_error("invalid_request", "invalid request: exec.argv: give the program and its arguments as strings")
         keep_stdin = stdin is not None and stdin is not False
-        body: dict[str, Any] = {"argv": list(argv), "stdin": keep_stdin, "background": background}
-        if cwd is not None:
-            body["cwd"] = cwd
-        if env is not None:
-            body["env"] = dict(env)
-        if user is not None:
-            body["user"] = user
-        if timeout is not None:
-            if timeout <= 0:
-                raise local_error("invalid_request", "invalid request: exec.timeout: must be more than 0 seconds")
-            body["timeoutMs"] = max(1, round(timeout * 1000))
-        if tag is not None:
-            body["tag"] = tag
+        body: dict[str, Any] = {
+            "argv": list(argv),
+            "stdin": keep_stdin,
+            "background": background,
+            **run_options("exec", cwd=cwd, env=env, user=user, timeout=timeout, tag=tag),
+        }
         if background:
             info: ProcessInfo = await self._http.json("POST", self._base, ProcessInfo, json=body)
             proc = await self.attach(info.pid)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Mapping
 
+from .._options import run_options
 from ..errors import local_error
 from ..types import ProcessExit, ProcessInfo
 from .http import Http
@@ -136,19 +137,13 @@ class Pty:
         """
         if command is not None and (not isinstance(command, list) or not all(isinstance(a, str) for a in command)):
             raise local_error("invalid_request", "invalid request: pty.command: give the program and its arguments as a list of strings")
-        body: dict[str, Any] = {"argv": list(command or []), "pty": _size(cols, rows), "background": True, "stdin": True}
-        if cwd is not None:
-            body["cwd"] = cwd
-        if env is not None:
-            body["env"] = dict(env)
-        if user is not None:
-            body["user"] = user
-        if timeout is not None:
-            if timeout <= 0:
-                raise local_error("invalid_request", "invalid request: pty.timeout: must be more than 0 seconds")
-            body["timeoutMs"] = max(1, round(timeout * 1000))
-        if tag is not None:
-            body["tag"] = tag
+        body: dict[str, Any] = {
+            "argv": list(command or []),
+            "pty": _size(cols, rows),
+            "background": True,
+            "stdin": True,
+            **run_options("pty", cwd=cwd, env=env, user=user, timeout=timeout, tag=tag),
+        }
         info: ProcessInfo = self._http.json("POST", self._base, ProcessInfo, json=body)
         return self.connect(info.pid)
 

@@ -13,7 +13,7 @@ import {
   type CreateCodeContextRequest,
 } from "@paddock/protocol";
 import { checkArgument, errorFromResponse, InvalidResponseError } from "./errors.js";
-import { ndjson, type HttpClient } from "./http.js";
+import { checkedValue, ndjson, type HttpClient } from "./http.js";
 
 export type CodeContextOptions = CreateCodeContextRequest;
 
@@ -119,16 +119,7 @@ export class CodeInterpreter {
     const stdout = new TextCollector(onStdout);
     const stderr = new TextCollector(onStderr);
     for await (const raw of ndjson(res.body, { what, cut: "agent_unavailable", signal })) {
-      const parsed = CodeRunEventSchema.safeParse(raw);
-      if (!parsed.success)
-        throw new InvalidResponseError(
-          "invalid_response",
-          `${what} sent an event that is not Paddock's protocol: ${parsed.error.issues[0]?.message ?? "invalid"}`,
-          200,
-          undefined,
-          { cause: parsed.error },
-        );
-      const event = parsed.data;
+      const event = checkedValue(CodeRunEventSchema, raw, `${what} sent an event`);
       if (event.type === "start") continue;
       if (event.type === "stdout") stdout.push(Buffer.from(event.data, "base64"));
       else if (event.type === "stderr") stderr.push(Buffer.from(event.data, "base64"));

@@ -163,6 +163,27 @@ async function readText(res: Response, what: string, signal?: AbortSignal): Prom
 }
 
 /**
+ * A value read from a stream, checked against its schema; one that is not is an
+ * InvalidResponseError whose message starts with `sent` ("process 7 sent an event").
+ */
+export function checkedValue<S extends z.ZodType>(
+  schema: S,
+  raw: unknown,
+  sent: string,
+  status = 200,
+): z.output<S> {
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  throw new InvalidResponseError(
+    "invalid_response",
+    `${sent} that is not Paddock's protocol: ${parsed.error.issues[0]?.message ?? "invalid"}`,
+    status,
+    undefined,
+    { cause: parsed.error },
+  );
+}
+
+/**
  * Splits a byte stream of NDJSON into parsed values, one per line, to be checked by the caller
  * against the frame's schema. A line that is not JSON is an InvalidResponseError; a body cut
  * while it is read is classified as `context.cut`.

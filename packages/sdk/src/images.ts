@@ -21,7 +21,7 @@ import {
   isPaddockError,
   localError,
 } from "./errors.js";
-import { HttpClient, ndjson } from "./http.js";
+import { checkedValue, HttpClient, ndjson } from "./http.js";
 
 /** A pull's progress: a message, and the layers' bytes so far and in all when known. */
 export interface PullProgress {
@@ -244,17 +244,7 @@ export class Images {
     const lines = ndjson(res.body, { what, cut: "network_error", signal: options.signal });
     // An onProgress that throws is the caller's own error: it passes as it is.
     for await (const raw of lines) {
-      const parsed = ImageProgressSchema.safeParse(raw);
-      if (!parsed.success) {
-        throw new InvalidResponseError(
-          "invalid_response",
-          `${what} sent a line that is not Paddock's protocol: ${parsed.error.issues[0]?.message ?? "invalid"}`,
-          res.status,
-          undefined,
-          { cause: parsed.error },
-        );
-      }
-      const line = parsed.data;
+      const line = checkedValue(ImageProgressSchema, raw, `${what} sent a line`, res.status);
       if (line.type === "progress") {
         const { type: _type, ...progress } = line;
         onProgress(progress);

@@ -6,7 +6,7 @@ import {
   type ProcessInfo,
 } from "@paddock/protocol";
 import { AgentUnavailableError, checkArgument, cutError, InvalidResponseError } from "./errors.js";
-import { ndjson, type HttpClient } from "./http.js";
+import { checkedValue, ndjson, type HttpClient } from "./http.js";
 import { OutputStream } from "./output-stream.js";
 import { ProcessSocket } from "./process-socket.js";
 
@@ -77,17 +77,7 @@ export class SandboxProcess {
   private async consume(events: AsyncGenerator<unknown>): Promise<ProcessExit> {
     try {
       for await (const raw of events) {
-        const parsed = ProcessEventSchema.safeParse(raw);
-        if (!parsed.success) {
-          throw new InvalidResponseError(
-            "invalid_response",
-            `process ${this.pid} sent an event that is not Paddock's protocol: ${parsed.error.issues[0]?.message ?? "invalid"}`,
-            200,
-            undefined,
-            { cause: parsed.error },
-          );
-        }
-        const event = parsed.data;
+        const event = checkedValue(ProcessEventSchema, raw, `process ${this.pid} sent an event`);
         if (event.type === "stdout") await this.stdout.push(Buffer.from(event.data, "base64"));
         else if (event.type === "stderr") await this.stderr.push(Buffer.from(event.data, "base64"));
         else if (event.type === "exit") {

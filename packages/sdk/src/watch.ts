@@ -1,6 +1,6 @@
 import { ERROR_CODES, ERROR_STATUS, WatchEventSchema, type WatchEvent } from "@paddock/protocol";
 import { errorFromResponse, InvalidResponseError } from "./errors.js";
-import { ndjson, type HttpClient } from "./http.js";
+import { checkedValue, ndjson, type HttpClient } from "./http.js";
 
 /** What a watch yields: a change, or `overflow` (the sandbox's kernel dropped some changes). */
 export type WatchedEvent = Exclude<WatchEvent, { type: "ready" | "end" | "error" }>;
@@ -15,18 +15,8 @@ export interface WatchOptions {
 const WHAT = "the watch's event stream";
 
 /** One line of the stream, checked against the protocol. */
-function checked(raw: unknown): WatchEvent {
-  const parsed = WatchEventSchema.safeParse(raw);
-  if (!parsed.success)
-    throw new InvalidResponseError(
-      "invalid_response",
-      `${WHAT} sent an event that is not Paddock's protocol: ${parsed.error.issues[0]?.message ?? "invalid"}`,
-      200,
-      undefined,
-      { cause: parsed.error },
-    );
-  return parsed.data;
-}
+const checked = (raw: unknown): WatchEvent =>
+  checkedValue(WatchEventSchema, raw, `${WHAT} sent an event`);
 
 /**
  * A directory being watched, from `sandbox.fs.watch`: an async iterable of its changes, read
